@@ -1,0 +1,5 @@
+"""Allows `python -m farmbridge`."""
+
+from farmbridge.cli import main
+
+main()

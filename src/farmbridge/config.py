@@ -1,0 +1,55 @@
+"""Settings, frozen, read from FARMBRIDGE_* environment variables, then .env, then defaults.
+
+Nothing else in the package reads os.environ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a bridge process; see docs/operations.md for what each does."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FARMBRIDGE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite in data_dir"
+    )
+    secret_key: str | None = Field(
+        default=None, description="signs user tokens and keys device-key hashes; generated once"
+    )
+    token_ttl_s: int = 12 * 3600
+    log_level: str = "info"
+    log_json: bool = False
+
+    # Ingest limits.
+    max_body_bytes: int = 1_048_576
+    max_batch_items: int = 5_000
+    device_rate_per_s: float = 500.0
+    device_burst: int = 1_000
+    max_clock_skew_s: int = 300
+    max_reading_age_s: int = 30 * 86_400
+    idempotency_ttl_s: int = 86_400
+
+    # Group commit: how long the writer waits for more work once it has some.
+    commit_window_ms: float = 2.0
+    commit_max_jobs: int = 512
+    sqlite_synchronous: str = "FULL"
+
+    command_ttl_s: int = 300
+    login_rate_per_min: int = 30
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'farmbridge.db').resolve()}"

@@ -1,0 +1,59 @@
+"""The domain's error tree; every layer raises these, the edges map them to codes.
+
+DomainError
++-- NotFound           the thing asked for does not exist (or is not visible)
++-- Conflict           it already exists, or its state forbids the change
++-- ValidationFailed   input broke a rule; carries the field at fault
++-- Unauthenticated    no or bad credentials
++-- Forbidden          credentials fine, role too weak for that farm
++-- RateLimited        too many requests; carries the advised wait
++-- StoreUnavailable   the store could not commit (disk, database down)
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error Farm Bridge raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class ValidationFailed(DomainError):
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class StoreUnavailable(DomainError):
+    code = "store_unavailable"

@@ -1,0 +1,128 @@
+"""The Store protocol: everything the service layer asks of persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from farmbridge.domain import (
+    Command,
+    CommandState,
+    CommandUpdate,
+    Device,
+    DeviceKind,
+    Event,
+    EventLevel,
+    Farm,
+    IngestBatch,
+    IngestResult,
+    Membership,
+    Reading,
+    ReadingBucket,
+    Role,
+    Sensor,
+    User,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SensorSpec:
+    name: str
+    unit: str = ""
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    level: EventLevel | None = None
+    device_id: int | None = None
+    before_seq: int | None = None
+    limit: int = 100
+
+
+class Store(Protocol):
+    """Async persistence; writes are durable when the awaited call returns.
+
+    Raises NotFound, Conflict and StoreUnavailable from farmbridge.domain.errors;
+    driver exceptions never leave an implementation.
+    """
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+    # Users and membership.
+    async def create_user(self, username: str, password_hash: str, *, is_admin: bool) -> User: ...
+    async def get_user(self, user_id: int) -> User: ...
+    async def get_user_by_name(self, username: str) -> User: ...
+    async def list_users(self) -> list[User]: ...
+    async def set_password(self, user_id: int, password_hash: str) -> None: ...
+    async def bump_token_version(self, user_id: int) -> None: ...
+    async def delete_user(self, user_id: int) -> None: ...
+    async def set_membership(self, user_id: int, farm_id: int, role: Role) -> None: ...
+    async def remove_membership(self, user_id: int, farm_id: int) -> None: ...
+    async def memberships_of_user(self, user_id: int) -> list[Membership]: ...
+    async def memberships_of_farm(self, farm_id: int) -> list[Membership]: ...
+
+    # Farms, devices, sensors.
+    async def create_farm(self, name: str, title: str) -> Farm: ...
+    async def get_farm(self, farm_id: int) -> Farm: ...
+    async def get_farm_by_name(self, name: str) -> Farm: ...
+    async def list_farms(self, farm_ids: Iterable[int] | None = None) -> list[Farm]: ...
+    async def create_device(
+        self,
+        farm_id: int,
+        name: str,
+        kind: DeviceKind,
+        title: str,
+        key_hash: str,
+        sensor_specs: Iterable[SensorSpec] = (),
+    ) -> Device: ...
+    async def get_device(self, device_id: int) -> Device: ...
+    async def get_device_by_key_hash(self, key_hash: str) -> Device: ...
+    async def list_devices(self, farm_id: int) -> list[Device]: ...
+    async def set_device_key_hash(self, device_id: int, key_hash: str) -> None: ...
+    async def delete_device(self, device_id: int) -> None: ...
+    async def create_sensor(self, device_id: int, spec: SensorSpec) -> Sensor: ...
+    async def list_sensors(
+        self, *, farm_id: int | None = None, device_id: int | None = None
+    ) -> list[Sensor]: ...
+    async def get_sensor(self, sensor_id: int) -> Sensor: ...
+
+    # Ingest: the hot path, group-committed.
+    async def ingest(self, batch: IngestBatch) -> IngestResult: ...
+
+    # Queries for the dashboard.
+    async def readings(
+        self, sensor_id: int, start_ms: int, end_ms: int, *, limit: int = 10_000
+    ) -> list[Reading]: ...
+    async def reading_buckets(
+        self, sensor_id: int, start_ms: int, end_ms: int, bucket_ms: int
+    ) -> list[ReadingBucket]: ...
+    async def events(self, farm_id: int, flt: EventFilter) -> list[Event]: ...
+    async def export_readings(
+        self, farm_id: int, start_ms: int, end_ms: int, *, chunk: int = 5_000, after_seq: int = 0
+    ) -> list[dict[str, Any]]: ...
+
+    # Commands.
+    async def create_command(
+        self,
+        device_id: int,
+        action: str,
+        params: dict[str, Any],
+        *,
+        created_by: int | None,
+        expires_ms: int,
+    ) -> tuple[Command, CommandUpdate]: ...
+    async def get_command(self, command_id: int) -> Command: ...
+    async def list_commands(
+        self, *, device_id: int | None = None, farm_id: int | None = None, limit: int = 100
+    ) -> list[Command]: ...
+    async def update_command(
+        self, command_id: int, state: CommandState, detail: str = ""
+    ) -> tuple[Command, CommandUpdate]: ...
+    async def expire_commands(self, now_ms: int) -> list[CommandUpdate]: ...
+
+    async def prune_ingest_messages(self, older_than_ms: int) -> int: ...

@@ -1,0 +1,237 @@
+"""The bulk write of a group of ingest batches inside one transaction.
+
+Per group: one idempotency look-up, one sequence allocation per farm, and one
+executemany per table, whatever the number of batches.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Connection, and_, bindparam, or_, select, tuple_, update
+
+from farmbridge.domain import (
+    DeviceStatus,
+    Event,
+    IngestBatch,
+    IngestResult,
+    Reading,
+    StatusRecord,
+    Stored,
+)
+from farmbridge.store.schema import (
+    devices,
+    events,
+    farms,
+    ingest_messages,
+    readings,
+    sensors,
+    status_changes,
+)
+
+
+def allocate_seqs(conn: Connection, need: dict[int, int]) -> dict[int, int]:
+    """Reserves `need[farm]` sequence numbers per farm; returns the last seq before them.
+
+    The row update serializes concurrent writers on one farm, in SQLite and PostgreSQL alike.
+    """
+    base: dict[int, int] = {}
+    for farm_id, n in sorted(need.items()):
+        last = conn.execute(
+            update(farms)
+            .where(farms.c.id == farm_id)
+            .values(last_seq=farms.c.last_seq + n)
+            .returning(farms.c.last_seq)
+        ).scalar_one()
+        base[farm_id] = last - n
+    return base
+
+
+def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list[IngestResult]:
+    results: list[IngestResult | None] = [None] * len(batches)
+    firsts: dict[tuple[int, str], int] = {}
+    dup_of: dict[int, int] = {}
+    keys = [(b.device_id, b.message_id) for b in batches if b.message_id]
+    if keys:
+        known = {
+            (r.device_id, r.message_id): r
+            for r in conn.execute(
+                select(ingest_messages).where(
+                    tuple_(ingest_messages.c.device_id, ingest_messages.c.message_id).in_(keys)
+                )
+            )
+        }
+        for i, b in enumerate(batches):
+            if not b.message_id:
+                continue
+            key = (b.device_id, b.message_id)
+            if key in known:
+                row = known[key]
+                results[i] = IngestResult(row.accepted, row.first_seq, row.last_seq, duplicate=True)
+            elif key in firsts:
+                dup_of[i] = firsts[key]
+            else:
+                firsts[key] = i
+
+    todo = [i for i in range(len(batches)) if results[i] is None and i not in dup_of]
+    need: dict[int, int] = defaultdict(int)
+    for i in todo:
+        need[batches[i].farm_id] += batches[i].size
+    base = allocate_seqs(conn, need)
+
+    reading_rows: list[dict[str, Any]] = []
+    status_rows: list[dict[str, Any]] = []
+    event_rows: list[dict[str, Any]] = []
+    message_rows: list[dict[str, Any]] = []
+    newest_by_sensor: dict[int, Reading] = {}
+    newest_status: dict[int, StatusRecord] = {}
+    seen: dict[int, int] = {}
+    for i in todo:
+        b = batches[i]
+        first = base[b.farm_id] + 1
+        seq = base[b.farm_id]
+        stored: list[Stored] = []
+        for r in b.readings:
+            seq += 1
+            rec = Reading(r.sensor_id, b.device_id, b.farm_id, r.value, r.ts_ms, b.received_ms, seq)
+            stored.append(rec)
+            reading_rows.append(
+                {
+                    "farm_id": b.farm_id,
+                    "seq": seq,
+                    "sensor_id": r.sensor_id,
+                    "device_id": b.device_id,
+                    "value": r.value,
+                    "ts_ms": r.ts_ms,
+                    "received_ms": b.received_ms,
+                }
+            )
+            prev = newest_by_sensor.get(r.sensor_id)
+            if prev is None or r.ts_ms >= prev.ts_ms:
+                newest_by_sensor[r.sensor_id] = rec
+        if b.status is not None:
+            seq += 1
+            st = b.status
+            status_rows.append(
+                {
+                    "farm_id": b.farm_id,
+                    "seq": seq,
+                    "device_id": b.device_id,
+                    "state": st.state.value,
+                    "actuator": st.actuator,
+                    "ts_ms": st.ts_ms,
+                    "received_ms": b.received_ms,
+                }
+            )
+            srec = StatusRecord(
+                b.farm_id, b.device_id, DeviceStatus(st.state, st.actuator, st.ts_ms, seq)
+            )
+            stored.append(srec)
+            prev_s = newest_status.get(b.device_id)
+            if prev_s is None or st.ts_ms >= prev_s.status.ts_ms:
+                newest_status[b.device_id] = srec
+        for e in b.events:
+            seq += 1
+            event_rows.append(
+                {
+                    "farm_id": b.farm_id,
+                    "seq": seq,
+                    "device_id": b.device_id,
+                    "level": e.level.value,
+                    "code": e.code,
+                    "message": e.message,
+                    "ts_ms": e.ts_ms,
+                    "received_ms": b.received_ms,
+                }
+            )
+            stored.append(
+                Event(
+                    b.farm_id, b.device_id, e.level, e.code, e.message, e.ts_ms, b.received_ms, seq
+                )
+            )
+        base[b.farm_id] = seq
+        seen[b.device_id] = max(seen.get(b.device_id, 0), b.received_ms)
+        last = seq if seq >= first else None
+        results[i] = IngestResult(
+            b.size, first if last else None, last, duplicate=False, stored=tuple(stored)
+        )
+        if b.message_id:
+            message_rows.append(
+                {
+                    "device_id": b.device_id,
+                    "message_id": b.message_id,
+                    "received_ms": b.received_ms,
+                    "accepted": b.size,
+                    "first_seq": first if last else None,
+                    "last_seq": last,
+                }
+            )
+
+    if reading_rows:
+        conn.execute(readings.insert(), reading_rows)
+        _update_sensor_latest(conn, newest_by_sensor)
+    if status_rows:
+        conn.execute(status_changes.insert(), status_rows)
+        _update_device_status(conn, newest_status)
+    if event_rows:
+        conn.execute(events.insert(), event_rows)
+    if message_rows:
+        conn.execute(ingest_messages.insert(), message_rows)
+    if seen:
+        conn.execute(
+            update(devices)
+            .where(devices.c.id == bindparam("b_id"))
+            .where(
+                or_(devices.c.last_seen_ms.is_(None), devices.c.last_seen_ms < bindparam("b_seen"))
+            )
+            .values(last_seen_ms=bindparam("b_seen")),
+            [{"b_id": d, "b_seen": ms} for d, ms in seen.items()],
+        )
+    for i, j in dup_of.items():
+        orig = results[j]
+        assert orig is not None
+        results[i] = IngestResult(orig.accepted, orig.first_seq, orig.last_seq, duplicate=True)
+    return [r for r in results if r is not None]
+
+
+def _update_sensor_latest(conn: Connection, newest: dict[int, Reading]) -> None:
+    # Late, buffered readings must not replace a newer latest value.
+    conn.execute(
+        update(sensors)
+        .where(sensors.c.id == bindparam("b_id"))
+        .where(or_(sensors.c.last_ts_ms.is_(None), sensors.c.last_ts_ms <= bindparam("b_ts")))
+        .values(
+            last_value=bindparam("b_value"),
+            last_ts_ms=bindparam("b_ts"),
+            last_seq=bindparam("b_seq"),
+        ),
+        [
+            {"b_id": sid, "b_value": r.value, "b_ts": r.ts_ms, "b_seq": r.seq}
+            for sid, r in newest.items()
+        ],
+    )
+
+
+def _update_device_status(conn: Connection, newest: dict[int, StatusRecord]) -> None:
+    conn.execute(
+        update(devices)
+        .where(and_(devices.c.id == bindparam("b_id"), devices.c.status_ts_ms <= bindparam("b_ts")))
+        .values(
+            state=bindparam("b_state"),
+            actuator=bindparam("b_actuator", type_=JSON),
+            status_ts_ms=bindparam("b_ts"),
+            status_seq=bindparam("b_seq"),
+        ),
+        [
+            {
+                "b_id": d,
+                "b_state": s.status.state.value,
+                "b_actuator": s.status.actuator,
+                "b_ts": s.status.ts_ms,
+                "b_seq": s.status.seq,
+            }
+            for d, s in newest.items()
+        ],
+    )

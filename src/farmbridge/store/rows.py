@@ -1,0 +1,140 @@
+"""Row-to-record converters: database rows in, domain records out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+
+from farmbridge.domain import (
+    Command,
+    CommandState,
+    CommandUpdate,
+    Device,
+    DeviceKind,
+    DeviceState,
+    DeviceStatus,
+    Event,
+    EventLevel,
+    Farm,
+    Reading,
+    Role,
+    Sensor,
+    User,
+)
+from farmbridge.domain.users import Membership
+
+
+def user(r: Row[Any]) -> User:
+    return User(
+        id=r.id,
+        username=r.username,
+        is_admin=bool(r.is_admin),
+        created_ms=r.created_ms,
+        password_hash=r.password_hash,
+        token_version=r.token_version,
+    )
+
+
+def membership(r: Row[Any]) -> Membership:
+    return Membership(user_id=r.user_id, farm_id=r.farm_id, role=Role(r.role))
+
+
+def farm(r: Row[Any]) -> Farm:
+    return Farm(
+        id=r.id,
+        name=r.name,
+        title=r.title,
+        created_ms=r.created_ms,
+        last_seq=r.last_seq,
+        epoch=r.epoch,
+    )
+
+
+def device(r: Row[Any]) -> Device:
+    return Device(
+        id=r.id,
+        farm_id=r.farm_id,
+        name=r.name,
+        kind=DeviceKind(r.kind),
+        title=r.title,
+        created_ms=r.created_ms,
+        status=DeviceStatus(
+            state=DeviceState(r.state),
+            actuator=dict(r.actuator or {}),
+            ts_ms=r.status_ts_ms,
+            seq=r.status_seq,
+        ),
+        last_seen_ms=r.last_seen_ms,
+    )
+
+
+def sensor(r: Row[Any]) -> Sensor:
+    return Sensor(
+        id=r.id,
+        device_id=r.device_id,
+        farm_id=r.farm_id,
+        name=r.name,
+        unit=r.unit,
+        min_value=r.min_value,
+        max_value=r.max_value,
+        last_value=r.last_value,
+        last_ts_ms=r.last_ts_ms,
+        last_seq=r.last_seq,
+    )
+
+
+def reading(r: Row[Any]) -> Reading:
+    return Reading(
+        sensor_id=r.sensor_id,
+        device_id=r.device_id,
+        farm_id=r.farm_id,
+        value=r.value,
+        ts_ms=r.ts_ms,
+        received_ms=r.received_ms,
+        seq=r.seq,
+    )
+
+
+def event(r: Row[Any]) -> Event:
+    return Event(
+        id=r.id,
+        farm_id=r.farm_id,
+        device_id=r.device_id,
+        level=EventLevel(r.level),
+        code=r.code,
+        message=r.message,
+        ts_ms=r.ts_ms,
+        received_ms=r.received_ms,
+        seq=r.seq,
+    )
+
+
+def command(r: Row[Any]) -> Command:
+    return Command(
+        id=r.id,
+        farm_id=r.farm_id,
+        device_id=r.device_id,
+        action=r.action,
+        params=dict(r.params or {}),
+        state=CommandState(r.state),
+        created_ms=r.created_ms,
+        updated_ms=r.updated_ms,
+        expires_ms=r.expires_ms,
+        created_by=r.created_by,
+        detail=r.detail,
+        seq=r.seq,
+    )
+
+
+def command_update(c: Command) -> CommandUpdate:
+    return CommandUpdate(
+        command_id=c.id,
+        farm_id=c.farm_id,
+        device_id=c.device_id,
+        state=c.state,
+        ts_ms=c.updated_ms,
+        detail=c.detail,
+        seq=c.seq,
+        params=c.params,
+    )

@@ -1,0 +1,178 @@
+"""The relational schema, as SQLAlchemy Core tables; migrations create and change it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("token_version", Integer, nullable=False, default=0),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+farms = Table(
+    "farms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("epoch", String(32), nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    PrimaryKeyConstraint("user_id", "farm_id"),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("key_hash", String(128), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False, default="unknown"),
+    Column("actuator", JSON, nullable=False, default=dict),
+    Column("status_ts_ms", BigInteger, nullable=False, default=0),
+    Column("status_seq", BigInteger, nullable=False, default=0),
+    Column("last_seen_ms", BigInteger, nullable=True),
+    UniqueConstraint("farm_id", "name"),
+)
+
+sensors = Table(
+    "sensors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", Integer, ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("unit", String(16), nullable=False, default=""),
+    Column("min_value", Float, nullable=True),
+    Column("max_value", Float, nullable=True),
+    Column("last_value", Float, nullable=True),
+    Column("last_ts_ms", BigInteger, nullable=True),
+    Column("last_seq", BigInteger, nullable=True),
+    UniqueConstraint("device_id", "name"),
+)
+
+# Every row below carries its farm's sequence number, the order of the live stream.
+readings = Table(
+    "readings",
+    metadata,
+    Column("farm_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sensor_id", Integer, nullable=False),
+    Column("device_id", Integer, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("farm_id", "seq"),
+    Index("ix_readings_sensor_ts", "sensor_id", "ts_ms"),
+    sqlite_with_rowid=False,
+)
+
+status_changes = Table(
+    "status_changes",
+    metadata,
+    Column("farm_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("device_id", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("actuator", JSON, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("farm_id", "seq"),
+    Index("ix_status_device", "device_id", "seq"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("device_id", Integer, nullable=True),
+    Column("level", String(16), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    UniqueConstraint("farm_id", "seq"),
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, nullable=False),
+    Column("device_id", Integer, ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("created_by", Integer, nullable=True),
+    Column("detail", Text, nullable=False, default=""),
+    Column("seq", BigInteger, nullable=False, default=0),
+    Index("ix_commands_device", "device_id", "id"),
+    Index("ix_commands_state", "state", "expires_ms"),
+)
+
+command_updates = Table(
+    "command_updates",
+    metadata,
+    Column("farm_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("command_id", Integer, nullable=False),
+    Column("device_id", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("farm_id", "seq"),
+)
+
+# A device's message ids, so that a retried batch is recognised and not stored twice.
+ingest_messages = Table(
+    "ingest_messages",
+    metadata,
+    Column("device_id", Integer, nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("first_seq", BigInteger, nullable=True),
+    Column("last_seq", BigInteger, nullable=True),
+    PrimaryKeyConstraint("device_id", "message_id"),
+    Index("ix_ingest_messages_received", "received_ms"),
+)

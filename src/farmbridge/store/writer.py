@@ -1,0 +1,166 @@
+"""Group commit: one writer thread runs queued write jobs in shared transactions.
+
+Many small ingests then cost one fsync per group instead of one each. A job's
+awaitable resolves only after the transaction holding it has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine
+
+log = logging.getLogger(__name__)
+
+WRITER_THREAD_NAME: Final = "farmbridge.store.writer"
+
+
+@dataclass(slots=True)
+class Job:
+    """One unit of write work; `payload` is whatever the group handler understands."""
+
+    payload: Any
+    future: asyncio.Future[Any]
+
+
+GroupHandler = Callable[[Connection, Sequence[Any]], list[Any]]
+"""Runs payloads inside one open transaction; returns a result or an Exception per payload."""
+
+
+class GroupCommitWriter:
+    """Owns the only write connection; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        handler: GroupHandler,
+        *,
+        window_s: float,
+        max_jobs: int,
+        translate: Callable[[Exception], Exception],
+    ) -> None:
+        self._engine = engine
+        self._handler = handler
+        self._window_s = window_s
+        self._max_jobs = max_jobs
+        self._translate = translate
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.groups = 0
+        self.jobs = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=WRITER_THREAD_NAME, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finishes every job already queued, then ends the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def submit(self, payload: Any) -> asyncio.Future[Any]:
+        if self._thread is None:
+            raise RuntimeError("writer is not running")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put(Job(payload, fut))
+        return fut
+
+    def _collect(self, first: Job) -> tuple[list[Job], bool]:
+        jobs = [first]
+        stopping = False
+        deadline = time.monotonic() + self._window_s
+        while len(jobs) < self._max_jobs:
+            try:
+                timeout = deadline - time.monotonic()
+                item = self._queue.get_nowait() if timeout <= 0 else self._queue.get(True, timeout)
+            except queue.Empty:
+                break
+            if item is None:
+                stopping = True
+                break
+            jobs.append(item)
+        return jobs, stopping
+
+    def _run(self) -> None:
+        with self._engine.connect() as conn:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                jobs, stopping = self._collect(first)
+                self._run_group(conn, jobs)
+                if stopping:
+                    # Drain what was queued behind the stop marker so no awaiter hangs.
+                    rest: list[Job] = []
+                    while True:
+                        try:
+                            item = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if item is not None:
+                            rest.append(item)
+                    if rest:
+                        self._run_group(conn, rest)
+                    return
+
+    def _run_group(self, conn: Connection, jobs: list[Job]) -> None:
+        payloads = [j.payload for j in jobs]
+        try:
+            with conn.begin():
+                results = self._handler(conn, payloads)
+                if any(isinstance(r, Exception) for r in results):
+                    raise _GroupFailed
+        except Exception:  # isolate the failing job below
+            if len(jobs) == 1:
+                results = [self._one(conn, payloads[0])]
+            else:
+                # Rerun each job alone so one bad job fails only its own caller.
+                results = [self._one(conn, p) for p in payloads]
+        self.groups += 1
+        self.jobs += len(jobs)
+        _resolve(jobs, results)
+
+    def _one(self, conn: Connection, payload: Any) -> Any:
+        try:
+            with conn.begin():
+                (result,) = self._handler(conn, [payload])
+                if isinstance(result, Exception):
+                    raise result
+            return result
+        except Exception as exc:  # handed to the awaiting caller
+            return self._translate(exc)
+
+
+class _GroupFailed(Exception):
+    pass
+
+
+def _resolve(jobs: list[Job], results: list[Any]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, Any]]] = {}
+    for job, result in zip(jobs, results, strict=True):
+        by_loop.setdefault(job.future.get_loop(), []).append((job, result))
+    for loop, pairs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, pairs)
+        except RuntimeError:
+            log.warning("event loop closed before %d write results were delivered", len(pairs))
+
+
+def _settle(pairs: list[tuple[Job, Any]]) -> None:
+    for job, result in pairs:
+        if job.future.done():
+            continue
+        if isinstance(result, Exception):
+            job.future.set_exception(result)
+        else:
+            job.future.set_result(result)

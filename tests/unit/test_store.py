@@ -1,0 +1,187 @@
+"""The SQLite store: sequencing, idempotency, snapshots, buckets, commands, durability."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from farmbridge.domain import (
+    CommandState,
+    DeviceKind,
+    DeviceState,
+    EventIn,
+    EventLevel,
+    IngestBatch,
+    ReadingIn,
+    StatusChange,
+)
+from farmbridge.domain.errors import Conflict, NotFound
+from farmbridge.store.base import EventFilter, SensorSpec
+from farmbridge.store.sql import SqlStore
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    s = SqlStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    await s.start()
+    yield s
+    await s.close()
+
+
+async def _farm_with_device(store: SqlStore, name: str = "f1") -> tuple[int, int, list[int]]:
+    farm = await store.create_farm(name, name.upper())
+    dev = await store.create_device(
+        farm.id,
+        "node",
+        DeviceKind.SENSOR_NODE,
+        "Node",
+        f"hash-{name}",
+        [SensorSpec("temp", "C", -40, 80), SensorSpec("hum", "%", 0, 100)],
+    )
+    sensors = await store.list_sensors(device_id=dev.id)
+    return farm.id, dev.id, [s.id for s in sensors]
+
+
+def _batch(farm: int, dev: int, sensor: int, n: int, *, msg: str | None = None) -> IngestBatch:
+    return IngestBatch(
+        device_id=dev,
+        farm_id=farm,
+        received_ms=T0,
+        readings=tuple(ReadingIn(sensor, float(i), T0 + i) for i in range(n)),
+        message_id=msg,
+    )
+
+
+async def test_ingest_assigns_gap_free_sequence_per_farm(store: SqlStore) -> None:
+    """Concurrent batches on two farms get contiguous, unique sequence numbers per farm."""
+    f1, d1, s1 = await _farm_with_device(store, "a")
+    f2, d2, s2 = await _farm_with_device(store, "b")
+    jobs = [store.ingest(_batch(f1, d1, s1[0], 3)) for _ in range(50)]
+    jobs += [store.ingest(_batch(f2, d2, s2[0], 2)) for _ in range(50)]
+    results = await asyncio.gather(*jobs)
+    seqs_a = sorted(s for r in results[:50] for s in range(r.first_seq or 0, (r.last_seq or 0) + 1))
+    seqs_b = sorted(s for r in results[50:] for s in range(r.first_seq or 0, (r.last_seq or 0) + 1))
+    assert seqs_a == list(range(1, 151))
+    assert seqs_b == list(range(1, 101))
+    assert (await store.get_farm(f1)).last_seq == 150
+
+
+async def test_ingest_with_same_message_id_is_stored_once(store: SqlStore) -> None:
+    """A retried batch (same device and message id) returns the first result and stores nothing."""
+    f, d, s = await _farm_with_device(store)
+    first = await store.ingest(_batch(f, d, s[0], 4, msg="m-1"))
+    again, twin = await asyncio.gather(
+        store.ingest(_batch(f, d, s[0], 4, msg="m-1")),
+        store.ingest(_batch(f, d, s[0], 4, msg="m-2")),
+    )
+    assert not first.duplicate
+    assert again.duplicate
+    assert (again.first_seq, again.last_seq) == (first.first_seq, first.last_seq)
+    assert not twin.duplicate
+    rows = await store.readings(s[0], 0, T0 * 2)
+    assert len(rows) == 8
+
+
+async def test_latest_value_ignores_late_buffered_readings(store: SqlStore) -> None:
+    """A reading with an older device timestamp arriving later does not replace the latest value."""
+    f, d, s = await _farm_with_device(store)
+    await store.ingest(IngestBatch(d, f, T0, readings=(ReadingIn(s[0], 21.5, T0 + 1000),)))
+    await store.ingest(IngestBatch(d, f, T0, readings=(ReadingIn(s[0], 5.0, T0),)))
+    (temp,) = [x for x in await store.list_sensors(farm_id=f) if x.id == s[0]]
+    assert temp.last_value == 21.5
+    assert temp.last_ts_ms == T0 + 1000
+
+
+async def test_status_and_events_are_sequenced_and_queryable(store: SqlStore) -> None:
+    """Status changes update the device; events page newest first and filter by level."""
+    f, d, _ = await _farm_with_device(store)
+    res = await store.ingest(
+        IngestBatch(
+            d,
+            f,
+            T0,
+            status=StatusChange(DeviceState.ONLINE, {"power": "on"}, T0),
+            events=(
+                EventIn(EventLevel.INFO, "boot", "booted", T0),
+                EventIn(EventLevel.ALARM, "hot", "too hot", T0 + 1),
+            ),
+        )
+    )
+    assert (res.first_seq, res.last_seq) == (1, 3)
+    dev = await store.get_device(d)
+    assert dev.status.state is DeviceState.ONLINE
+    assert dev.status.actuator == {"power": "on"}
+    assert dev.last_seen_ms == T0
+    alarms = await store.events(f, EventFilter(level=EventLevel.ALARM))
+    assert [e.code for e in alarms] == ["hot"]
+    page = await store.events(f, EventFilter(limit=1))
+    older = await store.events(f, EventFilter(before_seq=page[0].seq))
+    assert [e.code for e in page + older] == ["hot", "boot"]
+
+
+async def test_reading_buckets_aggregate_min_avg_max(store: SqlStore) -> None:
+    """Buckets of 10 ms over 0..29 give three buckets of ten readings each."""
+    f, d, s = await _farm_with_device(store)
+    await store.ingest(_batch(f, d, s[0], 30))
+    buckets = await store.reading_buckets(s[0], T0, T0 + 30, 10)
+    assert [(b.start_ms - T0, b.count, b.min, b.avg, b.max) for b in buckets] == [
+        (0, 10, 0.0, 4.5, 9.0),
+        (10, 10, 10.0, 14.5, 19.0),
+        (20, 10, 20.0, 24.5, 29.0),
+    ]
+
+
+async def test_command_lifecycle_refuses_leaving_a_final_state(store: SqlStore) -> None:
+    """pending -> sent -> acknowledged works; acknowledged -> failed is a conflict."""
+    f, d, _ = await _farm_with_device(store)
+    cmd, upd = await store.create_command(d, "switch", {"on": True}, created_by=None, expires_ms=T0)
+    assert upd.state is CommandState.PENDING and upd.seq == 1
+    _, upd = await store.update_command(cmd.id, CommandState.SENT)
+    _, upd = await store.update_command(cmd.id, CommandState.ACKNOWLEDGED)
+    assert upd.seq == 3
+    with pytest.raises(Conflict):
+        await store.update_command(cmd.id, CommandState.FAILED)
+    assert (await store.get_farm(f)).last_seq == 3
+
+
+async def test_expire_commands_times_out_only_open_ones(store: SqlStore) -> None:
+    """Expiry turns pending commands past their deadline into timed_out."""
+    _, d, _ = await _farm_with_device(store)
+    old, _ = await store.create_command(d, "a", {}, created_by=None, expires_ms=T0)
+    new, _ = await store.create_command(d, "b", {}, created_by=None, expires_ms=T0 * 2)
+    expired = await store.expire_commands(T0 + 1)
+    assert [u.command_id for u in expired] == [old.id]
+    assert (await store.get_command(new.id)).state is CommandState.PENDING
+
+
+async def test_duplicate_names_conflict_and_missing_things_are_not_found(store: SqlStore) -> None:
+    """Unique names are enforced and unknown ids raise NotFound, not driver errors."""
+    await _farm_with_device(store)
+    with pytest.raises(Conflict):
+        await store.create_farm("f1", "again")
+    with pytest.raises(NotFound):
+        await store.get_farm(999)
+    with pytest.raises(NotFound):
+        await store.get_device_by_key_hash("nope")
+
+
+async def test_data_survives_reopening_the_database(tmp_path: Path) -> None:
+    """What an awaited ingest returned is there after the store is closed and opened again."""
+    url = f"sqlite:///{tmp_path / 'fb.db'}"
+    s1 = SqlStore(url)
+    await s1.start()
+    f, d, s = await _farm_with_device(s1)
+    await s1.ingest(_batch(f, d, s[0], 5))
+    await s1.close()
+    s2 = SqlStore(url)
+    await s2.start()
+    try:
+        assert len(await s2.readings(s[0], 0, T0 * 2)) == 5
+        assert (await s2.get_farm(f)).last_seq == 5
+    finally:
+        await s2.close()
