@@ -118,7 +118,12 @@ class Store(Protocol):
     ) -> tuple[Command, CommandUpdate]: ...
     async def get_command(self, command_id: int) -> Command: ...
     async def list_commands(
-        self, *, device_id: int | None = None, farm_id: int | None = None, limit: int = 100
+        self,
+        *,
+        device_id: int | None = None,
+        farm_id: int | None = None,
+        states: Iterable[CommandState] | None = None,
+        limit: int = 100,
     ) -> list[Command]: ...
     async def update_command(
         self, command_id: int, state: CommandState, detail: str = ""

@@ -80,6 +80,7 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
     for i in todo:
         need[batches[i].farm_id] += batches[i].size
     base = allocate_seqs(conn, need)
+    actuators = _current_actuators(conn, {batches[i].device_id for i in todo if batches[i].status})
 
     reading_rows: list[dict[str, Any]] = []
     status_rows: list[dict[str, Any]] = []
@@ -114,19 +115,22 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
         if b.status is not None:
             seq += 1
             st = b.status
+            # A report names only what changed; the rest of the actuator state stays.
+            merged = {**actuators.get(b.device_id, {}), **st.actuator}
+            actuators[b.device_id] = merged
             status_rows.append(
                 {
                     "farm_id": b.farm_id,
                     "seq": seq,
                     "device_id": b.device_id,
                     "state": st.state.value,
-                    "actuator": st.actuator,
+                    "actuator": merged,
                     "ts_ms": st.ts_ms,
                     "received_ms": b.received_ms,
                 }
             )
             srec = StatusRecord(
-                b.farm_id, b.device_id, DeviceStatus(st.state, st.actuator, st.ts_ms, seq)
+                b.farm_id, b.device_id, DeviceStatus(st.state, merged, st.ts_ms, seq)
             )
             stored.append(srec)
             prev_s = newest_status.get(b.device_id)
@@ -194,6 +198,13 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
         assert orig is not None
         results[i] = IngestResult(orig.accepted, orig.first_seq, orig.last_seq, duplicate=True)
     return [r for r in results if r is not None]
+
+
+def _current_actuators(conn: Connection, device_ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not device_ids:
+        return {}
+    q = select(devices.c.id, devices.c.actuator).where(devices.c.id.in_(device_ids))
+    return {r.id: dict(r.actuator or {}) for r in conn.execute(q)}
 
 
 def _update_sensor_latest(conn: Connection, newest: dict[int, Reading]) -> None:

@@ -478,13 +478,20 @@ class SqlStore:
         )
 
     async def list_commands(
-        self, *, device_id: int | None = None, farm_id: int | None = None, limit: int = 100
+        self,
+        *,
+        device_id: int | None = None,
+        farm_id: int | None = None,
+        states: Iterable[CommandState] | None = None,
+        limit: int = 100,
     ) -> list[Command]:
         q = select(commands).order_by(commands.c.id.desc()).limit(limit)
         if device_id is not None:
             q = q.where(commands.c.device_id == device_id)
         if farm_id is not None:
             q = q.where(commands.c.farm_id == farm_id)
+        if states is not None:
+            q = q.where(commands.c.state.in_([s.value for s in states]))
         return await self._read(lambda c: [rows.command(r) for r in c.execute(q)])
 
     async def update_command(

@@ -1,0 +1,95 @@
+"""Farms, their devices and sensors, and the start-up snapshot."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from farmbridge.api.deps import Svc, Who
+from farmbridge.api.schemas import (
+    DeviceCreated,
+    DeviceIn,
+    DeviceOut,
+    FarmIn,
+    FarmOut,
+    KeyOut,
+    SensorIn,
+    SensorOut,
+    SnapshotOut,
+)
+from farmbridge.store.base import SensorSpec
+
+router = APIRouter(prefix="/api/v1", tags=["farms"])
+
+
+def _spec(s: SensorIn) -> SensorSpec:
+    return SensorSpec(s.name, s.unit, s.min, s.max)
+
+
+@router.get("/farms")
+async def list_farms(svc: Svc, who: Who) -> list[FarmOut]:
+    """The farms the caller has a role on (all of them for a global admin)."""
+    return [FarmOut.of(f) for f in await svc.farms.list_farms(who)]
+
+
+@router.post("/farms", status_code=201)
+async def create_farm(body: FarmIn, svc: Svc, who: Who) -> FarmOut:
+    return FarmOut.of(await svc.farms.create_farm(who, body.name, body.title))
+
+
+@router.get("/farms/{farm_id}")
+async def get_farm(farm_id: int, svc: Svc, who: Who) -> FarmOut:
+    return FarmOut.of(await svc.farms.get_farm(who, farm_id))
+
+
+@router.get("/farms/{farm_id}/snapshot")
+async def snapshot(farm_id: int, svc: Svc, who: Who) -> SnapshotOut:
+    """Devices with status and sensors with their latest values, as of `farm.last_seq`."""
+    snap = await svc.farms.snapshot(who, farm_id)
+    return SnapshotOut(
+        farm=FarmOut.of(snap.farm),
+        devices=[DeviceOut.of(d) for d in snap.devices],
+        sensors=[SensorOut.of(s) for s in snap.sensors],
+    )
+
+
+@router.get("/farms/{farm_id}/devices")
+async def list_devices(farm_id: int, svc: Svc, who: Who) -> list[DeviceOut]:
+    return [DeviceOut.of(d) for d in await svc.farms.list_devices(who, farm_id)]
+
+
+@router.post("/farms/{farm_id}/devices", status_code=201)
+async def create_device(farm_id: int, body: DeviceIn, svc: Svc, who: Who) -> DeviceCreated:
+    """Creates a device (farm admin); the answer holds its key, shown this once."""
+    device, key = await svc.farms.create_device(
+        who, farm_id, body.name, body.kind, body.title, [_spec(s) for s in body.sensors]
+    )
+    sensors = [s for s in await svc.farms.list_sensors(who, farm_id) if s.device_id == device.id]
+    return DeviceCreated(
+        device=DeviceOut.of(device), sensors=[SensorOut.of(s) for s in sensors], key=key
+    )
+
+
+@router.get("/devices/{device_id}")
+async def get_device(device_id: int, svc: Svc, who: Who) -> DeviceOut:
+    return DeviceOut.of(await svc.farms.device(who, device_id))
+
+
+@router.delete("/devices/{device_id}", status_code=204)
+async def delete_device(device_id: int, svc: Svc, who: Who) -> None:
+    await svc.farms.delete_device(who, device_id)
+
+
+@router.post("/devices/{device_id}/rotate-key")
+async def rotate_key(device_id: int, svc: Svc, who: Who) -> KeyOut:
+    """Issues a new key (farm admin); the old one stops working at once."""
+    return KeyOut(key=await svc.farms.rotate_key(who, device_id))
+
+
+@router.get("/farms/{farm_id}/sensors")
+async def list_sensors(farm_id: int, svc: Svc, who: Who) -> list[SensorOut]:
+    return [SensorOut.of(s) for s in await svc.farms.list_sensors(who, farm_id)]
+
+
+@router.post("/devices/{device_id}/sensors", status_code=201)
+async def add_sensor(device_id: int, body: SensorIn, svc: Svc, who: Who) -> SensorOut:
+    return SensorOut.of(await svc.farms.add_sensor(who, device_id, _spec(body)))

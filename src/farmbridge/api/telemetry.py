@@ -1,0 +1,101 @@
+"""Readings (raw and bucketed), events, and CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from farmbridge.api.deps import Svc, Who
+from farmbridge.api.schemas import BucketOut, EventOut, ReadingOut
+from farmbridge.domain import EventLevel
+from farmbridge.store.base import EventFilter
+
+router = APIRouter(prefix="/api/v1", tags=["telemetry"])
+
+DAY_MS = 86_400_000
+CSV_COLUMNS = ("seq", "ts_ms", "received_ms", "device", "sensor", "unit", "value")
+
+
+def _window(start: int | None, end: int | None) -> tuple[int, int]:
+    end_ms = end if end is not None else time.time_ns() // 1_000_000 + 1
+    return (start if start is not None else end_ms - DAY_MS), end_ms
+
+
+Start = Annotated[int | None, Query(description="epoch ms, default end - 24 h")]
+End = Annotated[int | None, Query(description="epoch ms (exclusive), default now")]
+
+
+@router.get("/sensors/{sensor_id}/readings")
+async def readings(
+    sensor_id: int,
+    svc: Svc,
+    who: Who,
+    start: Start = None,
+    end: End = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+) -> list[ReadingOut]:
+    """Raw readings of one sensor in [start, end), oldest first."""
+    s, e = _window(start, end)
+    return [ReadingOut.of(r) for r in await svc.farms.readings(who, sensor_id, s, e, limit)]
+
+
+@router.get("/sensors/{sensor_id}/buckets")
+async def buckets(
+    sensor_id: int,
+    svc: Svc,
+    who: Who,
+    start: Start = None,
+    end: End = None,
+    bucket_s: Annotated[int, Query(ge=1, le=31 * 86_400)] = 60,
+) -> list[BucketOut]:
+    """min/avg/max per bucket of `bucket_s` seconds, for charts; empty buckets are left out."""
+    s, e = _window(start, end)
+    rows = await svc.farms.buckets(who, sensor_id, s, e, bucket_s * 1000)
+    return [BucketOut.of(b) for b in rows]
+
+
+@router.get("/farms/{farm_id}/events")
+async def events(
+    farm_id: int,
+    svc: Svc,
+    who: Who,
+    level: EventLevel | None = None,
+    device_id: int | None = None,
+    before_seq: Annotated[int | None, Query(description="page: events older than this")] = None,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> list[EventOut]:
+    """Events newest first; pass the last seq you got as `before_seq` for the next page."""
+    flt = EventFilter(level=level, device_id=device_id, before_seq=before_seq, limit=limit)
+    return [EventOut.of(e) for e in await svc.farms.events(who, farm_id, flt)]
+
+
+@router.get("/farms/{farm_id}/readings.csv", response_class=StreamingResponse)
+async def export_csv(
+    farm_id: int, svc: Svc, who: Who, start: Start = None, end: End = None
+) -> StreamingResponse:
+    """Every reading of the farm in [start, end) as CSV, streamed in chunks."""
+    s, e = _window(start, end)
+    first = await svc.farms.export_chunk(who, farm_id, s, e, 0)  # checks access before streaming
+
+    async def rows() -> AsyncIterator[str]:
+        chunk = first
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        while True:
+            writer.writerows(chunk)
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+            if not chunk:
+                return
+            chunk = await svc.farms.export_chunk(who, farm_id, s, e, chunk[-1]["seq"])
+
+    headers = {"Content-Disposition": f'attachment; filename="farm-{farm_id}-readings.csv"'}
+    return StreamingResponse(rows(), media_type="text/csv", headers=headers)

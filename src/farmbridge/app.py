@@ -1,0 +1,137 @@
+"""Composition root: the only place that picks the concrete store and wires the services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Final
+
+from fastapi import FastAPI
+
+from farmbridge import __version__, metrics
+from farmbridge.api import auth, commands, errors, farms, health, telemetry, users
+from farmbridge.api.middleware import BodySizeLimit, RequestMetrics
+from farmbridge.config import Settings
+from farmbridge.ingest import http as ingest_http
+from farmbridge.service.access import AccessService
+from farmbridge.service.bundle import Services
+from farmbridge.service.commands import CommandService
+from farmbridge.service.directory import DeviceDirectory
+from farmbridge.service.farms import FarmService
+from farmbridge.service.ingest import IngestService
+from farmbridge.service.security import Secrets
+from farmbridge.service.users import UserService
+from farmbridge.store.sql import SqlStore
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL_S: Final = 1.0
+SECRET_FILE: Final = "secret.key"  # noqa: S105 - a file name
+
+
+def load_secret(settings: Settings) -> str:
+    """The configured secret, else one kept in the data dir (made once, readable by owner only)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / SECRET_FILE
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def build_services(settings: Settings) -> Services:
+    store = SqlStore(
+        settings.resolved_database_url,
+        commit_window_s=settings.commit_window_ms / 1000,
+        commit_max_jobs=settings.commit_max_jobs,
+        sqlite_synchronous=settings.sqlite_synchronous,
+    )
+    sec = Secrets(load_secret(settings), token_ttl_s=settings.token_ttl_s)
+    directory = DeviceDirectory(store)
+    farm_svc = FarmService(store, directory, sec)
+    return Services(
+        store=store,
+        access=AccessService(store, sec, login_rate_per_min=settings.login_rate_per_min),
+        farms=farm_svc,
+        users=UserService(store, sec),
+        commands=CommandService(store, farm_svc, ttl_s=settings.command_ttl_s),
+        ingest=IngestService(
+            store,
+            directory,
+            sec,
+            rate_per_s=settings.device_rate_per_s,
+            burst=settings.device_burst,
+            max_items=settings.max_batch_items,
+            max_clock_skew_s=settings.max_clock_skew_s,
+            max_age_s=settings.max_reading_age_s,
+        ),
+    )
+
+
+async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> None:
+    """Expires overdue commands, forgets old message ids, and exports writer figures."""
+    last_prune = 0.0
+    while True:
+        try:
+            for upd in await svc.commands.expire_due():
+                metrics.COMMANDS.labels(upd.state.value).inc()
+            now = time.monotonic()
+            if now - last_prune > 60:
+                cutoff = time.time_ns() // 1_000_000 - settings.idempotency_ttl_s * 1000
+                await svc.store.prune_ingest_messages(cutoff)
+                last_prune = now
+            groups, jobs = store.writer_stats
+            metrics.STORE_GROUPS.set(groups)
+            metrics.STORE_JOBS.set(jobs)
+        except Exception:
+            log.exception("housekeeping failed; trying again")
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+
+def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """The bridge as an ASGI app; the store starts and stops with the app's lifespan."""
+    svc = services or build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await svc.store.start()
+        store = svc.store
+        assert isinstance(store, SqlStore)
+        task = asyncio.create_task(
+            housekeeping(svc, settings, store), name="farmbridge.housekeeping"
+        )
+        log.info("bridge started", extra={"version": __version__})
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await svc.store.close()
+
+    app = FastAPI(
+        title="Farm Bridge",
+        version=__version__,
+        description="The Universal Bridge of a smart-farm IoT platform: REST and device ingest.",
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    app.state.settings = settings
+    errors.install(app)
+    for module in (auth, farms, telemetry, commands, users, health):
+        app.include_router(module.router)
+    app.include_router(ingest_http.router)
+
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""Device adapters: HTTP ingest, the simulator, and (later) MQTT."""

@@ -1,0 +1,32 @@
+"""Prometheus metrics of the bridge, declared once for every layer that counts."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import Counter, Gauge, Histogram
+
+INGEST_ITEMS: Final = Counter(
+    "farmbridge_ingest_items_total", "Items stored from device reports", ["transport", "kind"]
+)
+INGEST_REJECTED: Final = Counter(
+    "farmbridge_ingest_rejected_total", "Device reports refused", ["transport", "reason"]
+)
+INGEST_DUPLICATES: Final = Counter(
+    "farmbridge_ingest_duplicates_total", "Retried reports recognised by message id", ["transport"]
+)
+INGEST_COMMIT_SECONDS: Final = Histogram(
+    "farmbridge_ingest_commit_seconds",
+    "Time from a report's arrival to its durable commit",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+HTTP_REQUESTS: Final = Counter(
+    "farmbridge_http_requests_total", "HTTP requests served", ["method", "route", "status"]
+)
+STORE_GROUPS: Final = Gauge(
+    "farmbridge_store_commit_groups", "Write transactions committed by the group-commit writer"
+)
+STORE_JOBS: Final = Gauge(
+    "farmbridge_store_commit_jobs", "Write jobs committed by the group-commit writer"
+)
+COMMANDS: Final = Counter("farmbridge_commands_total", "Command state changes", ["state"])

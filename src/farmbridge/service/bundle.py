@@ -1,0 +1,24 @@
+"""The set of services one bridge process runs, handed to every edge (REST, ingest, ws)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from farmbridge.service.access import AccessService
+from farmbridge.service.commands import CommandService
+from farmbridge.service.farms import FarmService
+from farmbridge.service.ingest import IngestService
+from farmbridge.service.users import UserService
+from farmbridge.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Built once by the app and kept on app.state.services."""
+
+    store: Store
+    access: AccessService
+    farms: FarmService
+    users: UserService
+    commands: CommandService
+    ingest: IngestService

@@ -1,0 +1,110 @@
+"""Operator commands to devices: create, cancel, deliver to the device, complete, expire."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from farmbridge.domain import Command, CommandState, CommandUpdate, Role
+from farmbridge.domain.errors import Forbidden, ValidationFailed
+from farmbridge.service.access import Principal
+from farmbridge.service.directory import DeviceEntry
+from farmbridge.service.farms import FarmService
+from farmbridge.store import Store
+
+ACK_STATES = {CommandState.ACKNOWLEDGED, CommandState.FAILED}
+
+
+class CommandService:
+    def __init__(self, store: Store, farms: FarmService, *, ttl_s: int) -> None:
+        self._store = store
+        self._farms = farms
+        self._ttl_ms = ttl_s * 1000
+        self._wakeups: dict[int, asyncio.Event] = {}
+
+    async def create(
+        self,
+        who: Principal,
+        device_id: int,
+        action: str,
+        params: dict[str, Any],
+        ttl_s: int | None = None,
+    ) -> Command:
+        await self._farms.device(who, device_id, Role.OPERATOR)
+        ttl_ms = self._ttl_ms if ttl_s is None else ttl_s * 1000
+        cmd, _ = await self._store.create_command(
+            device_id, action, params, created_by=who.user.id, expires_ms=_now_ms() + ttl_ms
+        )
+        self._wake(device_id)
+        return cmd
+
+    async def get(self, who: Principal, command_id: int) -> Command:
+        cmd = await self._store.get_command(command_id)
+        who.require(cmd.farm_id, Role.VIEWER)
+        return cmd
+
+    async def cancel(self, who: Principal, command_id: int) -> Command:
+        cmd = await self._store.get_command(command_id)
+        who.require(cmd.farm_id, Role.OPERATOR)
+        cmd, _ = await self._store.update_command(command_id, CommandState.CANCELLED, "cancelled")
+        return cmd
+
+    async def list_for_device(self, who: Principal, device_id: int, limit: int) -> list[Command]:
+        await self._farms.device(who, device_id)
+        return await self._store.list_commands(device_id=device_id, limit=limit)
+
+    async def list_for_farm(self, who: Principal, farm_id: int, limit: int) -> list[Command]:
+        who.require(farm_id, Role.VIEWER)
+        return await self._store.list_commands(farm_id=farm_id, limit=limit)
+
+    # The device's side.
+
+    async def take_pending(self, entry: DeviceEntry, wait_s: float) -> list[Command]:
+        """Hands a device its pending commands, marking them sent; waits up to wait_s for one."""
+        device_id = entry.device.id
+        deadline = time.monotonic() + wait_s
+        while True:
+            event = self._wakeups.setdefault(device_id, asyncio.Event())
+            event.clear()
+            pending = await self._store.list_commands(
+                device_id=device_id, states=[CommandState.PENDING]
+            )
+            now = _now_ms()
+            sent = []
+            for cmd in sorted(pending, key=lambda c: c.id):
+                if cmd.expires_ms <= now:
+                    continue  # expired commands are dropped, never delivered late
+                updated, _ = await self._store.update_command(cmd.id, CommandState.SENT)
+                sent.append(updated)
+            remaining = deadline - time.monotonic()
+            if sent or remaining <= 0:
+                return sent
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                return []
+
+    async def complete(
+        self, entry: DeviceEntry, command_id: int, state: CommandState, detail: str
+    ) -> Command:
+        """Records a device's acknowledgement or failure report for its own command."""
+        if state not in ACK_STATES:
+            raise ValidationFailed("state must be acknowledged or failed", field="state")
+        cmd = await self._store.get_command(command_id)
+        if cmd.device_id != entry.device.id:
+            raise Forbidden("command belongs to another device")
+        updated, _ = await self._store.update_command(command_id, state, detail)
+        return updated
+
+    async def expire_due(self) -> list[CommandUpdate]:
+        return await self._store.expire_commands(_now_ms())
+
+    def _wake(self, device_id: int) -> None:
+        event = self._wakeups.get(device_id)
+        if event is not None:
+            event.set()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

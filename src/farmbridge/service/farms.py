@@ -1,0 +1,176 @@
+"""Farms, devices and sensors, and the dashboard's queries on them, each behind a role check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from farmbridge.domain import (
+    Device,
+    DeviceKind,
+    Event,
+    Farm,
+    Reading,
+    ReadingBucket,
+    Role,
+    Sensor,
+)
+from farmbridge.domain.errors import ValidationFailed
+from farmbridge.service.access import Principal
+from farmbridge.service.directory import DeviceDirectory
+from farmbridge.service.security import Secrets
+from farmbridge.store import Store
+from farmbridge.store.base import EventFilter, SensorSpec
+
+MAX_BUCKETS: Final = 5_000
+MAX_RAW_READINGS: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a dashboard needs to start: the farm, its devices, sensors with latest values."""
+
+    farm: Farm
+    devices: list[Device]
+    sensors: list[Sensor]
+
+
+class FarmService:
+    def __init__(self, store: Store, directory: DeviceDirectory, secrets: Secrets) -> None:
+        self._store = store
+        self._directory = directory
+        self._secrets = secrets
+
+    async def create_farm(self, who: Principal, name: str, title: str) -> Farm:
+        who.require_admin()
+        return await self._store.create_farm(name, title or name)
+
+    async def list_farms(self, who: Principal) -> list[Farm]:
+        return await self._store.list_farms(who.visible_farms())
+
+    async def get_farm(self, who: Principal, farm_id: int) -> Farm:
+        who.require(farm_id, Role.VIEWER)
+        return await self._store.get_farm(farm_id)
+
+    async def snapshot(self, who: Principal, farm_id: int) -> Snapshot:
+        who.require(farm_id, Role.VIEWER)
+        # Read the farm first: what the lists show is then at least as new as its last_seq.
+        farm = await self._store.get_farm(farm_id)
+        devices = await self._store.list_devices(farm_id)
+        sensors = await self._store.list_sensors(farm_id=farm_id)
+        return Snapshot(farm, devices, sensors)
+
+    # Devices and sensors.
+
+    async def create_device(
+        self,
+        who: Principal,
+        farm_id: int,
+        name: str,
+        kind: DeviceKind,
+        title: str,
+        sensors: list[SensorSpec],
+    ) -> tuple[Device, str]:
+        """Returns the device and its key; the key is shown this once and stored hashed."""
+        who.require(farm_id, Role.ADMIN)
+        return await self.register_device(farm_id, name, kind, title, sensors)
+
+    async def register_device(
+        self, farm_id: int, name: str, kind: DeviceKind, title: str, sensors: list[SensorSpec]
+    ) -> tuple[Device, str]:
+        """create_device without a role check, for the machine's owner (CLI, demo)."""
+        _check_sensor_specs(sensors)
+        key = self._secrets.new_device_key()
+        device = await self._store.create_device(
+            farm_id, name, kind, title or name, self._secrets.device_key_hash(key), sensors
+        )
+        return device, key
+
+    async def device(self, who: Principal, device_id: int, needed: Role = Role.VIEWER) -> Device:
+        device = await self._store.get_device(device_id)
+        who.require(device.farm_id, needed)
+        return device
+
+    async def list_devices(self, who: Principal, farm_id: int) -> list[Device]:
+        who.require(farm_id, Role.VIEWER)
+        return await self._store.list_devices(farm_id)
+
+    async def rotate_key(self, who: Principal, device_id: int) -> str:
+        await self.device(who, device_id, Role.ADMIN)
+        return await self.rekey_device(device_id)
+
+    async def rekey_device(self, device_id: int) -> str:
+        """rotate_key without a role check, for the machine's owner (CLI, demo)."""
+        key = self._secrets.new_device_key()
+        await self._store.set_device_key_hash(device_id, self._secrets.device_key_hash(key))
+        self._directory.forget_device(device_id)
+        return key
+
+    async def delete_device(self, who: Principal, device_id: int) -> None:
+        await self.device(who, device_id, Role.ADMIN)
+        await self._store.delete_device(device_id)
+        self._directory.forget_device(device_id)
+
+    async def add_sensor(self, who: Principal, device_id: int, spec: SensorSpec) -> Sensor:
+        await self.device(who, device_id, Role.ADMIN)
+        _check_sensor_specs([spec])
+        sensor = await self._store.create_sensor(device_id, spec)
+        self._directory.forget_device(device_id)
+        return sensor
+
+    async def list_sensors(self, who: Principal, farm_id: int) -> list[Sensor]:
+        who.require(farm_id, Role.VIEWER)
+        return await self._store.list_sensors(farm_id=farm_id)
+
+    async def sensor(self, who: Principal, sensor_id: int) -> Sensor:
+        sensor = await self._store.get_sensor(sensor_id)
+        who.require(sensor.farm_id, Role.VIEWER)
+        return sensor
+
+    # Queries.
+
+    async def readings(
+        self, who: Principal, sensor_id: int, start_ms: int, end_ms: int, limit: int
+    ) -> list[Reading]:
+        await self.sensor(who, sensor_id)
+        _check_range(start_ms, end_ms)
+        return await self._store.readings(
+            sensor_id, start_ms, end_ms, limit=min(limit, MAX_RAW_READINGS)
+        )
+
+    async def buckets(
+        self, who: Principal, sensor_id: int, start_ms: int, end_ms: int, bucket_ms: int
+    ) -> list[ReadingBucket]:
+        await self.sensor(who, sensor_id)
+        _check_range(start_ms, end_ms)
+        if bucket_ms <= 0 or (end_ms - start_ms) / bucket_ms > MAX_BUCKETS:
+            raise ValidationFailed(
+                f"bucket must be positive and give at most {MAX_BUCKETS} buckets", field="bucket"
+            )
+        return await self._store.reading_buckets(sensor_id, start_ms, end_ms, bucket_ms)
+
+    async def events(self, who: Principal, farm_id: int, flt: EventFilter) -> list[Event]:
+        who.require(farm_id, Role.VIEWER)
+        return await self._store.events(farm_id, flt)
+
+    async def export_chunk(
+        self, who: Principal, farm_id: int, start_ms: int, end_ms: int, after_seq: int
+    ) -> list[dict[str, Any]]:
+        who.require(farm_id, Role.VIEWER)
+        _check_range(start_ms, end_ms)
+        return await self._store.export_readings(farm_id, start_ms, end_ms, after_seq=after_seq)
+
+
+def _check_range(start_ms: int, end_ms: int) -> None:
+    if end_ms <= start_ms:
+        raise ValidationFailed("end must be after start", field="end")
+
+
+def _check_sensor_specs(specs: list[SensorSpec]) -> None:
+    names = set()
+    for i, s in enumerate(specs):
+        if s.name in names:
+            raise ValidationFailed(f"sensor {s.name!r} named twice", field=f"sensors[{i}].name")
+        names.add(s.name)
+        if s.min_value is not None and s.max_value is not None and s.min_value > s.max_value:
+            raise ValidationFailed("min above max", field=f"sensors[{i}].min")

@@ -1,0 +1,68 @@
+"""Secrets: user passwords (Argon2id), device keys (HMAC-SHA256), user tokens (signed JWT)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from farmbridge.domain.errors import Unauthenticated
+
+DEVICE_KEY_PREFIX: Final = "fbd_"
+TOKEN_ALGORITHM: Final = "HS256"  # noqa: S105 - an algorithm name, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: int
+    token_version: int
+    expires_s: int
+
+
+class Secrets:
+    """Hashes and checks every credential, keyed by the server's secret."""
+
+    def __init__(self, secret_key: str, *, token_ttl_s: int) -> None:
+        self._key = secret_key.encode()
+        self._token_ttl_s = token_ttl_s
+        self._passwords = PasswordHasher()
+
+    # Device keys are long random secrets, so a keyed fast hash resists guessing
+    # and keeps the per-request check in microseconds.
+    def new_device_key(self) -> str:
+        return DEVICE_KEY_PREFIX + secrets.token_urlsafe(32)
+
+    def device_key_hash(self, key: str) -> str:
+        return hmac.new(self._key, key.encode(), hashlib.sha256).hexdigest()
+
+    def hash_password(self, password: str) -> str:
+        return self._passwords.hash(password)
+
+    def verify_password(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._passwords.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def issue_token(self, user_id: int, token_version: int) -> tuple[str, int]:
+        """Returns a signed token and its expiry (epoch seconds)."""
+        exp = int(time.time()) + self._token_ttl_s
+        claims = {"sub": str(user_id), "ver": token_version, "exp": exp}
+        return jwt.encode(claims, self._key, algorithm=TOKEN_ALGORITHM), exp
+
+    def read_token(self, token: str) -> TokenClaims:
+        """Raises Unauthenticated for a bad signature, a malformed token or an expired one."""
+        try:
+            claims = jwt.decode(token, self._key, algorithms=[TOKEN_ALGORITHM])
+            return TokenClaims(int(claims["sub"]), int(claims["ver"]), int(claims["exp"]))
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("token expired") from exc
+        except (jwt.InvalidTokenError, KeyError, ValueError) as exc:
+            raise Unauthenticated("invalid token") from exc
