@@ -140,7 +140,8 @@ async def test_command_lifecycle_refuses_leaving_a_final_state(store: SqlStore) 
     """pending -> sent -> acknowledged works; acknowledged -> failed is a conflict."""
     f, d, _ = await _farm_with_device(store)
     cmd, upd = await store.create_command(d, "switch", {"on": True}, created_by=None, expires_ms=T0)
-    assert upd.state is CommandState.PENDING and upd.seq == 1
+    assert upd.state is CommandState.PENDING
+    assert upd.seq == 1
     _, upd = await store.update_command(cmd.id, CommandState.SENT)
     _, upd = await store.update_command(cmd.id, CommandState.ACKNOWLEDGED)
     assert upd.seq == 3
