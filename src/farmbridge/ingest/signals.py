@@ -256,7 +256,7 @@ def _number(params: Mapping[str, Any], key: str, low: float, high: float) -> flo
     # bool is an int; a `true` position is a client bug, not 1 %.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key} must be a number, not {value!r}")
-    if not low <= value <= high or math.isnan(value):
+    if math.isnan(value) or not low <= value <= high:
         raise ValueError(f"{key} must be between {low:g} and {high:g}, not {value:g}")
     return float(value)
 
