@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from farmbridge.domain.errors import Unauthenticated
 
 DEVICE_KEY_PREFIX: Final = "fbd_"
+MIN_SECRET_BYTES: Final = 32
 TOKEN_ALGORITHM: Final = "HS256"  # noqa: S105 - an algorithm name, not a secret
 
 
@@ -30,6 +31,9 @@ class Secrets:
     """Hashes and checks every credential, keyed by the server's secret."""
 
     def __init__(self, secret_key: str, *, token_ttl_s: int) -> None:
+        """Raises ValueError for a secret under 32 bytes: too short to sign tokens safely."""
+        if len(secret_key.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"the secret key needs at least {MIN_SECRET_BYTES} bytes")
         self._key = secret_key.encode()
         self._token_ttl_s = token_ttl_s
         self._passwords = PasswordHasher()
