@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -67,7 +68,8 @@ def serve(host: Host = None, port: Port = None, data_dir: DataDir = None) -> Non
     settings = settings_from(host=host, port=port, data_dir=data_dir)
     logs.configure(settings.log_level, json=settings.log_json)
     server = make_server(build_app(settings), settings)
-    server.run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop
+        server.run()
 
 
 @cli.command()
@@ -83,7 +85,8 @@ def demo(
 
     settings = settings_from(host=host, port=port, data_dir=data_dir)
     logs.configure(settings.log_level, json=settings.log_json)
-    asyncio.run(run_demo(settings, time_scale=time_scale, interval_s=interval_s))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop
+        asyncio.run(run_demo(settings, time_scale=time_scale, interval_s=interval_s))
 
 
 def _read_password(confirm: bool) -> str:

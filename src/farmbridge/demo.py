@@ -82,6 +82,7 @@ async def run_demo(
     sim = Simulator(
         base_url=base_url, device_keys=keys, interval_s=interval_s, time_scale=time_scale
     )
+    server.on_shutdown.insert(0, stop.set)
     simulating = asyncio.create_task(sim.run(stop), name="farmbridge.demo.simulator")
     if ready is not None:
         ready.set()

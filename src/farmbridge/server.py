@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
+
 import uvicorn
 from fastapi import FastAPI
 
 from farmbridge.config import Settings
 
 
-def make_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
+class BridgeServer(uvicorn.Server):
+    """uvicorn's server, with hooks that run when shutdown begins.
+
+    uvicorn waits for open requests before the app's lifespan ends; long polls and
+    live streams must be told to finish first, or every stop takes the full grace time.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.on_shutdown: list[Callable[[], None]] = []
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for hook in self.on_shutdown:
+            hook()
+        await super().shutdown(sockets)
+
+
+def make_server(app: FastAPI, settings: Settings) -> BridgeServer:
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -21,4 +41,8 @@ def make_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
         server_header=False,
         timeout_graceful_shutdown=5,
     )
-    return uvicorn.Server(config)
+    server = BridgeServer(config)
+    services = getattr(app.state, "services", None)
+    if services is not None:
+        server.on_shutdown.append(services.commands.close)
+    return server

@@ -22,6 +22,13 @@ class CommandService:
         self._farms = farms
         self._ttl_ms = ttl_s * 1000
         self._wakeups: dict[int, asyncio.Event] = {}
+        self._closing = False
+
+    def close(self) -> None:
+        """Ends every long poll at once, so a stopping server need not wait for them."""
+        self._closing = True
+        for event in self._wakeups.values():
+            event.set()
 
     async def create(
         self,
@@ -78,7 +85,7 @@ class CommandService:
                 updated, _ = await self._store.update_command(cmd.id, CommandState.SENT)
                 sent.append(updated)
             remaining = deadline - time.monotonic()
-            if sent or remaining <= 0:
+            if sent or remaining <= 0 or self._closing:
                 return sent
             try:
                 await asyncio.wait_for(event.wait(), remaining)
