@@ -186,3 +186,42 @@ async def test_data_survives_reopening_the_database(tmp_path: Path) -> None:
         assert (await s2.get_farm(f)).last_seq == 5
     finally:
         await s2.close()
+
+
+async def test_changes_since_merges_every_kind_in_sequence_order(store: SqlStore) -> None:
+    """Readings, status changes, events and command updates come back by seq, after N only."""
+    f, d, s = await _farm_with_device(store)
+    await store.ingest(
+        IngestBatch(
+            d,
+            f,
+            T0,
+            readings=(ReadingIn(s[0], 1.0, T0),),
+            status=StatusChange(DeviceState.ONLINE, {}, T0),
+            events=(EventIn(EventLevel.INFO, "boot", "", T0),),
+        )
+    )
+    await store.create_command(d, "on", {}, created_by=None, expires_ms=T0 * 2)
+    await store.ingest(_batch(f, d, s[0], 2))
+    changes = await store.changes_since(f, 1, 100)
+    assert [c.seq for c in changes] == [2, 3, 4, 5, 6]
+    assert [type(c).__name__ for c in changes] == [
+        "StatusRecord",
+        "Event",
+        "CommandUpdate",
+        "Reading",
+        "Reading",
+    ]
+    assert [c.seq for c in await store.changes_since(f, 0, 2)] == [1, 2]
+
+
+async def test_listeners_hear_every_commit_in_order(store: SqlStore) -> None:
+    """A change listener sees each committed change once, in seq order, before the caller."""
+    heard: list[int] = []
+    store.add_listener(lambda changes: heard.extend(c.seq for c in changes))
+    f, d, s = await _farm_with_device(store)
+    results = await asyncio.gather(*(store.ingest(_batch(f, d, s[0], 2)) for _ in range(20)))
+    await store.ingest(_batch(f, d, s[0], 1, msg="x"))
+    await store.ingest(_batch(f, d, s[0], 1, msg="x"))  # a duplicate adds no change
+    assert heard == list(range(1, 42))
+    assert max(r.last_seq or 0 for r in results) == 40

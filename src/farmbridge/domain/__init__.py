@@ -1,5 +1,6 @@
 """Plain typed records of the farm domain; this package imports nothing of ours."""
 
+from farmbridge.domain.changes import Change
 from farmbridge.domain.commands import Command, CommandState, CommandUpdate
 from farmbridge.domain.devices import Device, DeviceKind, DeviceState, DeviceStatus
 from farmbridge.domain.errors import (
@@ -28,6 +29,7 @@ from farmbridge.domain.telemetry import (
 from farmbridge.domain.users import Membership, Role, User
 
 __all__ = [
+    "Change",
     "Command",
     "CommandState",
     "CommandUpdate",

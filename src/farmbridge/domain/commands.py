@@ -69,3 +69,4 @@ class CommandUpdate:
     detail: str = ""
     seq: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    action: str = ""

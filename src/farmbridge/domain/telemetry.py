@@ -80,6 +80,11 @@ class StatusRecord:
     farm_id: int
     device_id: int
     status: DeviceStatus
+    received_ms: int = 0
+
+    @property
+    def seq(self) -> int:
+        return self.status.seq
 
 
 Stored = Reading | Event | StatusRecord

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from farmbridge.domain import (
+    Change,
     Command,
     CommandState,
     CommandUpdate,
@@ -40,6 +41,22 @@ class EventFilter:
     device_id: int | None = None
     before_seq: int | None = None
     limit: int = 100
+
+
+ChangeListener = Callable[[list[Change]], None]
+
+
+def changes_of(result: Any) -> list[Change]:
+    """The changes a write result carries (ingest results, command updates), in seq order."""
+    if isinstance(result, IngestResult):
+        return list(result.stored)
+    if isinstance(result, CommandUpdate):
+        return [result]
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], CommandUpdate):
+        return [result[1]]
+    if isinstance(result, list):
+        return [r for r in result if isinstance(r, CommandUpdate)]
+    return []
 
 
 class Store(Protocol):
@@ -129,5 +146,13 @@ class Store(Protocol):
         self, command_id: int, state: CommandState, detail: str = ""
     ) -> tuple[Command, CommandUpdate]: ...
     async def expire_commands(self, now_ms: int) -> list[CommandUpdate]: ...
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """`listener(changes)` runs on the event loop after each commit, in commit order."""
+        ...
+
+    async def changes_since(self, farm_id: int, after_seq: int, limit: int) -> list[Change]:
+        """A farm's changes with seq > after_seq, in order, at most `limit` of them."""
+        ...
 
     async def prune_ingest_messages(self, older_than_ms: int) -> int: ...

@@ -130,7 +130,7 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
                 }
             )
             srec = StatusRecord(
-                b.farm_id, b.device_id, DeviceStatus(st.state, merged, st.ts_ms, seq)
+                b.farm_id, b.device_id, DeviceStatus(st.state, merged, st.ts_ms, seq), b.received_ms
             )
             stored.append(srec)
             prev_s = newest_status.get(b.device_id)

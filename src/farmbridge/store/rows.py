@@ -20,6 +20,7 @@ from farmbridge.domain import (
     Reading,
     Role,
     Sensor,
+    StatusRecord,
     User,
 )
 from farmbridge.domain.users import Membership
@@ -96,6 +97,30 @@ def reading(r: Row[Any]) -> Reading:
     )
 
 
+def status_record(r: Row[Any]) -> StatusRecord:
+    return StatusRecord(
+        farm_id=r.farm_id,
+        device_id=r.device_id,
+        status=DeviceStatus(
+            state=DeviceState(r.state), actuator=dict(r.actuator or {}), ts_ms=r.ts_ms, seq=r.seq
+        ),
+        received_ms=r.received_ms,
+    )
+
+
+def stored_command_update(r: Row[Any]) -> CommandUpdate:
+    return CommandUpdate(
+        command_id=r.command_id,
+        farm_id=r.farm_id,
+        device_id=r.device_id,
+        state=CommandState(r.state),
+        ts_ms=r.ts_ms,
+        detail=r.detail,
+        seq=r.seq,
+        action=r.action,
+    )
+
+
 def event(r: Row[Any]) -> Event:
     return Event(
         id=r.id,
@@ -137,4 +162,5 @@ def command_update(c: Command) -> CommandUpdate:
         detail=c.detail,
         seq=c.seq,
         params=c.params,
+        action=c.action,
     )

@@ -160,6 +160,7 @@ command_updates = Table(
     Column("state", String(16), nullable=False),
     Column("detail", Text, nullable=False),
     Column("ts_ms", BigInteger, nullable=False),
+    Column("action", String(64), nullable=False, server_default=""),
     PrimaryKeyConstraint("farm_id", "seq"),
 )
 

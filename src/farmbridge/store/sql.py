@@ -7,6 +7,7 @@ Writes go through one group-commit writer thread; reads run on a small thread po
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -16,6 +17,7 @@ from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError, SQLAlchemyError
 
 from farmbridge.domain import (
+    Change,
     Command,
     CommandState,
     CommandUpdate,
@@ -35,7 +37,7 @@ from farmbridge.domain import (
 from farmbridge.domain.commands import can_transition
 from farmbridge.domain.errors import Conflict, DomainError, NotFound, StoreUnavailable
 from farmbridge.store import migrate, rows
-from farmbridge.store.base import EventFilter, SensorSpec
+from farmbridge.store.base import ChangeListener, EventFilter, SensorSpec, changes_of
 from farmbridge.store.engine import build_engine
 from farmbridge.store.ingest_writes import allocate_seqs, write_ingest_group
 from farmbridge.store.schema import (
@@ -48,11 +50,13 @@ from farmbridge.store.schema import (
     memberships,
     readings,
     sensors,
+    status_changes,
     users,
 )
 from farmbridge.store.writer import GroupCommitWriter
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 WriteFn = Callable[[Connection], Any]
 
 
@@ -93,11 +97,33 @@ class SqlStore:
             window_s=commit_window_s,
             max_jobs=commit_max_jobs,
             translate=translate,
+            on_commit=self._committed,
         )
+        self._listeners: list[ChangeListener] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Calls `listener(changes)` on the event loop after each commit, in commit order."""
+        self._listeners.append(listener)
+
+    def _committed(self, results: list[Any]) -> None:
+        if not self._listeners or self._loop is None:
+            return
+        changes = [c for r in results for c in changes_of(r)]
+        if changes:
+            self._loop.call_soon_threadsafe(self._notify, changes)
+
+    def _notify(self, changes: list[Change]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("change listener failed")
 
     # Lifecycle.
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(migrate.upgrade, self.engine)
         self._writer.start()
 
@@ -435,6 +461,27 @@ class SqlStore:
         )
         return await self._read(lambda c: [dict(r._mapping) for r in c.execute(q)])
 
+    async def changes_since(self, farm_id: int, after_seq: int, limit: int) -> list[Change]:
+        def fn(c: Connection) -> list[Change]:
+            out: list[Change] = []
+            for table, conv in (
+                (readings, rows.reading),
+                (status_changes, rows.status_record),
+                (events, rows.event),
+                (command_updates, rows.stored_command_update),
+            ):
+                q = (
+                    select(table)
+                    .where(table.c.farm_id == farm_id, table.c.seq > after_seq)
+                    .order_by(table.c.seq)
+                    .limit(limit)
+                )
+                out.extend(conv(r) for r in c.execute(q))
+            out.sort(key=lambda ch: ch.seq)
+            return out[:limit]
+
+        return await self._read(fn)
+
     # Commands.
 
     async def create_command(
@@ -590,6 +637,7 @@ def _record_update(c: Connection, cmd: Command) -> CommandUpdate:
             state=upd.state.value,
             detail=upd.detail,
             ts_ms=upd.ts_ms,
+            action=upd.action,
         )
     )
     return upd

@@ -45,12 +45,14 @@ class GroupCommitWriter:
         window_s: float,
         max_jobs: int,
         translate: Callable[[Exception], Exception],
+        on_commit: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self._engine = engine
         self._handler = handler
         self._window_s = window_s
         self._max_jobs = max_jobs
         self._translate = translate
+        self._on_commit = on_commit
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.groups = 0
@@ -128,6 +130,9 @@ class GroupCommitWriter:
                 results = [self._one(conn, p) for p in payloads]
         self.groups += 1
         self.jobs += len(jobs)
+        if self._on_commit is not None:
+            # Called before the futures resolve, from this thread, in commit order.
+            self._on_commit([r for r in results if not isinstance(r, Exception)])
         _resolve(jobs, results)
 
     def _one(self, conn: Connection, payload: Any) -> Any:

@@ -1,0 +1,9 @@
+"""A change: anything stored with a farm sequence number, and so streamed to dashboards."""
+
+from __future__ import annotations
+
+from farmbridge.domain.commands import CommandUpdate
+from farmbridge.domain.telemetry import Event, Reading, StatusRecord
+
+Change = Reading | StatusRecord | Event | CommandUpdate
+"""Every Change has `farm_id` and `seq`; a farm's changes are totally ordered by seq."""

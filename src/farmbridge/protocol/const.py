@@ -1,0 +1,77 @@
+"""Protocol constants: version, topics, error codes, close codes and limits."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import Final
+
+PROTOCOL_VERSION: Final = 1
+
+
+class Topic(StrEnum):
+    READINGS = "readings"
+    DEVICE_STATUS = "device_status"
+    EVENTS = "events"
+    COMMANDS = "commands"
+
+
+ALL_TOPICS: Final = frozenset(Topic)
+
+
+class Mode(StrEnum):
+    ALL = "all"
+    """Every message, in order."""
+    LATEST = "latest"
+    """Readings queued for a slow client collapse to the newest per sensor."""
+
+
+class ErrorCode(StrEnum):
+    INVALID_JSON = "invalid_json"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_TYPE = "unknown_type"
+    FRAME_TOO_LARGE = "frame_too_large"
+    RATE_LIMITED = "rate_limited"
+    UNAUTHENTICATED = "unauthenticated"
+    AUTH_TIMEOUT = "auth_timeout"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    OVERLOADED = "overloaded"
+    INTERNAL_ERROR = "internal_error"
+
+
+class ResyncReason(StrEnum):
+    TOO_FAR_BEHIND = "too_far_behind"
+    EPOCH_CHANGED = "epoch_changed"
+    SLOW_CONSUMER = "slow_consumer"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses; 4xxx are this protocol's own."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    UNAUTHENTICATED = 4001
+    AUTH_TIMEOUT = 4002
+    TOKEN_EXPIRED = 4003
+    TOO_MANY_CONNECTIONS = 4008
+    SLOW_CONSUMER = 4009
+    HEARTBEAT_TIMEOUT = 4010
+    ABUSE = 4029
+
+
+# Limits: each is also announced or documented in docs/protocol.md.
+MAX_FRAME_BYTES: Final = 64 * 1024
+AUTH_TIMEOUT_S: Final = 5.0
+MAX_SUBSCRIPTIONS: Final = 32
+MAX_MESSAGES_PER_S: Final = 20.0
+MESSAGE_BURST: Final = 40
+MAX_VIOLATIONS: Final = 10

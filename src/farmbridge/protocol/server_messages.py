@@ -1,0 +1,238 @@
+"""Messages the server sends, encoded to JSON text; data changes in the compact batch form.
+
+A batch is encoded once per farm (and topic set) and shared by every subscriber; each
+send appends its own `sent` time to the shared prefix (see `stamp`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from farmbridge.domain import (
+    Change,
+    CommandUpdate,
+    Device,
+    Event,
+    Reading,
+    Sensor,
+    StatusRecord,
+)
+from farmbridge.protocol.const import (
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    Mode,
+    ResyncReason,
+    Topic,
+)
+
+TOPIC_KEYS = {
+    Topic.READINGS: "r",
+    Topic.DEVICE_STATUS: "s",
+    Topic.EVENTS: "e",
+    Topic.COMMANDS: "c",
+}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def encode(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+def topic_of(change: Change) -> Topic:
+    if isinstance(change, Reading):
+        return Topic.READINGS
+    if isinstance(change, StatusRecord):
+        return Topic.DEVICE_STATUS
+    if isinstance(change, Event):
+        return Topic.EVENTS
+    return Topic.COMMANDS
+
+
+def compact(change: Change, t0: int) -> list[Any]:
+    """One change as an array; times are milliseconds relative to the batch's `t0`."""
+    if isinstance(change, Reading):
+        return [
+            change.seq,
+            change.sensor_id,
+            change.value,
+            change.ts_ms - t0,
+            change.received_ms - t0,
+        ]
+    if isinstance(change, StatusRecord):
+        st = change.status
+        return [
+            st.seq,
+            change.device_id,
+            st.state.value,
+            st.actuator,
+            st.ts_ms - t0,
+            change.received_ms - t0,
+        ]
+    if isinstance(change, Event):
+        return [
+            change.seq,
+            change.device_id,
+            change.level.value,
+            change.code,
+            change.message,
+            change.ts_ms - t0,
+            change.received_ms - t0,
+        ]
+    assert isinstance(change, CommandUpdate)
+    return [
+        change.seq,
+        change.command_id,
+        change.device_id,
+        change.state.value,
+        change.action,
+        change.detail,
+        change.ts_ms - t0,
+    ]
+
+
+def batch_prefix(farm_id: int, changes: Sequence[Change], topics: frozenset[Topic]) -> str | None:
+    """The batch of `changes` a subscriber to `topics` gets, without its closing `sent` field.
+
+    Returns None when no change is of those topics.
+    """
+    groups: dict[str, list[list[Any]]] = {}
+    t0 = 0
+    for ch in changes:
+        topic = topic_of(ch)
+        if topic not in topics:
+            continue
+        if not t0:
+            t0 = _stored_ms(ch)
+        groups.setdefault(TOPIC_KEYS[topic], []).append(compact(ch, t0))
+    if not groups:
+        return None
+    body = {"type": "batch", "farm": farm_id, "t0": t0, **groups}
+    return orjson.dumps(body)[:-1].decode()
+
+
+def stamp(prefixes: Iterable[str], sent_ms: int) -> str:
+    """Closes shared batch prefixes with this send's time; several make one JSON array frame."""
+    tail = f',"sent":{sent_ms}}}'
+    parts = [p + tail for p in prefixes]
+    return parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]"
+
+
+def _stored_ms(ch: Change) -> int:
+    if isinstance(ch, CommandUpdate):
+        return ch.ts_ms
+    return ch.received_ms
+
+
+def welcome(connection_id: str, heartbeat_s: float) -> str:
+    return encode(
+        {
+            "type": "welcome",
+            "protocol": PROTOCOL_VERSION,
+            "server_time": now_ms(),
+            "heartbeat_s": heartbeat_s,
+            "max_frame_bytes": MAX_FRAME_BYTES,
+            "connection": connection_id,
+        }
+    )
+
+
+def authenticated(ref: int | str | None, username: str, expires_at: int) -> str:
+    return encode({"type": "authenticated", "id": ref, "user": username, "expires_at": expires_at})
+
+
+def snapshot_body(seq: int, devices: Iterable[Device], sensors: Iterable[Sensor]) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "devices": [
+            {
+                "id": d.id,
+                "name": d.name,
+                "kind": d.kind.value,
+                "title": d.title,
+                "state": d.status.state.value,
+                "actuator": d.status.actuator,
+                "status_ts": d.status.ts_ms,
+                "last_seen": d.last_seen_ms,
+            }
+            for d in devices
+        ],
+        "sensors": [
+            {
+                "id": s.id,
+                "device": s.device_id,
+                "name": s.name,
+                "unit": s.unit,
+                "min": s.min_value,
+                "max": s.max_value,
+                "value": s.last_value,
+                "ts": s.last_ts_ms,
+                "seq": s.last_seq,
+            }
+            for s in sensors
+        ],
+    }
+
+
+def subscribed(
+    ref: int | str | None,
+    farm_id: int,
+    epoch: str,
+    seq: int,
+    topics: frozenset[Topic],
+    mode: Mode,
+    *,
+    snapshot_json: str | None = None,
+    resume_from: int | None = None,
+) -> str:
+    """`snapshot_json` is spliced in as is: one encoding serves every subscriber of a farm."""
+    head: dict[str, Any] = {
+        "type": "subscribed",
+        "id": ref,
+        "farm": farm_id,
+        "epoch": epoch,
+        "seq": seq,
+        "topics": sorted(t.value for t in topics),
+        "mode": mode.value,
+    }
+    if resume_from is not None:
+        head["resume"] = {"from": resume_from, "to": seq}
+    text = encode(head)
+    if snapshot_json is not None:
+        text = text[:-1] + ',"snapshot":' + snapshot_json + "}"
+    return text
+
+
+def unsubscribed(ref: int | str | None, farm_id: int, reason: str) -> str:
+    return encode({"type": "unsubscribed", "id": ref, "farm": farm_id, "reason": reason})
+
+
+def resync_required(farm_id: int, reason: ResyncReason, seq: int, epoch: str) -> str:
+    return encode(
+        {
+            "type": "resync_required",
+            "farm": farm_id,
+            "reason": reason.value,
+            "seq": seq,
+            "epoch": epoch,
+        }
+    )
+
+
+def error(code: ErrorCode, message: str, ref: int | str | None = None, **extra: Any) -> str:
+    return encode({"type": "error", "code": code.value, "message": message, "id": ref, **extra})
+
+
+def ping() -> str:
+    return encode({"type": "ping", "t": now_ms()})
+
+
+def pong(ref: int | str | None) -> str:
+    return encode({"type": "pong", "id": ref, "t": now_ms()})
