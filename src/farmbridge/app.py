@@ -12,25 +12,33 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from farmbridge import __version__, metrics
-from farmbridge.api import auth, commands, errors, farms, health, telemetry, users
+from farmbridge.api import auth, commands, connections, errors, farms, health, telemetry, users
 from farmbridge.api.middleware import BodySizeLimit, RequestMetrics
 from farmbridge.config import Settings
+from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
-from farmbridge.service.access import AccessService
+from farmbridge.protocol.const import CloseCode
+from farmbridge.service.access import AccessService, AccessWatch
 from farmbridge.service.bundle import Services
 from farmbridge.service.commands import CommandService
+from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.security import Secrets
+from farmbridge.service.stream import StreamService
 from farmbridge.service.users import UserService
 from farmbridge.store.sql import SqlStore
+from farmbridge.ws.endpoint import WsEndpoint
+from farmbridge.ws.limits import WsLimits
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S: Final = 1.0
+WS_PATH: Final = "/ws"
 SECRET_FILE: Final = "secret.key"  # noqa: S105 - a file name
 
 
@@ -56,14 +64,22 @@ def build_services(settings: Settings) -> Services:
         commit_max_jobs=settings.commit_max_jobs,
         sqlite_synchronous=settings.sqlite_synchronous,
     )
+    hub = Hub(tick_s=settings.hub_tick_ms / 1000, recent_size=settings.ws_recent_size)
+    store.add_listener(hub.publish)
+    stream = StreamService(store, hub, max_replay=settings.ws_max_replay)
     sec = Secrets(load_secret(settings), token_ttl_s=settings.token_ttl_s)
     directory = DeviceDirectory(store)
-    farm_svc = FarmService(store, directory, sec)
+    farm_svc = FarmService(store, directory, sec, stream)
+    watch = AccessWatch()
+    registry = ConnectionRegistry()
+    watch.add_listener(registry.access_changed)
     return Services(
         store=store,
-        access=AccessService(store, sec, login_rate_per_min=settings.login_rate_per_min),
+        access=AccessService(store, sec, watch, login_rate_per_min=settings.login_rate_per_min),
         farms=farm_svc,
-        users=UserService(store, sec),
+        users=UserService(store, sec, watch),
+        stream=stream,
+        connections=registry,
         commands=CommandService(store, farm_svc, ttl_s=settings.command_ttl_s),
         ingest=IngestService(
             store,
@@ -128,10 +144,55 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = svc
     app.state.settings = settings
     errors.install(app)
-    for module in (auth, farms, telemetry, commands, users, health):
+    for module in (auth, farms, telemetry, commands, users, connections, health):
         app.include_router(module.router)
     app.include_router(ingest_http.router)
 
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def ws_limits(settings: Settings) -> WsLimits:
+    return WsLimits(
+        heartbeat_s=settings.ws_heartbeat_s,
+        auth_timeout_s=settings.ws_auth_timeout_s,
+        max_subscriptions=settings.ws_max_subscriptions,
+        messages_per_s=settings.ws_messages_per_s,
+        message_burst=max(1, int(settings.ws_messages_per_s * 2)),
+        max_connections=settings.ws_max_connections,
+        max_connections_per_user=settings.ws_max_connections_per_user,
+        queue_max_messages=settings.ws_queue_max_messages,
+        queue_max_bytes=settings.ws_queue_max_bytes,
+        allowed_origins=settings.ws_allowed_origins,
+        max_frame_bytes=settings.ws_max_frame_bytes,
+    )
+
+
+class BridgeApp:
+    """The root ASGI app: /ws goes straight to the stream endpoint, the rest to FastAPI.
+
+    The socket path skips FastAPI's middleware so no extra layer wraps each send.
+    """
+
+    def __init__(self, settings: Settings, services: Services | None = None) -> None:
+        self.settings = settings
+        self.services = services or build_services(settings)
+        self.api = build_app(settings, self.services)
+        self.ws = WsEndpoint(
+            access=self.services.access,
+            stream=self.services.stream,
+            registry=self.services.connections,
+            limits=ws_limits(settings),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+            await self.ws(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    def shutting_down(self) -> None:
+        """Ends long polls and tells every live client to reconnect at once (1012)."""
+        self.services.commands.close()
+        self.services.connections.close_all(CloseCode.SERVICE_RESTART, "server restart")

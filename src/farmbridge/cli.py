@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from farmbridge import logs
-from farmbridge.app import build_app, build_services
+from farmbridge.app import BridgeApp, build_services
 from farmbridge.config import Settings
 from farmbridge.domain import DeviceKind, Role
 from farmbridge.domain.errors import DomainError
@@ -67,7 +67,7 @@ def serve(host: Host = None, port: Port = None, data_dir: DataDir = None) -> Non
     """Run the bridge: REST API, device ingest and (later) the live stream, on one port."""
     settings = settings_from(host=host, port=port, data_dir=data_dir)
     logs.configure(settings.log_level, json=settings.log_json)
-    server = make_server(build_app(settings), settings)
+    server = make_server(BridgeApp(settings))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop
         server.run()
 

@@ -46,6 +46,24 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "FULL"
 
     command_ttl_s: int = 300
+
+    # The live stream (/ws).
+    ws_heartbeat_s: float = 15.0
+    ws_auth_timeout_s: float = 5.0
+    ws_max_connections: int = 20_000
+    ws_max_connections_per_user: int = 50
+    ws_max_subscriptions: int = 32
+    ws_messages_per_s: float = 20.0
+    ws_max_frame_bytes: int = 65_536
+    ws_queue_max_messages: int = 2_000
+    ws_queue_max_bytes: int = 4 * 1024 * 1024
+    ws_max_replay: int = 100_000
+    ws_recent_size: int = 20_000
+    ws_per_message_deflate: bool = Field(
+        default=False, description="compress frames; off because it costs CPU per client"
+    )
+    ws_allowed_origins: tuple[str, ...] = ()
+    hub_tick_ms: float = 5.0
     login_rate_per_min: int = 30
 
     @property

@@ -11,7 +11,7 @@ from typing import Final
 
 import structlog
 
-from farmbridge.app import build_app, build_services
+from farmbridge.app import BridgeApp, build_services
 from farmbridge.config import Settings
 from farmbridge.domain import DeviceKind, Role
 from farmbridge.domain.errors import NotFound
@@ -61,7 +61,7 @@ async def run_demo(
 ) -> None:
     """Serves until interrupted; `ready` is set once the simulator is running (for tests)."""
     svc = build_services(settings)
-    server = make_server(build_app(settings, svc), settings)
+    server = make_server(BridgeApp(settings, svc))
     serving = asyncio.create_task(server.serve(), name="farmbridge.demo.server")
     while not server.started:
         if serving.done():

@@ -30,3 +30,19 @@ STORE_JOBS: Final = Gauge(
     "farmbridge_store_commit_jobs", "Write jobs committed by the group-commit writer"
 )
 COMMANDS: Final = Counter("farmbridge_commands_total", "Command state changes", ["state"])
+
+WS_CONNECTIONS: Final = Gauge("farmbridge_ws_connections", "Open WebSocket connections")
+WS_ERRORS: Final = Counter(
+    "farmbridge_ws_errors_total", "Error messages sent to WebSocket clients", ["code"]
+)
+WS_SLOW_CONSUMERS: Final = Counter(
+    "farmbridge_ws_slow_consumers_total", "Times a connection's queue overflowed"
+)
+WS_HEARTBEAT_TIMEOUTS: Final = Counter(
+    "farmbridge_ws_heartbeat_timeouts_total", "Connections closed for not answering heartbeats"
+)
+WS_DELIVERY_SECONDS: Final = Histogram(
+    "farmbridge_ws_delivery_seconds",
+    "From a change's durable commit to the frame carrying it being written to a socket",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)

@@ -6,9 +6,8 @@ import socket
 from collections.abc import Callable
 
 import uvicorn
-from fastapi import FastAPI
 
-from farmbridge.config import Settings
+from farmbridge.app import BridgeApp
 
 
 class BridgeServer(uvicorn.Server):
@@ -28,7 +27,8 @@ class BridgeServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def make_server(app: FastAPI, settings: Settings) -> BridgeServer:
+def make_server(app: BridgeApp) -> BridgeServer:
+    settings = app.settings
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -40,9 +40,12 @@ def make_server(app: FastAPI, settings: Settings) -> BridgeServer:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_frame_bytes,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        # The bridge sends its own heartbeats (announced in `welcome`); no protocol pings.
+        ws_ping_interval=None,
     )
     server = BridgeServer(config)
-    services = getattr(app.state, "services", None)
-    if services is not None:
-        server.on_shutdown.append(services.commands.close)
+    server.on_shutdown.append(app.shutting_down)
     return server

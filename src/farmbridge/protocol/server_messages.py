@@ -1,7 +1,7 @@
 """Messages the server sends, encoded to JSON text; data changes in the compact batch form.
 
 A batch is encoded once per farm (and topic set) and shared by every subscriber; each
-send appends its own `sent` time to the shared prefix (see `stamp`).
+send appends its own `sent` time to the shared prefix (see `sent_tail`).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def batch_prefix(farm_id: int, changes: Sequence[Change], topics: frozenset[Topi
         if topic not in topics:
             continue
         if not t0:
-            t0 = _stored_ms(ch)
+            t0 = stored_ms(ch)
         groups.setdefault(TOPIC_KEYS[topic], []).append(compact(ch, t0))
     if not groups:
         return None
@@ -118,27 +118,26 @@ def batch_prefix(farm_id: int, changes: Sequence[Change], topics: frozenset[Topi
     return orjson.dumps(body)[:-1].decode()
 
 
-def stamp(prefixes: Iterable[str], sent_ms: int) -> str:
-    """Closes shared batch prefixes with this send's time; several make one JSON array frame."""
-    tail = f',"sent":{sent_ms}}}'
-    parts = [p + tail for p in prefixes]
-    return parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]"
+def sent_tail(sent_ms: int) -> str:
+    """Closes a shared batch prefix with this send's own time."""
+    return f',"sent":{sent_ms}}}'
 
 
-def _stored_ms(ch: Change) -> int:
+def stored_ms(ch: Change) -> int:
+    """When the bridge stored a change (a command update: when its state changed)."""
     if isinstance(ch, CommandUpdate):
         return ch.ts_ms
     return ch.received_ms
 
 
-def welcome(connection_id: str, heartbeat_s: float) -> str:
+def welcome(connection_id: str, heartbeat_s: float, max_frame_bytes: int = MAX_FRAME_BYTES) -> str:
     return encode(
         {
             "type": "welcome",
             "protocol": PROTOCOL_VERSION,
             "server_time": now_ms(),
             "heartbeat_s": heartbeat_s,
-            "max_frame_bytes": MAX_FRAME_BYTES,
+            "max_frame_bytes": max_frame_bytes,
             "connection": connection_id,
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from farmbridge.domain import Role, User
@@ -43,12 +44,29 @@ class Principal:
         return None if self.user.is_admin else sorted(self.roles)
 
 
+class AccessWatch:
+    """Tells listeners (live connections) that a user's access changed: roles, tokens, account."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[int], None]] = []
+
+    def add_listener(self, listener: Callable[[int], None]) -> None:
+        self._listeners.append(listener)
+
+    def changed(self, user_id: int) -> None:
+        for listener in self._listeners:
+            listener(user_id)
+
+
 class AccessService:
     """Logs users in and turns tokens into principals."""
 
-    def __init__(self, store: Store, secrets: Secrets, *, login_rate_per_min: int) -> None:
+    def __init__(
+        self, store: Store, secrets: Secrets, watch: AccessWatch, *, login_rate_per_min: int
+    ) -> None:
         self._store = store
         self._secrets = secrets
+        self.watch = watch
         # A real hash of a throwaway secret, so a missing user costs a full verify too.
         self._dummy_hash = secrets.hash_password(secrets.new_device_key())
         self._login_limit = RateLimiter(
@@ -83,8 +101,20 @@ class AccessService:
         roles = {m.farm_id: m.role for m in await self._store.memberships_of_user(user.id)}
         return Principal(user, roles, claims.expires_s)
 
+    async def reload(self, principal: Principal) -> Principal:
+        """The same session with fresh roles; Unauthenticated if revoked or deleted since."""
+        try:
+            user = await self._store.get_user(principal.user.id)
+        except NotFound:
+            raise Unauthenticated("user no longer exists") from None
+        if user.token_version != principal.user.token_version:
+            raise Unauthenticated("token revoked")
+        roles = {m.farm_id: m.role for m in await self._store.memberships_of_user(user.id)}
+        return Principal(user, roles, principal.token_expires_s)
+
     async def revoke_tokens(self, principal: Principal, user_id: int) -> None:
         """Invalidates every token issued to a user so far (self or, for admins, anyone)."""
         if principal.user.id != user_id:
             principal.require_admin()
         await self._store.bump_token_version(user_id)
+        self.watch.changed(user_id)

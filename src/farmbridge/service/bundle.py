@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from farmbridge.service.access import AccessService
 from farmbridge.service.commands import CommandService
+from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.stream import StreamService
 from farmbridge.service.users import UserService
 from farmbridge.store import Store
 
@@ -22,3 +24,5 @@ class Services:
     users: UserService
     commands: CommandService
     ingest: IngestService
+    stream: StreamService
+    connections: ConnectionRegistry

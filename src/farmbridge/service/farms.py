@@ -19,6 +19,7 @@ from farmbridge.domain.errors import ValidationFailed
 from farmbridge.service.access import Principal
 from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.security import Secrets
+from farmbridge.service.stream import StreamService
 from farmbridge.store import Store
 from farmbridge.store.base import EventFilter, SensorSpec
 
@@ -36,10 +37,17 @@ class Snapshot:
 
 
 class FarmService:
-    def __init__(self, store: Store, directory: DeviceDirectory, secrets: Secrets) -> None:
+    def __init__(
+        self,
+        store: Store,
+        directory: DeviceDirectory,
+        secrets: Secrets,
+        stream: StreamService | None = None,
+    ) -> None:
         self._store = store
         self._directory = directory
         self._secrets = secrets
+        self._stream = stream
 
     async def create_farm(self, who: Principal, name: str, title: str) -> Farm:
         who.require_admin()
@@ -84,7 +92,13 @@ class FarmService:
         device = await self._store.create_device(
             farm_id, name, kind, title or name, self._secrets.device_key_hash(key), sensors
         )
+        await self._announce(device)
         return device, key
+
+    async def _announce(self, device: Device) -> None:
+        if self._stream is not None:
+            sensors = await self._store.list_sensors(device_id=device.id)
+            self._stream.device_changed(device, sensors)
 
     async def device(self, who: Principal, device_id: int, needed: Role = Role.VIEWER) -> Device:
         device = await self._store.get_device(device_id)
@@ -107,15 +121,18 @@ class FarmService:
         return key
 
     async def delete_device(self, who: Principal, device_id: int) -> None:
-        await self.device(who, device_id, Role.ADMIN)
+        device = await self.device(who, device_id, Role.ADMIN)
         await self._store.delete_device(device_id)
         self._directory.forget_device(device_id)
+        if self._stream is not None:
+            self._stream.device_removed(device.farm_id, device_id)
 
     async def add_sensor(self, who: Principal, device_id: int, spec: SensorSpec) -> Sensor:
         await self.device(who, device_id, Role.ADMIN)
         _check_sensor_specs([spec])
         sensor = await self._store.create_sensor(device_id, spec)
         self._directory.forget_device(device_id)
+        await self._announce(await self._store.get_device(device_id))
         return sensor
 
     async def list_sensors(self, who: Principal, farm_id: int) -> list[Sensor]:

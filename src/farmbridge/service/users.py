@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from farmbridge.domain import Membership, Role, User
 from farmbridge.domain.errors import Conflict, ValidationFailed
-from farmbridge.service.access import Principal
+from farmbridge.service.access import AccessWatch, Principal
 from farmbridge.service.security import Secrets
 from farmbridge.store import Store
 
@@ -12,9 +12,10 @@ MIN_PASSWORD_CHARS = 8
 
 
 class UserService:
-    def __init__(self, store: Store, secrets: Secrets) -> None:
+    def __init__(self, store: Store, secrets: Secrets, watch: AccessWatch) -> None:
         self._store = store
         self._secrets = secrets
+        self._watch = watch
 
     async def create_user_unchecked(self, username: str, password: str, *, is_admin: bool) -> User:
         """For the CLI and the demo, which act as the machine's owner."""
@@ -41,14 +42,17 @@ class UserService:
         if user_id == who.user.id:
             raise Conflict("you cannot delete yourself")
         await self._store.delete_user(user_id)
+        self._watch.changed(user_id)
 
     async def set_role(self, who: Principal, farm_id: int, user_id: int, role: Role) -> None:
         who.require(farm_id, Role.ADMIN)
         await self._store.set_membership(user_id, farm_id, role)
+        self._watch.changed(user_id)
 
     async def remove_role(self, who: Principal, farm_id: int, user_id: int) -> None:
         who.require(farm_id, Role.ADMIN)
         await self._store.remove_membership(user_id, farm_id)
+        self._watch.changed(user_id)
 
     async def members(self, who: Principal, farm_id: int) -> list[Membership]:
         who.require(farm_id, Role.ADMIN)

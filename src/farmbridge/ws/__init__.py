@@ -1,0 +1,1 @@
+"""The /ws endpoint: a thin raw-ASGI layer over the hub and the stream service."""
