@@ -1,0 +1,79 @@
+"""The raw floor of Python WebSocket fan-out: a bare `websockets` broadcast server.
+
+No auth, no storage, no sequencing beyond a counter: clients send
+`{"type": "subscribe", "farm": F}` and the server broadcasts generated readings of each
+farm, in the bridge's batch format, with `websockets.broadcast`. bench/fanout.py runs
+the same load against it and against the bridge, side by side.
+
+    python bench/raw_broadcast.py --port 9000 --farms 100 --rate 1000 --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+TICK_S = 0.001
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--farms", type=int, required=True)
+    p.add_argument("--rate", type=float, required=True, help="readings per second, all farms")
+    p.add_argument("--seconds", type=float, required=True, help="stop producing after this")
+    p.add_argument("--start-file", help="produce once this file exists")
+    args = p.parse_args()
+    farms: dict[int, set[ServerConnection]] = defaultdict(set)
+
+    async def handler(ws: ServerConnection) -> None:
+        subscribed: list[int] = []
+        try:
+            async for raw in ws:
+                msg = orjson.loads(raw)
+                if msg.get("type") == "subscribe":
+                    farms[msg["farm"]].add(ws)
+                    subscribed.append(msg["farm"])
+                    await ws.send(
+                        orjson.dumps({"type": "subscribed", "farm": msg["farm"]}).decode()
+                    )
+        finally:
+            for f in subscribed:
+                farms[f].discard(ws)
+
+    async with serve(handler, "127.0.0.1", args.port, ping_interval=None, compression=None):
+        start_file = Path(args.start_file) if args.start_file else None
+        while start_file is not None and not await asyncio.to_thread(start_file.exists):
+            await asyncio.sleep(0.05)
+        seq = [0] * (args.farms + 1)
+        start = time.monotonic()
+        made = 0
+        while (now := time.monotonic()) - start < args.seconds:
+            due = int((now - start) * args.rate) - made
+            for _ in range(due):
+                farm = made % args.farms + 1
+                made += 1
+                seq[farm] += 1
+                ms = time.time_ns() // 1_000_000
+                text = orjson.dumps(
+                    {
+                        "type": "batch",
+                        "farm": farm,
+                        "t0": ms,
+                        "r": [[seq[farm], 1, 20.5, 0, 0]],
+                        "sent": ms,
+                    }
+                ).decode()
+                broadcast(farms[farm], text)
+            await asyncio.sleep(TICK_S)
+        await asyncio.sleep(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
