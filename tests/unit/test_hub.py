@@ -1,0 +1,132 @@
+"""The hub: farm state, channels, recent history and the per-connection send queue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+from farmbridge.domain import Change, Device, DeviceKind, Reading, Sensor
+from farmbridge.hub.channel import Channel, Subscription
+from farmbridge.hub.queue import SendQueue
+from farmbridge.hub.state import FarmState
+from farmbridge.protocol.const import ALL_TOPICS, Mode, Topic
+from farmbridge.protocol.server_messages import batch_prefix
+
+T0 = 1_767_225_600_000
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.got: list[tuple[str | None, list[int]]] = []
+
+    def deliver(self, sub: Subscription, prefix: str | None, changes: Sequence[Change]) -> None:
+        self.got.append((prefix, [c.seq for c in changes]))
+
+
+def _reading(seq: int, sensor: int = 1, ts: int = 0, value: float = 1.0) -> Reading:
+    return Reading(sensor, 1, 1, value, T0 + ts, T0 + ts, seq)
+
+
+def _state(seq: int = 0) -> FarmState:
+    device = Device(1, 1, "d", DeviceKind.SENSOR_NODE, "d", T0)
+    return FarmState(seq, [device], [Sensor(1, 1, 1, "t", "C"), Sensor(2, 1, 1, "h", "%")])
+
+
+def test_farm_state_keeps_the_newest_value_by_device_time() -> None:
+    """Applying an older reading after a newer one leaves the newer value; seq still advances."""
+    state = _state()
+    state.apply([_reading(1, ts=100, value=5.0), _reading(2, ts=50, value=9.0)])
+    assert state.sensors[1].last_value == 5.0
+    assert state.seq == 2
+    assert orjson.loads(state.encoded())["sensors"][0]["value"] == 5.0
+
+
+def test_farm_state_encoding_is_cached_until_a_change() -> None:
+    """The snapshot is encoded once per version: the same object until something changes."""
+    state = _state()
+    first = state.encoded()
+    assert state.encoded() is first
+    state.apply([_reading(1)])
+    assert state.encoded() is not first
+
+
+def test_channel_encodes_once_per_topic_set_and_skips_empty() -> None:
+    """Two subscribers with the same topics share one encoded prefix; events-only gets nothing."""
+    channel = Channel(1, "ep", _state(), recent_size=10)
+    rec = Recorder()
+    a = Subscription(rec, 1, ALL_TOPICS, Mode.ALL)
+    b = Subscription(rec, 1, ALL_TOPICS, Mode.ALL)
+    c = Subscription(rec, 1, frozenset({Topic.EVENTS}), Mode.ALL)
+    channel.subs.update({a, b, c})
+    channel.publish([_reading(1), _reading(2)])
+    assert channel.flush() == 2
+    assert len(rec.got) == 2
+    assert rec.got[0][0] is rec.got[1][0]
+    assert rec.got[0][1] == [1, 2]
+
+
+def test_channel_recent_after_knows_how_far_back_it_reaches() -> None:
+    """Memory serves a resume only from its coverage start and within its ring buffer."""
+    channel = Channel(1, "ep", _state(seq=10), recent_size=5)
+    channel.publish([_reading(s) for s in range(11, 19)])
+    assert channel.recent_after(9) is None
+    assert channel.recent_after(12) is None  # 11..13 fell out of the ring
+    recent = channel.recent_after(14)
+    assert recent is not None
+    assert [c.seq for c in recent] == [15, 16, 17, 18]
+    assert channel.recent_after(18) == []
+
+
+def test_channel_ignores_changes_it_has_already_seen() -> None:
+    """A change with a seq at or below the channel's head is not delivered twice."""
+    channel = Channel(1, "ep", _state(seq=5), recent_size=5)
+    channel.publish([_reading(4), _reading(6)])
+    assert [c.seq for c in channel.pending] == [6]
+
+
+def _sub(mode: Mode = Mode.ALL) -> Subscription:
+    return Subscription(Recorder(), 1, ALL_TOPICS, mode)
+
+
+def test_send_queue_joins_queued_messages_into_one_array_frame() -> None:
+    """Control and data messages queued together leave as one JSON array, in order, stamped."""
+    q = SendQueue(max_messages=10, max_bytes=10_000)
+    sub = _sub()
+    q.put_control('{"type":"pong"}')
+    changes = [_reading(1)]
+    q.put_data(sub, batch_prefix(1, changes, ALL_TOPICS) or "", changes)
+    frame = q.take_frame(T0 + 5)
+    assert frame is not None
+    msgs = orjson.loads(frame)
+    assert [m["type"] for m in msgs] == ["pong", "batch"]
+    assert msgs[1]["sent"] == T0 + 5
+    assert q.take_frame(T0) is None
+    assert not q.ready.is_set()
+
+
+def test_send_queue_latest_mode_keeps_only_the_newest_reading_per_sensor() -> None:
+    """In latest mode, queued readings of one sensor collapse to the newest."""
+    q = SendQueue(max_messages=10, max_bytes=10_000)
+    sub = _sub(Mode.LATEST)
+    for seq in range(1, 6):
+        changes = [_reading(seq, sensor=1 + seq % 2, value=float(seq))]
+        q.put_data(sub, batch_prefix(1, changes, ALL_TOPICS) or "", changes)
+    assert len(q) == 1
+    frame = q.take_frame(T0)
+    assert frame is not None
+    rows = orjson.loads(frame)["r"]
+    assert sorted((r[0], r[1], r[2]) for r in rows) == [(4, 1, 4.0), (5, 2, 5.0)]
+
+
+def test_send_queue_reports_overflow_and_drop_keeps_control() -> None:
+    """Past its bound the queue refuses data; dropping data keeps the control messages."""
+    q = SendQueue(max_messages=3, max_bytes=10_000)
+    sub = _sub()
+    q.put_control('{"type":"ping"}')
+    accepted = [q.put_data(sub, '{"type":"batch"', [_reading(s)]) for s in range(1, 5)]
+    assert accepted == [True, True, False, False]
+    assert q.overflowed
+    q.drop_data()
+    assert len(q) == 1
+    assert q.take_frame(T0) == '{"type":"ping"}'

@@ -1,0 +1,133 @@
+"""The wire contract: client message parsing and the compact batch encoding."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from farmbridge.domain import (
+    CommandState,
+    CommandUpdate,
+    DeviceState,
+    DeviceStatus,
+    Event,
+    EventLevel,
+    Reading,
+    StatusRecord,
+)
+from farmbridge.protocol.client_messages import ProtocolViolation, Subscribe, parse
+from farmbridge.protocol.const import ALL_TOPICS, ErrorCode, Mode, Topic
+from farmbridge.protocol.server_messages import batch_prefix, sent_tail, subscribed
+
+T0 = 1_767_225_600_000
+
+
+def test_parse_subscribe_with_defaults() -> None:
+    """A bare subscribe means all topics, mode all, no resume."""
+    msg = parse(b'{"type": "subscribe", "farm": 3, "id": 9}')
+    assert msg == Subscribe(type="subscribe", farm=3, id=9)
+    assert msg.mode is Mode.ALL
+    assert msg.topics is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "text"),
+    [
+        (b"{nope", ErrorCode.INVALID_JSON, "not valid JSON"),
+        (b"[1, 2]", ErrorCode.INVALID_MESSAGE, "JSON object"),
+        (b'{"type": "dance"}', ErrorCode.UNKNOWN_TYPE, "'dance'"),
+        (b'{"type": "subscribe"}', ErrorCode.INVALID_MESSAGE, "farm"),
+        (
+            b'{"type": "subscribe", "farm": 1, "topics": ["weather"]}',
+            ErrorCode.INVALID_MESSAGE,
+            "topics",
+        ),
+        (b'{"type": "subscribe", "farm": 1, "since": -1}', ErrorCode.INVALID_MESSAGE, "since"),
+        (b'{"type": "auth", "token": "x", "extra": 1}', ErrorCode.INVALID_MESSAGE, "extra"),
+    ],
+)
+def test_parse_refuses_bad_messages_naming_the_problem(
+    raw: bytes, code: ErrorCode, text: str
+) -> None:
+    """Every malformed client message raises a violation with its code and the culprit named."""
+    with pytest.raises(ProtocolViolation) as info:
+        parse(raw)
+    assert info.value.code is code
+    assert text in info.value.message
+
+
+def test_parse_echoes_the_id_of_a_bad_message() -> None:
+    """A message with an id gets its id back in the error, so the client can match it."""
+    with pytest.raises(ProtocolViolation) as info:
+        parse(b'{"type": "subscribe", "id": "s-1"}')
+    assert info.value.ref == "s-1"
+
+
+def _changes() -> list[object]:
+    return [
+        Reading(7, 2, 1, 21.5, T0 - 120, T0, 11),
+        StatusRecord(1, 3, DeviceStatus(DeviceState.ONLINE, {"power": "on"}, T0 - 5, 12), T0 + 3),
+        Event(1, 2, EventLevel.ALARM, "hot", "too hot", T0 - 4, T0 + 4, 13),
+        CommandUpdate(41, 1, 3, CommandState.ACKNOWLEDGED, T0 + 6, "done", 14, action="on"),
+    ]
+
+
+def test_batch_prefix_encodes_every_kind_relative_to_t0() -> None:
+    """A batch groups changes by kind as arrays whose times are offsets from t0."""
+    prefix = batch_prefix(1, _changes(), ALL_TOPICS)  # type: ignore[arg-type]
+    assert prefix is not None
+    msg = orjson.loads(prefix + sent_tail(T0 + 9))
+    assert msg == {
+        "type": "batch",
+        "farm": 1,
+        "t0": T0,
+        "r": [[11, 7, 21.5, -120, 0]],
+        "s": [[12, 3, "online", {"power": "on"}, -5, 3]],
+        "e": [[13, 2, "alarm", "hot", "too hot", -4, 4]],
+        "c": [[14, 41, 3, "acknowledged", "on", "done", 6]],
+        "sent": T0 + 9,
+    }
+
+
+def test_batch_prefix_filters_topics_and_is_none_when_nothing_is_left() -> None:
+    """A subscriber to events gets only events; one to readings of a status-only batch gets none."""
+    changes = _changes()
+    events_only = orjson.loads(batch_prefix(1, changes, frozenset({Topic.EVENTS})) + "}")  # type: ignore[arg-type, operator]
+    assert set(events_only) == {"type", "farm", "t0", "e"}
+    assert batch_prefix(1, changes[1:2], frozenset({Topic.READINGS})) is None  # type: ignore[arg-type]
+
+
+def test_readings_cost_at_most_40_bytes_each_in_a_batch() -> None:
+    """With realistic values and times, a batch of 100 readings stays under 40 bytes per reading."""
+    readings = [
+        Reading(
+            100 + i % 20,
+            10 + i % 5,
+            round(18.0 + i * 0.37, 2),
+            T0 - 2_000 + i * 13,
+            T0 + i * 7,
+            1_000_000 + i,
+        )
+        for i in range(100)
+    ]
+    prefix = batch_prefix(1, readings, ALL_TOPICS)
+    assert prefix is not None
+    frame = prefix + sent_tail(T0 + 800)
+    assert len(frame.encode()) / 100 <= 40
+
+
+def test_subscribed_splices_the_shared_snapshot() -> None:
+    """The snapshot JSON is embedded as is, and the result is one valid JSON object."""
+    text = subscribed(
+        2,
+        1,
+        "ep",
+        10,
+        ALL_TOPICS,
+        Mode.LATEST,
+        snapshot_json='{"seq":10,"devices":[],"sensors":[]}',
+    )
+    msg = orjson.loads(text)
+    assert msg["snapshot"] == {"seq": 10, "devices": [], "sensors": []}
+    assert msg["mode"] == "latest"
+    assert msg["id"] == 2
