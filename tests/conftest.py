@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
@@ -95,7 +96,9 @@ def make_admin(data_dir: Path) -> None:
         finally:
             await svc.store.close()
 
-    asyncio.run(work())
+    # A thread of its own, so async tests (with a running loop) may call this too.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work()).result()
 
 
 @pytest.fixture
