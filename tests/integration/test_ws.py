@@ -204,7 +204,7 @@ async def test_ws_cross_farm_subscription_is_forbidden(bridge: Bridge, admin_api
 
 
 async def test_ws_revoked_membership_ends_the_subscription(bridge: Bridge, admin_api: Api) -> None:
-    """Removing a user's role on a farm ends their live subscription with an unsubscribed message."""
+    """Removing a user's role on a farm ends their live subscription (unsubscribed)."""
     a = make_farm(admin_api, "a")
     admin_api.user("viewer", "viewer-password", a.id, "viewer")
     token = login(bridge.url, "viewer", "viewer-password")
@@ -220,7 +220,7 @@ async def test_ws_revoked_membership_ends_the_subscription(bridge: Bridge, admin
 
 
 async def test_ws_token_expiry_ends_subscriptions_and_reauth_extends(custom_bridge: Any) -> None:
-    """An expired token ends subscriptions with token_expired; a fresh auth on the socket resumes."""
+    """An expired token ends subscriptions (token_expired); a fresh auth on the socket resumes."""
     b = custom_bridge(token_ttl_s="2")
     api = Api(b.url, *ADMIN)
     farm = make_farm(api, "f1")
