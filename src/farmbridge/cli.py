@@ -170,3 +170,82 @@ def devices_create(
 
 def main() -> None:
     cli()
+
+
+@cli.command()
+def watch(
+    farm: Annotated[str, typer.Option("--farm", help="the farm's name or id")],
+    url: Annotated[str, typer.Option(help="the bridge's base URL")] = "http://127.0.0.1:8000",
+    user: Annotated[str, typer.Option(help="the user to sign in as")] = "admin",
+    topics: Annotated[
+        str | None,
+        typer.Option(help="comma-separated, of readings,device_status,events,commands [all]"),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="all (every change) or latest (readings may be collapsed)")
+    ] = "all",
+) -> None:
+    """Print a farm's live stream, one line per message, until Ctrl-C.
+
+    The password is read from FARMBRIDGE_PASSWORD, or prompted for.
+    """
+    import os
+
+    import httpx
+
+    from farmbridge.client import ClientError, StreamClient, stream_url
+    from farmbridge.client.display import describe
+    from farmbridge.protocol.const import Mode, Topic
+
+    try:
+        chosen = None if topics is None else [Topic(t.strip()) for t in topics.split(",")]
+        stream_mode = Mode(mode)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    # The password is a secret of this command's caller, not a bridge setting: not in Settings.
+    password = os.environ.get("FARMBRIDGE_PASSWORD") or str(
+        typer.prompt("Password", hide_input=True)
+    )
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+
+            async def login() -> str:
+                form = {"username": user, "password": password}
+                r = await http.post("/api/v1/auth/token", data=form)
+                r.raise_for_status()
+                return str(r.json()["access_token"])
+
+            try:
+                first = await login()
+                r = await http.get("/api/v1/farms", headers={"Authorization": f"Bearer {first}"})
+                r.raise_for_status()
+            except httpx.HTTPStatusError as exc:
+                typer.echo(f"error: {exc.response.status_code} {exc.response.text}", err=True)
+                raise typer.Exit(1) from None
+            except httpx.TransportError as exc:
+                typer.echo(f"error: cannot reach {url}: {exc}", err=True)
+                raise typer.Exit(1) from None
+            farms = {str(f["id"]): f for f in r.json()} | {f["name"]: f for f in r.json()}
+            if farm not in farms:
+                names = ", ".join(sorted(f["name"] for f in r.json())) or "none"
+                typer.echo(f"error: no farm {farm!r} for {user} (farms: {names})", err=True)
+                raise typer.Exit(1)
+            unused = [first]
+
+            async def token() -> str:  # a fresh login whenever the stream asks again
+                return unused.pop() if unused else await login()
+
+            async with StreamClient(
+                url=stream_url(url), token=token, topics=chosen, mode=stream_mode
+            ) as client:
+                client.subscribe(int(farms[farm]["id"]))
+                try:
+                    async for message in client.messages():
+                        typer.echo(describe(message))
+                except ClientError as exc:
+                    typer.echo(f"error: {exc}", err=True)
+                    raise typer.Exit(1) from None
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop
+        asyncio.run(run())

@@ -41,7 +41,11 @@ def test_parse_report_accepts_a_lone_reading() -> None:
         (b'{"readings": [{"sensor": "t", "value": 1, "extra": 1}]}', "readings[0].extra"),
         (b'{"status": {"state": "sleepy"}}', "status.state"),
         (b'{"events": [{"level": "panic", "code": "x"}]}', "events[0].level"),
-        (b'{"readings": [{"sensor": "t", "value": 1, "ts": "2026-01-01T00:00:00"}]}', "ts"),
+        (
+            b'{"readings": [{"sensor": "t", "value": 1, "ts": "2026-01-01T00:00:00"}]}',
+            "readings[0].ts",
+        ),
+        (b'{"readings": [{"sensor": "t", "value": 1, "ts": "yesterday"}]}', "readings[0].ts"),
     ],
 )
 def test_parse_report_names_the_field_at_fault(raw: bytes, field: str) -> None:

@@ -7,12 +7,14 @@ become 500 internal_error with the traceback logged, never sent.
 from __future__ import annotations
 
 import logging
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from farmbridge.domain.errors import (
     Conflict,
@@ -49,6 +51,18 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, o
     return {"error": err}
 
 
+def field_path(loc: Sequence[Any], error_type: str = "") -> str:
+    """`("body", "sensors", 1, "name")` -> `sensors[1].name`, the style ingest uses too."""
+    if error_type == "json_invalid" or (error_type == "missing" and tuple(loc) == ("body",)):
+        return "body"
+    out = ""
+    for i, part in enumerate(loc):
+        if i == 0 and part in ("body", "query", "path", "header"):
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -64,10 +78,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-        field = ".".join(loc) or None
-        body = error_body("invalid", f"{field or 'request'}: {first.get('msg')}", field)
+        field = field_path(first.get("loc", ()), str(first.get("type", "")))
+        body = error_body("invalid", f"{field}: {first.get('msg')}", field)
         return JSONResponse(body, 422)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(_: Request, exc: ClientDisconnect) -> Response:
+        return Response(status_code=499)  # nobody is listening any more
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

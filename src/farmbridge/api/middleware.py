@@ -5,7 +5,6 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from farmbridge import metrics
-from farmbridge.api.errors import PayloadTooLarge
 
 
 class BodySizeLimit:
@@ -24,17 +23,29 @@ class BodySizeLimit:
                 await _refuse(send, self.max_bytes)
                 return
         seen = 0
+        refused = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise PayloadTooLarge(f"body larger than {self.max_bytes} bytes")
+                    # Answer 413 ourselves: frameworks turn errors raised while reading
+                    # the body into 400s. The app then sees a disconnect and its own
+                    # answer is dropped.
+                    refused = True
+                    await _refuse(send, self.max_bytes)
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, limited, guarded)
 
 
 async def _refuse(send: Send, max_bytes: int) -> None:

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from farmbridge.domain import DeviceState, EventLevel
 from farmbridge.domain.errors import ValidationFailed
 from farmbridge.service.ingest import DeviceReport, ReportedEvent, ReportedReading, ReportedStatus
 
-Timestamp = int | datetime
-"""Epoch milliseconds, or an ISO 8601 date-time with a zone."""
+
+def _epoch_ms(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not an ISO 8601 date-time") from None
+        if dt.tzinfo is None:
+            raise ValueError("the date-time needs a time zone (Z or +hh:mm)")
+        return int(dt.timestamp() * 1000)
+    return value
+
+
+Timestamp = Annotated[
+    int,
+    BeforeValidator(_epoch_ms),
+    Field(description="epoch milliseconds, or an ISO 8601 date-time with a zone"),
+]
 
 
 class _Item(BaseModel):
@@ -57,10 +73,6 @@ class IngestBody(_Item):
 def _ms(ts: Timestamp | None, default: int) -> int:
     if ts is None:
         return default
-    if isinstance(ts, datetime):
-        if ts.tzinfo is None:
-            raise ValidationFailed("timestamp needs a time zone", field="ts")
-        return int(ts.timestamp() * 1000)
     return ts
 
 

@@ -62,7 +62,7 @@ class CommandService:
         return await self._store.list_commands(device_id=device_id, limit=limit)
 
     async def list_for_farm(self, who: Principal, farm_id: int, limit: int) -> list[Command]:
-        who.require(farm_id, Role.VIEWER)
+        await self._farms.require_farm(who, farm_id, Role.VIEWER)
         return await self._store.list_commands(farm_id=farm_id, limit=limit)
 
     # The device's side.

@@ -60,6 +60,13 @@ class FarmService:
         who.require(farm_id, Role.VIEWER)
         return await self._store.get_farm(farm_id)
 
+    async def require_farm(self, who: Principal, farm_id: int, needed: Role) -> None:
+        """Raises Forbidden for too weak a role, NotFound when the farm does not exist."""
+        who.require(farm_id, needed)
+        if who.is_admin:
+            # Members know their farm exists; a global admin passes any id, so check it.
+            await self._store.get_farm(farm_id)
+
     async def snapshot(self, who: Principal, farm_id: int) -> Snapshot:
         who.require(farm_id, Role.VIEWER)
         # Read the farm first: what the lists show is then at least as new as its last_seq.
@@ -106,7 +113,7 @@ class FarmService:
         return device
 
     async def list_devices(self, who: Principal, farm_id: int) -> list[Device]:
-        who.require(farm_id, Role.VIEWER)
+        await self.require_farm(who, farm_id, Role.VIEWER)
         return await self._store.list_devices(farm_id)
 
     async def rotate_key(self, who: Principal, device_id: int) -> str:
@@ -136,7 +143,7 @@ class FarmService:
         return sensor
 
     async def list_sensors(self, who: Principal, farm_id: int) -> list[Sensor]:
-        who.require(farm_id, Role.VIEWER)
+        await self.require_farm(who, farm_id, Role.VIEWER)
         return await self._store.list_sensors(farm_id=farm_id)
 
     async def sensor(self, who: Principal, sensor_id: int) -> Sensor:
@@ -162,18 +169,21 @@ class FarmService:
         _check_range(start_ms, end_ms)
         if bucket_ms <= 0 or (end_ms - start_ms) / bucket_ms > MAX_BUCKETS:
             raise ValidationFailed(
-                f"bucket must be positive and give at most {MAX_BUCKETS} buckets", field="bucket"
+                f"bucket must be positive and give at most {MAX_BUCKETS} buckets", field="bucket_s"
             )
         return await self._store.reading_buckets(sensor_id, start_ms, end_ms, bucket_ms)
 
     async def events(self, who: Principal, farm_id: int, flt: EventFilter) -> list[Event]:
-        who.require(farm_id, Role.VIEWER)
+        await self.require_farm(who, farm_id, Role.VIEWER)
         return await self._store.events(farm_id, flt)
 
     async def export_chunk(
         self, who: Principal, farm_id: int, start_ms: int, end_ms: int, after_seq: int
     ) -> list[dict[str, Any]]:
-        who.require(farm_id, Role.VIEWER)
+        if after_seq == 0:
+            await self.require_farm(who, farm_id, Role.VIEWER)
+        else:
+            who.require(farm_id, Role.VIEWER)
         _check_range(start_ms, end_ms)
         return await self._store.export_readings(farm_id, start_ms, end_ms, after_seq=after_seq)
 

@@ -56,4 +56,5 @@ class UserService:
 
     async def members(self, who: Principal, farm_id: int) -> list[Membership]:
         who.require(farm_id, Role.ADMIN)
+        await self._store.get_farm(farm_id)  # a missing farm is 404, not an empty list
         return await self._store.memberships_of_farm(farm_id)

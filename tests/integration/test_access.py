@@ -1,0 +1,403 @@
+"""Who may do what: farm isolation on every route, the role ladder, and user tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN, Bridge, make_admin
+from tests.integration.api_client import Api
+
+PASSWORD = "member-password"
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("POST", "/api/v1/auth/token"),
+}
+PUBLIC_PREFIX = "/api/v1/ingest"  # device routes: a device key, not a user token
+CALLER_SCOPED = {
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/farms"),
+    ("POST", "/api/v1/auth/revoke"),
+}
+"""Routes about the caller themself: any signed-in user may call them, on no one else's data."""
+
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/farms"): {"name": "intruder-farm"},
+    ("POST", "/api/v1/farms/{farm_id}/devices"): {"name": "intruder", "kind": "sensor_node"},
+    ("POST", "/api/v1/devices/{device_id}/sensors"): {"name": "intruder"},
+    ("POST", "/api/v1/devices/{device_id}/commands"): {"action": "on"},
+    ("POST", "/api/v1/users"): {"username": "intruder", "password": "intruder-password"},
+    ("PUT", "/api/v1/farms/{farm_id}/members/{user_id}"): {"role": "admin"},
+}
+"""Valid bodies, so a refusal is the role check's and not the schema's (a 422 would hide it)."""
+
+
+@dataclass(frozen=True)
+class FarmObjects:
+    farm_id: int
+    device_id: int
+    sensor_id: int
+    command_id: int
+
+    def path_ids(self, user_id: int) -> dict[str, int]:
+        return {
+            "farm_id": self.farm_id,
+            "device_id": self.device_id,
+            "sensor_id": self.sensor_id,
+            "command_id": self.command_id,
+            "user_id": user_id,
+        }
+
+
+@dataclass
+class World:
+    bridge: Bridge
+    admin: Api
+    a: FarmObjects
+    b: FarmObjects
+    members: dict[str, Api]
+    """Users with a role on farm A only, by that role."""
+    ids: dict[str, int]
+    """User ids by name: the members of A, and `member_b` (admin of B only)."""
+
+
+def farm_with_objects(admin: Api, name: str) -> FarmObjects:
+    farm = admin.farm(name)
+    dev = admin.device(farm["id"], "pump", kind="actuator")
+    cmd = admin.ok("POST", f"/api/v1/devices/{dev['device']['id']}/commands", json={"action": "on"})
+    return FarmObjects(farm["id"], dev["device"]["id"], dev["sensors"][0]["id"], cmd["id"])
+
+
+def add_user(admin: Api, url: str, name: str, farm_id: int, role: str) -> tuple[Api, int]:
+    admin.user(name, PASSWORD, farm_id=farm_id, role=role)
+    api = Api(url, name, PASSWORD)
+    return api, int(api.ok("GET", "/api/v1/me")["id"])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Farms A and B with a device, sensor and command each; a viewer, operator and admin of A."""
+    data_dir = tmp_path_factory.mktemp("access")
+    make_admin(data_dir)
+    bridge = Bridge(data_dir, env={"FARMBRIDGE_LOGIN_RATE_PER_MIN": "60000"})
+    bridge.start()
+    admin = Api(bridge.url, *ADMIN)
+    apis = [admin]
+    try:
+        a = farm_with_objects(admin, "farm-a")
+        b = farm_with_objects(admin, "farm-b")
+        members: dict[str, Api] = {}
+        ids: dict[str, int] = {}
+        for role in ("viewer", "operator", "admin"):
+            members[role], ids[role] = add_user(admin, bridge.url, f"{role}-a", a.farm_id, role)
+            apis.append(members[role])
+        member_b, ids["member_b"] = add_user(admin, bridge.url, "admin-b", b.farm_id, "admin")
+        apis.append(member_b)
+        yield World(bridge, admin, a, b, members, ids)
+    finally:
+        for api in apis:
+            api.close()
+        bridge.stop()
+
+
+def operations(api: Api) -> list[tuple[str, str]]:
+    """Every (method, path template) the app's OpenAPI document lists."""
+    spec = api.ok("GET", "/openapi.json")
+    return sorted(
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    )
+
+
+def is_public(method: str, path: str) -> bool:
+    return (method, path) in PUBLIC or path.startswith(PUBLIC_PREFIX)
+
+
+def fill(path: str, ids: dict[str, int]) -> str:
+    names = set(re.findall(r"{(\w+)}", path))
+    unknown = names - ids.keys()
+    assert not unknown, f"{path}: no test object for {sorted(unknown)}; teach test_access it"
+    return path.format(**ids)
+
+
+def call(api: Api | httpx.Client, method: str, path: str, ids: dict[str, int]) -> httpx.Response:
+    http = api.http if isinstance(api, Api) else api
+    return http.request(method, fill(path, ids), json=BODIES.get((method, path)))
+
+
+def outcome(r: httpx.Response) -> tuple[int, str | None]:
+    try:
+        body = r.json()
+    except ValueError:
+        return r.status_code, None
+    code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+    return r.status_code, code
+
+
+def test_openapi_lists_the_farm_scoped_routes(world: World) -> None:
+    """The route enumeration the access tests rely on sees the farm, device and sensor routes."""
+    ops = set(operations(world.admin))
+    assert {
+        ("GET", "/api/v1/farms/{farm_id}/snapshot"),
+        ("GET", "/api/v1/farms/{farm_id}/readings.csv"),
+        ("GET", "/api/v1/sensors/{sensor_id}/buckets"),
+        ("POST", "/api/v1/devices/{device_id}/commands"),
+        ("POST", "/api/v1/commands/{command_id}/cancel"),
+        ("PUT", "/api/v1/farms/{farm_id}/members/{user_id}"),
+    } <= ops
+    assert len([op for op in ops if not is_public(*op) and op not in CALLER_SCOPED]) >= 25
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+def test_farm_b_routes_forbidden_to_members_of_farm_a(world: World, role: str) -> None:
+    """A member of farm A, whatever the role, gets 403 on every non-public route about farm B."""
+    api = world.members[role]
+    ids = world.b.path_ids(world.ids["member_b"])
+    protected = [
+        op for op in operations(world.admin) if not is_public(*op) and op not in CALLER_SCOPED
+    ]
+    got = {f"{m} {p}": outcome(call(api, m, p, ids)) for m, p in protected}
+    assert got == dict.fromkeys(got, (403, "forbidden"))
+
+    # And nothing of B changed.
+    b = world.b
+    assert world.admin.ok("GET", f"/api/v1/commands/{b.command_id}")["state"] == "pending"
+    assert [d["id"] for d in world.admin.ok("GET", f"/api/v1/farms/{b.farm_id}/devices")] == [
+        b.device_id
+    ]
+    assert world.admin.ok("GET", f"/api/v1/farms/{b.farm_id}/members") == [
+        {"user_id": world.ids["member_b"], "farm_id": b.farm_id, "role": "admin"}
+    ]
+
+
+def test_caller_scoped_routes_show_only_own_farms(world: World) -> None:
+    """The farm list and /me of a member of A show farm A and never farm B."""
+    for role, api in world.members.items():
+        assert [f["id"] for f in api.ok("GET", "/api/v1/farms")] == [world.a.farm_id]
+        assert api.ok("GET", "/api/v1/me")["roles"] == {str(world.a.farm_id): role}
+
+
+def test_own_farm_routes_readable_by_its_viewer(world: World) -> None:
+    """The same GET routes that refuse B answer 200 to A's viewer on A (members: admins only)."""
+    ids = world.a.path_ids(world.ids["viewer"])
+    reads = [
+        (m, p)
+        for m, p in operations(world.admin)
+        if m == "GET" and "{" in p and not is_public(m, p) and "{user_id}" not in p
+    ]
+    members_route = "GET /api/v1/farms/{farm_id}/members"
+    got = {f"{m} {p}": call(world.members["viewer"], m, p, ids).status_code for m, p in reads}
+    assert got == {key: 403 if key == members_route else 200 for key in got}
+    assert call(world.members["admin"], "GET", members_route.split()[1], ids).status_code == 200
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_like(alg: str, claims: dict[str, Any], key: bytes | None) -> str:
+    head = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = b64url(json.dumps(claims).encode())
+    sig = b"" if key is None else hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64url(sig)}"
+
+
+def bad_credentials(world: World, kind: str) -> dict[str, str]:
+    claims = {"sub": str(world.ids["viewer"]), "ver": 0, "exp": int(time.time()) + 3600}
+    # The viewer's real token with its claims swapped for the global admin's, signature kept.
+    head, _, sig = world.members["viewer"].token.split(".")
+    admin_id = world.admin.ok("GET", "/api/v1/me")["id"]
+    as_admin = b64url(json.dumps({**claims, "sub": str(admin_id)}).encode())
+    token = {
+        "garbage": "garbage",
+        "forged": jwt_like("HS256", claims, b"not-the-server-secret-" * 3),
+        "unsigned": jwt_like("none", claims, None),
+        "tampered": f"{head}.{as_admin}.{sig}",
+        "device-key": "fbd_" + "A" * 43,
+    }.get(kind)
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    "kind", ["none", "garbage", "forged", "unsigned", "tampered", "device-key"]
+)
+def test_routes_without_valid_token_are_unauthenticated(world: World, kind: str) -> None:
+    """With no token or a bad one, every non-public route is 401 with WWW-Authenticate: Bearer."""
+    ids = world.a.path_ids(world.ids["viewer"])
+    protected = [op for op in operations(world.admin) if not is_public(*op)]
+    with httpx.Client(
+        base_url=world.bridge.url, headers=bad_credentials(world, kind), timeout=30
+    ) as http:
+        got = {}
+        for m, p in protected:
+            r = call(http, m, p, ids)
+            got[f"{m} {p}"] = (*outcome(r), r.headers.get("www-authenticate"))
+    assert got == dict.fromkeys(got, (401, "unauthenticated", "Bearer"))
+    # The routes tried were not harmed: the viewer's real token still works.
+    assert world.members["viewer"].ok("GET", "/api/v1/me")["id"] == world.ids["viewer"]
+
+
+# The role ladder on farm A.
+
+
+def test_viewer_cannot_create_or_cancel_commands(world: World) -> None:
+    """A viewer may read commands but gets 403 creating or cancelling one."""
+    viewer, a = world.members["viewer"], world.a
+    r = viewer.http.post(f"/api/v1/devices/{a.device_id}/commands", json={"action": "on"})
+    assert outcome(r) == (403, "forbidden")
+    r = viewer.http.post(f"/api/v1/commands/{a.command_id}/cancel")
+    assert outcome(r) == (403, "forbidden")
+    assert viewer.ok("GET", f"/api/v1/commands/{a.command_id}")["state"] == "pending"
+
+
+def test_operator_can_create_and_cancel_commands(world: World) -> None:
+    """An operator creates a command (201, pending) and cancels it."""
+    operator, a = world.members["operator"], world.a
+    cmd = operator.ok("POST", f"/api/v1/devices/{a.device_id}/commands", json={"action": "off"})
+    assert cmd["state"] == "pending"
+    assert operator.ok("POST", f"/api/v1/commands/{cmd['id']}/cancel")["state"] == "cancelled"
+
+
+def test_operator_cannot_change_devices(world: World) -> None:
+    """An operator gets 403 creating, re-keying or deleting devices and adding sensors."""
+    operator, a = world.members["operator"], world.a
+    attempts = [
+        ("POST", f"/api/v1/farms/{a.farm_id}/devices", {"name": "op-dev", "kind": "sensor_node"}),
+        ("POST", f"/api/v1/devices/{a.device_id}/rotate-key", None),
+        ("POST", f"/api/v1/devices/{a.device_id}/sensors", {"name": "op-sensor"}),
+        ("DELETE", f"/api/v1/devices/{a.device_id}", None),
+        ("GET", f"/api/v1/farms/{a.farm_id}/members", None),
+    ]
+    for method, path, body in attempts:
+        assert outcome(operator.http.request(method, path, json=body)) == (403, "forbidden"), path
+    assert len(world.admin.ok("GET", f"/api/v1/farms/{a.farm_id}/devices")) == 1
+
+
+def test_farm_admin_can_manage_own_farm_only(world: World) -> None:
+    """A farm admin creates devices and sets members on A, but cannot make farms or join B."""
+    farm_admin, a, b = world.members["admin"], world.a, world.b
+    created = farm_admin.ok(
+        "POST", f"/api/v1/farms/{a.farm_id}/devices", json={"name": "fa-dev", "kind": "actuator"}
+    )
+    assert created["key"].startswith("fbd_")
+    farm_admin.ok("DELETE", f"/api/v1/devices/{created['device']['id']}")
+    self_on_b = f"/api/v1/farms/{b.farm_id}/members/{world.ids['admin']}"
+    r = farm_admin.http.put(self_on_b, json={"role": "admin"})
+    assert outcome(r) == (403, "forbidden")
+    r = farm_admin.http.post("/api/v1/farms", json={"name": "fa-farm"})
+    assert outcome(r) == (403, "forbidden")
+    assert str(b.farm_id) not in farm_admin.ok("GET", "/api/v1/me")["roles"]
+
+
+def test_non_admins_cannot_manage_users(world: World) -> None:
+    """Only a global admin lists or creates users; every farm role gets 403."""
+    body = {"username": "sneaky", "password": "sneaky-password"}
+    for role, api in world.members.items():
+        assert outcome(api.http.get("/api/v1/users")) == (403, "forbidden"), role
+        assert outcome(api.http.post("/api/v1/users", json=body)) == (403, "forbidden"), role
+    names = [u["username"] for u in world.admin.ok("GET", "/api/v1/users")]
+    assert "viewer-a" in names
+    assert "sneaky" not in names
+
+
+# Tokens.
+
+
+def test_revoke_ends_every_earlier_token(world: World) -> None:
+    """After /auth/revoke the caller's earlier tokens are 401 and a new login works."""
+    world.admin.user("leaver", PASSWORD)
+    first, second = (
+        Api(world.bridge.url, "leaver", PASSWORD),
+        Api(world.bridge.url, "leaver", PASSWORD),
+    )
+    try:
+        assert first.ok("GET", "/api/v1/me")["username"] == "leaver"
+        assert first.http.post("/api/v1/auth/revoke").status_code == 204
+        for api in (first, second):
+            assert outcome(api.http.get("/api/v1/me")) == (401, "unauthenticated")
+        third = Api(world.bridge.url, "leaver", PASSWORD)
+        try:
+            assert third.ok("GET", "/api/v1/me")["username"] == "leaver"
+        finally:
+            third.close()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_admin_revoke_tokens_ends_another_users_tokens(world: World) -> None:
+    """A global admin's revoke-tokens on a user makes that user's token 401."""
+    world.admin.user("revoked", PASSWORD)
+    user = Api(world.bridge.url, "revoked", PASSWORD)
+    try:
+        uid = user.ok("GET", "/api/v1/me")["id"]
+        world.admin.ok("POST", f"/api/v1/users/{uid}/revoke-tokens")
+        assert outcome(user.http.get("/api/v1/me")) == (401, "unauthenticated")
+    finally:
+        user.close()
+
+
+def login(url: str, username: str, password: str) -> httpx.Response:
+    return httpx.post(
+        f"{url}/api/v1/auth/token", data={"username": username, "password": password}, timeout=30
+    )
+
+
+def test_wrong_password_answers_like_unknown_user(world: World) -> None:
+    """A wrong password and an unknown user get the same 401 body, so names cannot be probed."""
+    wrong = login(world.bridge.url, "viewer-a", "not-the-password")
+    unknown = login(world.bridge.url, "nobody-here", "not-the-password")
+    assert outcome(wrong) == (401, "unauthenticated")
+    assert wrong.json() == unknown.json()
+    assert wrong.status_code == unknown.status_code
+
+
+def test_login_flood_is_rate_limited(bridge: Bridge) -> None:
+    """Many logins from one address get 429 with Retry-After, even with the right password."""
+    answers = [login(bridge.url, "admin", "wrong-password") for _ in range(20)]
+    statuses = [r.status_code for r in answers]
+    assert statuses[0] == 401
+    assert set(statuses) == {401, 429}, statuses  # the bucket refills slowly, so both mix late
+    for r in answers:
+        if r.status_code == 429:
+            assert outcome(r) == (429, "rate_limited")
+            assert int(r.headers["retry-after"]) >= 1
+    # Right after a flood the right password is refused too (at most one token can be back).
+    right = [login(bridge.url, *ADMIN).status_code for _ in range(3)]
+    assert 429 in right, right
+
+
+def test_expired_token_is_unauthenticated(tmp_path: Path) -> None:
+    """A token past its expiry is 401, though it worked before."""
+    make_admin(tmp_path)
+    bridge = Bridge(tmp_path, env={"FARMBRIDGE_TOKEN_TTL_S": "2"})
+    bridge.start()
+    try:
+        # A 2 s TTL leaves the token at least 1 s of life (expiry is in whole seconds).
+        r = login(bridge.url, *ADMIN)
+        token, expires_at = r.json()["access_token"], r.json()["expires_at"]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{bridge.url}/api/v1/me", headers=headers).status_code == 200
+        time.sleep(max(0.0, expires_at - time.time()) + 0.1)
+        r = httpx.get(f"{bridge.url}/api/v1/me", headers=headers)
+        assert outcome(r) == (401, "unauthenticated")
+        assert "expired" in r.json()["error"]["message"]
+    finally:
+        bridge.stop()
