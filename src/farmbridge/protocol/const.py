@@ -29,7 +29,6 @@ class ErrorCode(StrEnum):
     INVALID_JSON = "invalid_json"
     INVALID_MESSAGE = "invalid_message"
     UNKNOWN_TYPE = "unknown_type"
-    FRAME_TOO_LARGE = "frame_too_large"
     RATE_LIMITED = "rate_limited"
     UNAUTHENTICATED = "unauthenticated"
     AUTH_TIMEOUT = "auth_timeout"
@@ -53,10 +52,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002
-    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
-    INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012
     TRY_AGAIN_LATER = 1013
     UNAUTHENTICATED = 4001
