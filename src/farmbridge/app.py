@@ -166,6 +166,7 @@ def ws_limits(settings: Settings) -> WsLimits:
         queue_max_bytes=settings.ws_queue_max_bytes,
         allowed_origins=settings.ws_allowed_origins,
         max_frame_bytes=settings.ws_max_frame_bytes,
+        send_timeout_s=settings.ws_send_timeout_s,
     )
 
 

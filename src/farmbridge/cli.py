@@ -193,8 +193,7 @@ def watch(
 
     import httpx
 
-    from farmbridge.client import ClientError, StreamClient, stream_url
-    from farmbridge.client.display import describe
+    from farmbridge.client import ClientError, StreamClient, describe, stream_url
     from farmbridge.protocol.const import Mode, Topic
 
     try:

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     ws_queue_max_bytes: int = 4 * 1024 * 1024
     ws_max_replay: int = 100_000
     ws_recent_size: int = 20_000
+    ws_send_timeout_s: float = 30.0
     ws_per_message_deflate: bool = Field(
         default=False, description="compress frames; off because it costs CPU per client"
     )

@@ -35,9 +35,7 @@ def documented_messages() -> list[dict[str, Any]]:
 
 def test_protocol_doc_client_examples_parse() -> None:
     """Every client message in the doc is accepted by the server's parser."""
-    examples = [
-        m for m in documented_messages() if m["type"] in CLIENT_TYPES and "t" not in m
-    ]
+    examples = [m for m in documented_messages() if m["type"] in CLIENT_TYPES and "t" not in m]
     assert {m["type"] for m in examples} == CLIENT_TYPES
     for m in examples:
         assert parse(json.dumps(m)).type == m["type"]

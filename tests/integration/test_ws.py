@@ -391,3 +391,15 @@ async def test_ws_server_shutdown_closes_with_1012(tmp_path: Path) -> None:
         await stopping
     finally:
         b.stop()
+
+
+async def test_ws_expired_token_without_reauth_closes_with_4003(custom_bridge: Any) -> None:
+    """A client that does not re-authenticate after its token expired is closed with 4003."""
+    b = custom_bridge(token_ttl_s="1", ws_auth_timeout_s="0.5")
+    api = Api(b.url, *ADMIN)
+    probe = await Probe.open(b.url)
+    await probe.auth(api.token)
+    err = await probe.recv(timeout=5)
+    assert err["code"] == "token_expired"
+    assert await probe.close_code() == 4003
+    api.close()

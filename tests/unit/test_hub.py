@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from farmbridge.domain import Change, Device, DeviceKind, Reading, Sensor
-from farmbridge.hub.channel import Channel, Subscription
+from farmbridge.domain import Device, DeviceKind, Reading, Sensor
+from farmbridge.hub.channel import Channel, Part, Subscription
 from farmbridge.hub.queue import SendQueue
 from farmbridge.hub.state import FarmState
 from farmbridge.protocol.const import ALL_TOPICS, Mode, Topic
@@ -20,8 +20,9 @@ class Recorder:
     def __init__(self) -> None:
         self.got: list[tuple[str | None, list[int]]] = []
 
-    def deliver(self, sub: Subscription, prefix: str | None, changes: Sequence[Change]) -> None:
-        self.got.append((prefix, [c.seq for c in changes]))
+    def deliver(self, sub: Subscription, parts: Sequence[Part]) -> None:
+        for prefix, changes in parts:
+            self.got.append((prefix, [c.seq for c in changes]))
 
 
 def _reading(seq: int, sensor: int = 1, ts: int = 0, value: float = 1.0) -> Reading:
@@ -95,7 +96,7 @@ def test_send_queue_joins_queued_messages_into_one_array_frame() -> None:
     sub = _sub()
     q.put_control('{"type":"pong"}')
     changes = [_reading(1)]
-    q.put_data(sub, batch_prefix(1, changes, ALL_TOPICS) or "", changes)
+    q.put_data(sub, [(batch_prefix(1, changes, ALL_TOPICS) or "", changes)])
     frame = q.take_frame(T0 + 5)
     assert frame is not None
     msgs = orjson.loads(frame)
@@ -111,7 +112,7 @@ def test_send_queue_latest_mode_keeps_only_the_newest_reading_per_sensor() -> No
     sub = _sub(Mode.LATEST)
     for seq in range(1, 6):
         changes = [_reading(seq, sensor=1 + seq % 2, value=float(seq))]
-        q.put_data(sub, batch_prefix(1, changes, ALL_TOPICS) or "", changes)
+        q.put_data(sub, [(batch_prefix(1, changes, ALL_TOPICS) or "", changes)])
     assert len(q) == 1
     frame = q.take_frame(T0)
     assert frame is not None
@@ -120,13 +121,35 @@ def test_send_queue_latest_mode_keeps_only_the_newest_reading_per_sensor() -> No
 
 
 def test_send_queue_reports_overflow_and_drop_keeps_control() -> None:
-    """Past its bound the queue refuses data; dropping data keeps the control messages."""
+    """Once at its bound the queue refuses data; dropping data keeps the control messages."""
     q = SendQueue(max_messages=3, max_bytes=10_000)
     sub = _sub()
     q.put_control('{"type":"ping"}')
-    accepted = [q.put_data(sub, '{"type":"batch"', [_reading(s)]) for s in range(1, 5)]
+    accepted = [q.put_data(sub, [('{"type":"batch"', [_reading(s)])]) for s in range(1, 5)]
     assert accepted == [True, True, False, False]
+    assert len(q) == 3
     assert q.overflowed
     q.drop_data()
     assert len(q) == 1
     assert q.take_frame(T0) == '{"type":"ping"}'
+
+
+def test_send_queue_takes_a_whole_burst_but_refuses_once_past_its_bound() -> None:
+    """A flush larger than the bound is accepted whole; the next one is refused."""
+    q = SendQueue(max_messages=100, max_bytes=10)
+    sub = _sub()
+    burst = [('{"type":"batch","farm":1', [_reading(s)]) for s in range(1, 4)]
+    assert q.put_data(sub, burst)
+    assert len(q) == 3
+    assert not q.put_data(sub, burst[:1])
+
+
+def test_channel_splits_a_large_flush_into_bounded_batches() -> None:
+    """More changes than fit one batch leave as several batches, in order, in one delivery."""
+    channel = Channel(1, "ep", _state(), recent_size=1000)
+    rec = Recorder()
+    channel.subs.add(Subscription(rec, 1, ALL_TOPICS, Mode.ALL))
+    channel.publish([_reading(s) for s in range(1, 451)])
+    channel.flush()
+    assert [len(seqs) for _, seqs in rec.got] == [200, 200, 50]
+    assert [s for _, seqs in rec.got for s in seqs] == list(range(1, 451))

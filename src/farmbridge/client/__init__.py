@@ -10,6 +10,7 @@ the simulator, load tools and `farmbridge watch` can use it without a server in-
 """
 
 from farmbridge.client.backoff import Backoff, full_jitter_s
+from farmbridge.client.display import describe
 from farmbridge.client.errors import ClientAuthError, ClientClosedError, ClientError
 from farmbridge.client.messages import (
     Change,
@@ -52,6 +53,7 @@ __all__ = [
     "StreamClient",
     "TokenSource",
     "Unsubscribed",
+    "describe",
     "full_jitter_s",
     "stream_url",
 ]

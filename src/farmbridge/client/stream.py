@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Final
 
@@ -159,7 +159,7 @@ class StreamClient:
         if self._subs.remove(farm_id) and self._conn is not None:
             self._conn.unsubscribe(farm_id)
 
-    async def messages(self) -> AsyncIterator[Message]:
+    async def messages(self) -> AsyncGenerator[Message, None]:
         """Yields messages until the client closes.
 
         Raises ClientAuthError when the token is refused for good, ClientClosedError

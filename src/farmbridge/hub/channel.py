@@ -5,18 +5,24 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from farmbridge.domain import Change
 from farmbridge.hub.state import FarmState
 from farmbridge.protocol.const import Mode, Topic
 from farmbridge.protocol.server_messages import batch_prefix
 
+MAX_BATCH_CHANGES: Final = 200
+
+Part = tuple[str, Sequence[Change]]
+
 
 class Sink(Protocol):
     """Where a subscription's batches go: a connection's queue. Must not block."""
 
-    def deliver(self, sub: Subscription, prefix: str | None, changes: Sequence[Change]) -> None: ...
+    def deliver(self, sub: Subscription, parts: Sequence[Part]) -> None:
+        """`parts` is one flush: encoded batches with the changes each holds."""
+        ...
 
 
 @dataclass(eq=False)
@@ -69,15 +75,22 @@ class Channel:
         """Hands pending changes to every subscriber; returns the number of deliveries."""
         if not self.pending:
             return 0
-        changes, self.pending = self.pending, []
-        encoded: dict[frozenset[Topic], str | None] = {}
+        pending, self.pending = self.pending, []
+        # Bounded batches keep every frame well under what clients accept (1 MiB is common).
+        chunks = [
+            pending[i : i + MAX_BATCH_CHANGES] for i in range(0, len(pending), MAX_BATCH_CHANGES)
+        ]
+        encoded: dict[frozenset[Topic], list[Part]] = {}
         deliveries = 0
         for sub in list(self.subs):
-            if sub.topics not in encoded:
-                encoded[sub.topics] = batch_prefix(self.farm_id, changes, sub.topics)
-            prefix = encoded[sub.topics]
-            if prefix is None:
-                continue
-            sub.sink.deliver(sub, prefix, changes)
-            deliveries += 1
+            parts = encoded.get(sub.topics)
+            if parts is None:
+                parts = encoded[sub.topics] = [
+                    (prefix, chunk)
+                    for chunk in chunks
+                    if (prefix := batch_prefix(self.farm_id, chunk, sub.topics)) is not None
+                ]
+            if parts:
+                sub.sink.deliver(sub, parts)
+                deliveries += 1
         return deliveries

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from farmbridge.domain import Change, Reading
-from farmbridge.hub.channel import Subscription
+from farmbridge.hub.channel import Part, Subscription
 from farmbridge.protocol.const import Mode
 from farmbridge.protocol.server_messages import batch_prefix, sent_tail, stored_ms
 
@@ -23,6 +24,10 @@ class _Data:
     sub: Subscription
     prefix: str
     changes: Sequence[Change]
+
+
+MAX_FRAME_CHARS: Final = 256 * 1024
+"""Joining stops here, so a frame stays far below the 1 MiB many clients accept."""
 
 
 class SendQueue:
@@ -50,18 +55,21 @@ class SendQueue:
         self._bytes += len(text)
         self.ready.set()
 
-    def put_data(self, sub: Subscription, prefix: str, changes: Sequence[Change]) -> bool:
-        """Queues a batch; returns False (and queues nothing) when the bound is passed."""
-        if sub.mode is Mode.LATEST and any(
-            isinstance(i, _Data) and i.sub is sub for i in self._items
-        ):
-            self._coalesce(sub, prefix, changes)
-        else:
-            self._items.append(_Data(sub, prefix, changes))
-            self._bytes += len(prefix)
-        if len(self._items) > self.max_messages or self._bytes > self.max_bytes:
+    def put_data(self, sub: Subscription, parts: Sequence[Part]) -> bool:
+        """Queues one flush's batches; returns False (queueing nothing) when the queue is
+        already at its bound. A whole flush always fits, so a fast client survives a large
+        burst: a connection holds at most its bound plus one flush."""
+        if len(self._items) >= self.max_messages or self._bytes >= self.max_bytes:
             self.overflowed = True
             return False
+        for prefix, changes in parts:
+            if sub.mode is Mode.LATEST and any(
+                isinstance(i, _Data) and i.sub is sub for i in self._items
+            ):
+                self._coalesce(sub, prefix, changes)
+            else:
+                self._items.append(_Data(sub, prefix, changes))
+                self._bytes += len(prefix)
         self.ready.set()
         return True
 
@@ -72,11 +80,21 @@ class SendQueue:
         self.overflowed = False
 
     def take_frame(self, sent_ms: int) -> str | None:
-        """Everything queued as one text frame: a message, or a JSON array of them."""
-        self.ready.clear()
+        """What is queued as one text frame (a message, or a JSON array of them), up to
+        MAX_FRAME_CHARS; the rest stays queued for the next frame."""
         if not self._items:
+            self.ready.clear()
             return None
-        items, self._items, self._bytes = self._items, [], 0
+        n, size = 0, 0
+        for item in self._items:
+            size += len(item) if isinstance(item, str) else len(item.prefix)
+            if n and size > MAX_FRAME_CHARS:
+                break
+            n += 1
+        items, self._items = self._items[:n], self._items[n:]
+        self._bytes = sum(len(i) if isinstance(i, str) else len(i.prefix) for i in self._items)
+        if not self._items:
+            self.ready.clear()
         self.oldest_stored_ms = next(
             (stored_ms(i.changes[0]) for i in items if isinstance(i, _Data) and i.changes), 0
         )

@@ -20,6 +20,7 @@ class ConnectionInfo:
     messages_out: int
     bytes_out: int
     queue_depth: int
+    queue_bytes: int
     mode: dict[int, str]
 
 

@@ -17,9 +17,8 @@ from typing import Any
 from starlette.types import Receive, Send
 
 from farmbridge import metrics
-from farmbridge.domain import Change
 from farmbridge.domain.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthenticated
-from farmbridge.hub.channel import Subscription
+from farmbridge.hub.channel import Part, Subscription
 from farmbridge.hub.queue import SendQueue
 from farmbridge.protocol import server_messages as out
 from farmbridge.protocol.client_messages import (
@@ -47,6 +46,27 @@ _ids = itertools.count(1)
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+CLOSE_GRACE_S = 5.0
+
+
+def force_close(send: Send, code: int, reason: str) -> None:
+    """Queues a close frame past flow control, then aborts the socket after a grace period.
+
+    ASGI offers no way to close a socket whose peer stopped reading (every send waits
+    until it is writable), so this reaches uvicorn's protocol object behind `send`; with
+    another server it does nothing and the socket closes when the app returns.
+    """
+    proto = getattr(send, "__self__", None)
+    conn = getattr(proto, "conn", None)
+    transport = getattr(proto, "transport", None)
+    if conn is None or transport is None or getattr(proto, "close_sent", True):
+        return
+    conn.send_close(code, reason)
+    transport.write(b"".join(conn.data_to_send()))
+    proto.close_sent = True  # type: ignore[union-attr]
+    asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.abort)
 
 
 class Connection:
@@ -104,6 +124,7 @@ class Connection:
             messages_out=self.messages_out,
             bytes_out=self.bytes_out,
             queue_depth=len(self.queue),
+            queue_bytes=self.queue.queued_bytes,
             mode={f: s.mode.value for f, s in self.subs.items()},
         )
 
@@ -118,13 +139,14 @@ class Connection:
 
     # The hub's side (Sink).
 
-    def deliver(self, sub: Subscription, prefix: str | None, changes: Sequence[Change]) -> None:
+    def deliver(self, sub: Subscription, parts: Sequence[Part]) -> None:
         if sub.held is not None:
-            sub.held.extend(changes)
+            for _, changes in parts:
+                sub.held.extend(changes)
             return
-        if self._close is not None or prefix is None:
+        if self._close is not None:
             return
-        if not self.queue.put_data(sub, prefix, changes):
+        if not self.queue.put_data(sub, parts):
             self._slow_consumer()
 
     def _slow_consumer(self) -> None:
@@ -181,7 +203,16 @@ class Connection:
             frame = self.queue.take_frame(now)
             if frame is not None:
                 oldest = self.queue.oldest_stored_ms
-                await self._send({"type": "websocket.send", "text": frame})
+                try:
+                    await asyncio.wait_for(
+                        self._send({"type": "websocket.send", "text": frame}),
+                        self._limits.send_timeout_s,
+                    )
+                except TimeoutError:
+                    # The socket has taken nothing for a long time: a stalled consumer.
+                    metrics.WS_SLOW_CONSUMERS.inc()
+                    force_close(self._send, CloseCode.SLOW_CONSUMER, "stalled")
+                    return
                 self.messages_out += 1
                 self.bytes_out += len(frame)
                 if oldest:
@@ -316,8 +347,12 @@ class Connection:
             out.error(ErrorCode.TOKEN_EXPIRED, "token expired; send a new auth message")
         )
         self._auth_deadline = asyncio.get_running_loop().call_later(
-            self._limits.auth_timeout_s, self._auth_timeout
+            self._limits.auth_timeout_s, self._reauth_timeout
         )
+
+    def _reauth_timeout(self) -> None:
+        if self.principal is None:
+            self.close_soon(CloseCode.TOKEN_EXPIRED, "token expired")
 
     def _auth_timeout(self) -> None:
         if self.principal is None:

@@ -31,3 +31,4 @@ class WsLimits:
     replay_chunk: int = 500
     allowed_origins: tuple[str, ...] = ()
     max_frame_bytes: int = MAX_FRAME_BYTES
+    send_timeout_s: float = 30.0
