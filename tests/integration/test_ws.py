@@ -310,8 +310,13 @@ async def test_ws_dead_peer_is_closed_and_forgotten(custom_bridge: Any) -> None:
     await silent.expect("welcome")
     await silent.send({"type": "auth", "token": api.token})
     # From now on the probe reads nothing, so it answers no ping.
-    await asyncio.sleep(1.5)
-    assert api.ok("GET", "/api/v1/connections") == []
+    assert len(api.ok("GET", "/api/v1/connections")) == 1
+    deadline = time.monotonic() + 10
+    while api.ok("GET", "/api/v1/connections"):
+        assert time.monotonic() < deadline, "silent client was not closed"
+        await asyncio.sleep(0.1)
+    metrics = httpx.get(f"{b.url}/metrics").text
+    assert "farmbridge_ws_heartbeat_timeouts_total 1.0" in metrics
     api.close()
     await silent.close()
 

@@ -102,6 +102,7 @@ class Connection:
         self._violations = 0
         self._slow_strikes = 0
         self._last_heard = time.monotonic()
+        self._sending_since = 0.0
         self._close: tuple[int, str] | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._auth_deadline: asyncio.TimerHandle | None = None
@@ -179,7 +180,7 @@ class Connection:
         writer = asyncio.create_task(self._write(), name=f"farmbridge.ws.{self.id}.write")
         beat = asyncio.create_task(self._heartbeat(), name=f"farmbridge.ws.{self.id}.heartbeat")
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({reader, writer, beat}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in (reader, writer, beat, *self._tasks):
                 task.cancel()
@@ -203,16 +204,11 @@ class Connection:
             frame = self.queue.take_frame(now)
             if frame is not None:
                 oldest = self.queue.oldest_stored_ms
-                try:
-                    await asyncio.wait_for(
-                        self._send({"type": "websocket.send", "text": frame}),
-                        self._limits.send_timeout_s,
-                    )
-                except TimeoutError:
-                    # The socket has taken nothing for a long time: a stalled consumer.
-                    metrics.WS_SLOW_CONSUMERS.inc()
-                    force_close(self._send, CloseCode.SLOW_CONSUMER, "stalled")
-                    return
+                # No wait_for here: a task per send would cost more than the send itself;
+                # the heartbeat watches for sends that do not finish.
+                self._sending_since = time.monotonic()
+                await self._send({"type": "websocket.send", "text": frame})
+                self._sending_since = 0.0
                 self.messages_out += 1
                 self.bytes_out += len(frame)
                 if oldest:
@@ -221,6 +217,11 @@ class Connection:
                 code, reason = self._close
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
                 return
+
+    def _stalled(self) -> bool:
+        """True when a send has waited for a writable socket longer than the send timeout."""
+        since = self._sending_since
+        return bool(since) and time.monotonic() - since > self._limits.send_timeout_s
 
     async def _read(self, receive: Receive) -> None:
         while True:
@@ -258,12 +259,23 @@ class Connection:
 
     async def _heartbeat(self) -> None:
         interval = self._limits.heartbeat_s
+        check = min(interval, self._limits.send_timeout_s / 2)
+        next_ping = time.monotonic() + interval
         while True:
-            await asyncio.sleep(interval)
-            if time.monotonic() - self._last_heard > 2 * interval:
+            await asyncio.sleep(check)
+            if self._stalled():
+                # The socket has taken nothing for a long time: a stalled consumer.
+                metrics.WS_SLOW_CONSUMERS.inc()
+                force_close(self._send, CloseCode.SLOW_CONSUMER, "stalled")
+                return
+            now = time.monotonic()
+            if now < next_ping:
+                continue
+            next_ping = now + interval
+            if now - self._last_heard > 2 * interval:
                 metrics.WS_HEARTBEAT_TIMEOUTS.inc()
                 self.close_soon(CloseCode.HEARTBEAT_TIMEOUT, "no answer to heartbeats")
-                return
+                continue
             self.queue.put_control(out.ping())
 
     # Handlers.
