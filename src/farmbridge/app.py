@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S: Final = 1.0
 WS_PATH: Final = "/ws"
+INGEST_PATH: Final = "/api/v1/ingest"
 SECRET_FILE: Final = "secret.key"  # noqa: S105 - a file name
 
 
@@ -171,15 +172,21 @@ def ws_limits(settings: Settings) -> WsLimits:
 
 
 class BridgeApp:
-    """The root ASGI app: /ws goes straight to the stream endpoint, the rest to FastAPI.
+    """The root ASGI app: the two hot paths, /ws and device ingest, go straight to their
+    handlers; the rest goes to FastAPI.
 
-    The socket path skips FastAPI's middleware so no extra layer wraps each send.
+    FastAPI's middleware and routing would wrap every socket send and cost more than an
+    ingest's own work (measured in docs/benchmarks.md).
     """
 
     def __init__(self, settings: Settings, services: Services | None = None) -> None:
         self.settings = settings
         self.services = services or build_services(settings)
         self.api = build_app(settings, self.services)
+        self.ingest = BodySizeLimit(
+            RequestMetrics(ingest_http.IngestEndpoint(self.services), route=INGEST_PATH),
+            max_bytes=settings.max_body_bytes,
+        )
         self.ws = WsEndpoint(
             access=self.services.access,
             stream=self.services.stream,
@@ -190,6 +197,8 @@ class BridgeApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
             await self.ws(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] == INGEST_PATH and scope["method"] == "POST":
+            await self.ingest(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 

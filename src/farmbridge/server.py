@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 from collections.abc import Callable
 
@@ -27,6 +28,23 @@ class BridgeServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper collections for a long-running server.
+
+    Everything alive after start-up (modules, the app) is frozen out of the collector's
+    view, and the young generation is collected every 50,000 allocations instead of 700:
+    with many small objects per message, the default pauses the loop for milliseconds
+    hundreds of times a second under load.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 def make_server(app: BridgeApp) -> BridgeServer:
     settings = app.settings
     config = uvicorn.Config(
@@ -48,4 +66,5 @@ def make_server(app: BridgeApp) -> BridgeServer:
     )
     server = BridgeServer(config)
     server.on_shutdown.append(app.shutting_down)
+    tune_gc()
     return server

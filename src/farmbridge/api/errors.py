@@ -1,14 +1,13 @@
-"""The one place that maps exceptions to HTTP statuses and the error body.
-
-Body: {"error": {"code": "...", "message": "...", "field": "..."}}. Unknown errors
-become 500 internal_error with the traceback logged, never sent.
+"""FastAPI's exception handlers: domain errors through farmbridge.http_errors, request
+validation errors with the field at fault, and unknown errors as 500 internal_error with
+the traceback logged, never sent.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,39 +15,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from farmbridge.domain.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-    NotFound,
-    RateLimited,
-    StoreUnavailable,
-    Unauthenticated,
-    ValidationFailed,
-)
+from farmbridge.domain.errors import DomainError
+from farmbridge.http_errors import error_body, error_response
 
 log = logging.getLogger(__name__)
-
-STATUS_BY_ERROR: Final[dict[type[DomainError], int]] = {
-    NotFound: 404,
-    Conflict: 409,
-    ValidationFailed: 422,
-    Unauthenticated: 401,
-    Forbidden: 403,
-    RateLimited: 429,
-    StoreUnavailable: 503,
-}
-
-
-class PayloadTooLarge(DomainError):
-    code = "payload_too_large"
-
-
-def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
-    err: dict[str, object] = {"code": code, "message": message}
-    if field is not None:
-        err["field"] = field
-    return {"error": err}
 
 
 def field_path(loc: Sequence[Any], error_type: str = "") -> str:
@@ -65,15 +35,9 @@ def field_path(loc: Sequence[Any], error_type: str = "") -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        status = 413 if isinstance(exc, PayloadTooLarge) else STATUS_BY_ERROR.get(type(exc), 400)
-        headers: dict[str, str] = {}
-        if isinstance(exc, Unauthenticated):
-            headers["WWW-Authenticate"] = "Bearer"
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
-        field = exc.field if isinstance(exc, ValidationFailed) else None
-        return JSONResponse(error_body(exc.code, exc.message, field), status, headers=headers)
+    async def domain_error(_: Request, exc: DomainError) -> Response:
+        status, body, headers = error_response(exc)
+        return Response(body, status, headers=headers, media_type="application/json")
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

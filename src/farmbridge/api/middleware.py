@@ -69,8 +69,9 @@ async def _refuse(send: Send, max_bytes: int) -> None:
 class RequestMetrics:
     """Counts requests by method, route template and status (bounded label values)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, route: str | None = None) -> None:
         self.app = app
+        self._route = route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,6 +88,5 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope.get("route")
-            name = getattr(route, "path", None) or "unmatched"
+            name = self._route or getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.HTTP_REQUESTS.labels(scope["method"], name, str(status)).inc()

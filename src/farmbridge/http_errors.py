@@ -1,0 +1,56 @@
+"""The one mapping from domain errors to HTTP statuses and the error body, for every HTTP edge.
+
+Body: {"error": {"code": "...", "message": "...", "field": "..."}}.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import orjson
+
+from farmbridge.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    StoreUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+)
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+
+
+STATUS_BY_ERROR: Final[dict[type[DomainError], int]] = {
+    NotFound: 404,
+    Conflict: 409,
+    ValidationFailed: 422,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    RateLimited: 429,
+    StoreUnavailable: 503,
+    PayloadTooLarge: 413,
+}
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
+    err: dict[str, object] = {"code": code, "message": message}
+    if field is not None:
+        err["field"] = field
+    return {"error": err}
+
+
+def error_response(exc: DomainError) -> tuple[int, bytes, dict[str, str]]:
+    """(status, JSON body, extra headers) for a domain error."""
+    status = STATUS_BY_ERROR.get(type(exc), 400)
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
+    field = exc.field if isinstance(exc, ValidationFailed) else None
+    return status, orjson.dumps(error_body(exc.code, exc.message, field)), headers
