@@ -82,24 +82,33 @@ class SendQueue:
     def take_frame(self, sent_ms: int) -> str | None:
         """What is queued as one text frame (a message, or a JSON array of them), up to
         MAX_FRAME_CHARS; the rest stays queued for the next frame."""
-        if not self._items:
+        items = self._items
+        if not items:
             self.ready.clear()
             return None
-        n, size = 0, 0
-        for item in self._items:
-            size += len(item) if isinstance(item, str) else len(item.prefix)
-            if n and size > MAX_FRAME_CHARS:
-                break
-            n += 1
-        items, self._items = self._items[:n], self._items[n:]
-        self._bytes = sum(len(i) if isinstance(i, str) else len(i.prefix) for i in self._items)
+        if self._bytes <= MAX_FRAME_CHARS:  # the usual case: everything fits
+            self._items, self._bytes = [], 0
+        else:
+            n, size = 0, 0
+            for item in items:
+                size += len(item) if isinstance(item, str) else len(item.prefix)
+                if n and size > MAX_FRAME_CHARS:
+                    break
+                n += 1
+            items, self._items = items[:n], items[n:]
+            self._bytes -= sum(len(i) if isinstance(i, str) else len(i.prefix) for i in items)
         if not self._items:
             self.ready.clear()
-        self.oldest_stored_ms = next(
-            (stored_ms(i.changes[0]) for i in items if isinstance(i, _Data) and i.changes), 0
-        )
+        self.oldest_stored_ms = 0
         tail = sent_tail(sent_ms)
-        parts = [i if isinstance(i, str) else i.prefix + tail for i in items]
+        parts: list[str] = []
+        for i in items:
+            if isinstance(i, str):
+                parts.append(i)
+            else:
+                if not self.oldest_stored_ms and i.changes:
+                    self.oldest_stored_ms = stored_ms(i.changes[0])
+                parts.append(i.prefix + tail)
         return parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]"
 
     def _coalesce(self, sub: Subscription, prefix: str, changes: Sequence[Change]) -> None:

@@ -49,6 +49,7 @@ def _now_ms() -> int:
 
 
 CLOSE_GRACE_S = 5.0
+LATENCY_SAMPLE = 8
 
 
 def force_close(send: Send, code: int, reason: str) -> None:
@@ -211,7 +212,9 @@ class Connection:
                 self._sending_since = 0.0
                 self.messages_out += 1
                 self.bytes_out += len(frame)
-                if oldest:
+                # One frame in LATENCY_SAMPLE is enough for the histogram's shape and
+                # keeps its lock off the per-send path.
+                if oldest and not self.messages_out % LATENCY_SAMPLE:
                     metrics.WS_DELIVERY_SECONDS.observe(max(0.0, (now - oldest) / 1000))
             if self._close is not None and not len(self.queue):
                 code, reason = self._close
