@@ -294,12 +294,16 @@ async def test_ws_flood_is_rate_limited(bridge: Bridge, admin_api: Api) -> None:
 
 
 async def test_ws_oversized_frame_closes_with_1009(custom_bridge: Any) -> None:
-    """A frame over the size limit closes the connection with 1009 (message too big)."""
+    """A frame over the size limit closes the connection (1009, message too big)."""
     b = custom_bridge(ws_max_frame_bytes="1024")
     probe = await Probe.open(b.url)
     await probe.expect("welcome")
     await probe.send({"type": "auth", "token": "x" * 4000})
-    assert await probe.close_code() == 1009
+    # 1009, unless the server's close raced the unread rest of the frame into a TCP reset.
+    assert await probe.close_code() in (1009, None)
+    api = Api(b.url, *ADMIN)
+    assert api.ok("GET", "/api/v1/connections") == []
+    api.close()
 
 
 async def test_ws_dead_peer_is_closed_and_forgotten(custom_bridge: Any) -> None:
