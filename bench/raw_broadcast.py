@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -30,6 +31,9 @@ async def main() -> None:
     p.add_argument("--seconds", type=float, required=True, help="stop producing after this")
     p.add_argument("--start-file", help="produce once this file exists")
     args = p.parse_args()
+    # Clients leave while broadcasts are in flight; their broken pipes are not news.
+    for name in ("websockets", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     farms: dict[int, set[ServerConnection]] = defaultdict(set)
 
     async def handler(ws: ServerConnection) -> None:
