@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test check unit integration bench clean
+.PHONY: setup web web-check browser demo serve test check unit integration e2e bench clean
+
+WEB_STAMP := src/farmbridge/web/index.html
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +17,20 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
-demo: setup
+# The dashboard's build goes into the package, so the wheel carries it.
+$(WEB_STAMP): $(shell find web-admin/src -type f 2>/dev/null) web-admin/package-lock.json web-admin/index.html
+	cd web-admin && npm ci --no-audit --no-fund && npm run build
+
+web: $(WEB_STAMP)
+
+web-check:
+	cd web-admin && npm ci --no-audit --no-fund && npm run lint && npm test
+
+# Debian's Chromium for the end-to-end tests (Playwright drives it; it downloads nothing).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+demo: setup web
 	$(BIN)/farmbridge demo
 
 serve: setup
@@ -33,7 +48,10 @@ unit: setup
 integration: setup
 	$(BIN)/pytest tests/integration -q
 
-test: check
+e2e: setup web browser
+	$(BIN)/pytest tests/e2e -q
+
+test: check web-check web browser
 	$(BIN)/pytest -q
 
 bench: setup

@@ -14,7 +14,7 @@ from typing import Final
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from farmbridge import __version__, metrics
+from farmbridge import __version__, metrics, webui
 from farmbridge.api import auth, commands, connections, errors, farms, health, telemetry, users
 from farmbridge.api.middleware import BodySizeLimit, RequestMetrics
 from farmbridge.config import Settings
@@ -148,6 +148,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for module in (auth, farms, telemetry, commands, users, connections, health):
         app.include_router(module.router)
     app.include_router(ingest_http.router)
+    webui.mount(app)  # the dashboard at /, after every API route
 
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

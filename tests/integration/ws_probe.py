@@ -75,6 +75,7 @@ class Probe:
             while time.monotonic() < deadline:
                 await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - time.monotonic()))
         except ConnectionClosed as exc:
+            await self.ws.close()  # a reset leaves the transport open until closed here
             return exc.rcvd.code if exc.rcvd else None
         raise TimeoutError("server did not close")
 

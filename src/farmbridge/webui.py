@@ -1,0 +1,120 @@
+"""The Web Admin's built files (`web-admin/`, built into `farmbridge/web/`) served at `/`.
+
+The dashboard is a single-page app: a page load of one of its client routes (`/farms/3`,
+`/admin/users`) is answered with `index.html`, its hashed assets with long-lived caching.
+Paths that belong to the bridge itself (the API, its docs, metrics, health and the
+stream) are never taken over, and an API client asking for an unknown path still gets the
+JSON 404. Without a build, `/` answers a short page that says how to make one, so a
+source checkout without Node.js still starts.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Final
+
+from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+WEB_DIR: Final = Path(__file__).parent / "web"
+"""Where `npm run build` in web-admin/ puts the dashboard (Vite's outDir)."""
+
+RESERVED_PREFIXES: Final = (
+    "/api",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/ws",
+)
+"""The bridge's own paths: never answered with the dashboard."""
+
+ASSET_CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
+"""Assets carry a content hash in their names, so a browser may keep them for good."""
+PAGE_CACHE_CONTROL: Final = "no-cache"
+"""index.html names the current assets: a browser asks again each time (cheap with ETag)."""
+
+BUILD_MISSING_PAGE: Final = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Farm Bridge</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;
+line-height:1.5;color:#16211b}}code,pre{{background:#f0f3f1;padding:.1rem .3rem;border-radius:4px}}
+pre{{padding:.75rem}}</style></head>
+<body><h1>Farm Bridge is running</h1>
+<p>The Web Admin dashboard has not been built into this installation
+(nothing at <code>{web_dir}</code>). Build it from a source checkout with Node.js 20.19+:</p>
+<pre>cd web-admin
+npm ci
+npm run build</pre>
+<p>then reload this page. Meanwhile the API is live: see <a href="/docs">/docs</a>.</p>
+</body></html>
+"""
+
+
+def is_reserved(path: str) -> bool:
+    """True for the bridge's own paths (`/api/...`, `/ws`, ...), which the SPA never answers."""
+    return any(path == p or path.startswith(p + "/") for p in RESERVED_PREFIXES)
+
+
+def _file_in(directory: Path, path: str) -> Path | None:
+    """The file `path` names inside `directory`, or None (missing, a folder, hidden, or outside)."""
+    rel = path.lstrip("/")
+    if not rel or any(part.startswith(".") for part in rel.split("/")):
+        return None
+    try:
+        root = directory.resolve()
+        candidate = (root / rel).resolve()
+    except (OSError, ValueError):
+        return None
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def respond(directory: Path, path: str, *, wants_html: bool) -> Response | None:
+    """The dashboard's answer to a GET of `path`; None when it has none.
+
+    A file of the build is served as it is. Any other path gets `index.html` (the app
+    routes it), but only for a page load (`wants_html`, an Accept naming text/html) or
+    `/` itself: an API client that asks for a path that does not exist keeps the JSON 404.
+    """
+    found = _file_in(directory, path)
+    if found is not None:
+        is_asset = path.startswith("/assets/")
+        cache = ASSET_CACHE_CONTROL if is_asset else PAGE_CACHE_CONTROL
+        return FileResponse(found, headers={"Cache-Control": cache})
+    if path.startswith("/assets/") or not (wants_html or path == "/"):
+        return None
+    index = directory / "index.html"
+    if index.is_file():
+        return FileResponse(index, headers={"Cache-Control": PAGE_CACHE_CONTROL})
+    page = BUILD_MISSING_PAGE.format(web_dir=html.escape(str(directory)))
+    return HTMLResponse(page, headers={"Cache-Control": PAGE_CACHE_CONTROL})
+
+
+def mount(app: FastAPI, *, directory: Path = WEB_DIR) -> None:
+    """Serves the dashboard from `directory` for every GET no route of `app` answers.
+
+    Installed as the router's fallback, after the API's routes: a path an API route
+    matches with another method still gets 405, an unknown API path still gets the JSON
+    404, and nothing about the API changes.
+    """
+    fallback: ASGIApp = app.router.default
+
+    async def dashboard(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            if not is_reserved(path):
+                accept = Headers(scope=scope).get("accept", "")
+                response = respond(directory, path, wants_html="text/html" in accept)
+                if response is not None:
+                    await response(scope, receive, send)
+                    return
+        await fallback(scope, receive, send)
+
+    app.router.default = dashboard

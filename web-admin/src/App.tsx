@@ -1,0 +1,90 @@
+import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
+
+import { ConnectionBanner, ConnectionIndicator } from "./components/ConnectionIndicator";
+import { auth, useAuth } from "./lib/auth";
+import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from "./lib/ws/messages";
+import { useWebSocket } from "./lib/ws/useWebSocket";
+import { ConnectionsPage } from "./pages/admin/ConnectionsPage";
+import { DevicesPage } from "./pages/admin/DevicesPage";
+import { UsersPage } from "./pages/admin/UsersPage";
+import { FarmPage } from "./pages/FarmPage";
+import { LoginPage } from "./pages/LoginPage";
+import { OverviewPage } from "./pages/OverviewPage";
+import { useDirectory } from "./store/directory";
+
+export function App() {
+  const { session } = useAuth();
+  const location = useLocation();
+  if (!session) {
+    if (location.pathname !== "/login") {
+      const next = location.pathname + location.search;
+      return <Navigate to={`/login${next !== "/" ? `?next=${encodeURIComponent(next)}` : ""}`} replace />;
+    }
+    return <LoginPage />;
+  }
+  return <Shell />;
+}
+
+function Shell() {
+  const { me, farms } = useDirectory();
+  // Every farm the user sees stays subscribed while signed in, so the overview is live and
+  // a farm page opens on data already current.
+  useWebSocket(farms.slice(0, MAX_SUBSCRIPTIONS_PER_CONNECTION).map((f) => f.id));
+  const isAdmin = me?.is_admin ?? false;
+  const farmAdmin = isAdmin || Object.values(me?.roles ?? {}).includes("admin");
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <NavLink to="/" className="brand" end>
+          <span className="brand-mark" aria-hidden>
+            ◉
+          </span>
+          Farm Bridge
+        </NavLink>
+        <nav className="nav">
+          <NavLink to="/" end>
+            Overview
+          </NavLink>
+          {farmAdmin && <NavLink to="/admin/devices">Devices</NavLink>}
+          {farmAdmin && <NavLink to="/admin/users">Users</NavLink>}
+          {isAdmin && <NavLink to="/admin/connections">Connections</NavLink>}
+        </nav>
+        <ConnectionIndicator />
+        <div className="user">
+          <span className="user-name">{me?.username ?? ""}</span>
+          <button
+            type="button"
+            className="btn btn-ghost"
+            onClick={() => auth.signOut(null)}
+            title="Log out of this tab"
+          >
+            Log out
+          </button>
+        </div>
+      </header>
+      <ConnectionBanner />
+      <main className="content">
+        <Routes>
+          <Route path="/" element={<OverviewPage />} />
+          <Route path="/farms/:farmId" element={<FarmPage />} />
+          <Route path="/admin/devices" element={<DevicesPage />} />
+          <Route path="/admin/users" element={<UsersPage />} />
+          <Route path="/admin/connections" element={<ConnectionsPage />} />
+          <Route path="/login" element={<Navigate to="/" replace />} />
+          <Route path="*" element={<NotFound />} />
+        </Routes>
+      </main>
+    </div>
+  );
+}
+
+function NotFound() {
+  return (
+    <section className="panel">
+      <h1>Not found</h1>
+      <p>
+        This page does not exist. <NavLink to="/">Back to the overview</NavLink>.
+      </p>
+    </section>
+  );
+}

@@ -1,0 +1,172 @@
+/**
+ * The farm's devices: a status badge each, and for actuators the controls (switch a pump
+ * or fan, set a vent position) with their commands' lifecycle as the stream reports it:
+ * pending -> sent -> acknowledged | failed | timed_out.
+ */
+
+import { memo, useState } from "react";
+
+import { ApiError, api, commandView } from "../lib/api";
+import { formatAgo } from "../lib/format";
+import { liveStore } from "../store";
+import type { CommandView, DeviceView } from "../store/farmState";
+
+interface Props {
+  farmId: number;
+  devices: readonly DeviceView[];
+  commands: readonly CommandView[];
+  canOperate: boolean;
+  stale: boolean;
+  now: number;
+}
+
+const FINAL_STATES = new Set(["acknowledged", "failed", "timed_out", "cancelled"]);
+
+function describe(cmd: CommandView): string {
+  if (cmd.action === "set" && cmd.params && "position" in cmd.params) return `set ${String(cmd.params.position)} %`;
+  return cmd.action;
+}
+
+export function DevicePanel({ farmId, devices, commands, canOperate, stale, now }: Props) {
+  return (
+    <div className="devices">
+      {devices.map((d) => (
+        <DeviceCard
+          key={d.id}
+          farmId={farmId}
+          device={d}
+          commands={commands.filter((c) => c.deviceId === d.id)}
+          canOperate={canOperate}
+          stale={stale}
+          now={now}
+        />
+      ))}
+      {devices.length === 0 && <p className="muted">No devices yet.</p>}
+    </div>
+  );
+}
+
+const DeviceCard = memo(function DeviceCard({
+  farmId,
+  device,
+  commands,
+  canOperate,
+  stale,
+  now,
+}: {
+  farmId: number;
+  device: DeviceView;
+  commands: readonly CommandView[];
+  canOperate: boolean;
+  stale: boolean;
+  now: number;
+}) {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const position = typeof device.actuator.position === "number" ? device.actuator.position : null;
+  const [target, setTarget] = useState<number>(position ?? 50);
+  const power = device.actuator.power;
+  const hasPower = power !== undefined || (device.kind === "actuator" && position === null);
+  const hasPosition = position !== null || /vent/i.test(device.name);
+  const recent = [...commands].sort((a, b) => b.id - a.id).slice(0, 3);
+  const inFlight = recent.some((c) => !FINAL_STATES.has(c.state));
+
+  const send = async (action: string, params?: Record<string, unknown>): Promise<void> => {
+    setBusy(true);
+    setError(null);
+    try {
+      const cmd = await api.sendCommand(device.id, action, params);
+      liveStore.addCommands(farmId, [commandView(cmd)]);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <article className={`device${stale ? " stale" : ""}`} data-testid={`device-${device.name}`}>
+      <header className="device-head">
+        <div>
+          <div className="device-title">{device.title || device.name}</div>
+          <div className="device-sub">
+            {device.name} · {device.kind.replace("_", " ")}
+          </div>
+        </div>
+        <span className={`badge badge-${device.state}`} data-testid="device-state">
+          {device.state}
+        </span>
+      </header>
+      <div className="device-meta">
+        {Object.entries(device.actuator).map(([k, v]) => (
+          <span key={k} className="chip" data-testid={`actuator-${k}`}>
+            {k}: <strong>{String(v)}</strong>
+          </span>
+        ))}
+        <span className="muted">seen {formatAgo(device.lastSeenMs, now)}</span>
+      </div>
+      {device.kind === "actuator" && canOperate && (
+        <div className="controls">
+          {hasPower && (
+            <div className="btn-group" role="group" aria-label={`${device.name} power`}>
+              <button
+                type="button"
+                className={`btn${power === "on" ? " btn-on" : ""}`}
+                disabled={busy}
+                onClick={() => void send("on")}
+                data-testid={`cmd-on-${device.name}`}
+              >
+                On
+              </button>
+              <button
+                type="button"
+                className={`btn${power === "off" ? " btn-off" : ""}`}
+                disabled={busy}
+                onClick={() => void send("off")}
+                data-testid={`cmd-off-${device.name}`}
+              >
+                Off
+              </button>
+            </div>
+          )}
+          {hasPosition && !hasPower && (
+            <div className="slider">
+              <input
+                type="range"
+                min={0}
+                max={100}
+                step={5}
+                value={target}
+                onChange={(e) => setTarget(Number(e.target.value))}
+                aria-label={`${device.name} position`}
+                data-testid={`position-${device.name}`}
+              />
+              <span className="slider-value">{target} %</span>
+              <button
+                type="button"
+                className="btn"
+                disabled={busy}
+                onClick={() => void send("set", { position: target })}
+                data-testid={`cmd-set-${device.name}`}
+              >
+                Set
+              </button>
+            </div>
+          )}
+        </div>
+      )}
+      {error && <p className="error">{error}</p>}
+      {recent.length > 0 && (
+        <ul className={`commands${inFlight ? " in-flight" : ""}`}>
+          {recent.map((c) => (
+            <li key={c.id} data-testid={`command-${c.id}`} data-state={c.state}>
+              <span className="cmd-action">{describe(c)}</span>
+              <span className={`cmd-state cmd-${c.state}`}>{c.state.replace("_", " ")}</span>
+              {c.detail && <span className="muted cmd-detail">{c.detail}</span>}
+            </li>
+          ))}
+        </ul>
+      )}
+    </article>
+  );
+});

@@ -1,0 +1,253 @@
+/**
+ * The REST API (docs/api.md), typed, on the bridge that served the page.
+ *
+ * Called for initial loads, history ranges a user picks and user actions only: nothing
+ * here runs on a timer. A 401 ends the session (the app shows the login page).
+ */
+
+import { auth } from "./auth";
+import type { Actuator, CommandState, DeviceState, EventLevel } from "./ws/messages";
+import type { CommandView } from "../store/farmState";
+import type { HistoryBucket } from "../store/series";
+
+export type Role = "viewer" | "operator" | "admin";
+export type DeviceKind = "sensor_node" | "actuator" | "controller";
+
+export interface Me {
+  id: number;
+  username: string;
+  is_admin: boolean;
+  created_ms: number;
+  /** farm id -> role */
+  roles: Record<string, Role>;
+}
+
+export interface Farm {
+  id: number;
+  name: string;
+  title: string;
+  created_ms: number;
+  last_seq: number;
+  epoch: string;
+}
+
+export interface Device {
+  id: number;
+  farm_id: number;
+  name: string;
+  kind: DeviceKind;
+  title: string;
+  created_ms: number;
+  status: { state: DeviceState; actuator: Actuator; ts_ms: number; seq: number };
+  last_seen_ms: number | null;
+}
+
+export interface Sensor {
+  id: number;
+  device_id: number;
+  farm_id: number;
+  name: string;
+  unit: string;
+  min: number | null;
+  max: number | null;
+  last_value: number | null;
+  last_ts_ms: number | null;
+  last_seq: number | null;
+}
+
+export interface SensorIn {
+  name: string;
+  unit?: string;
+  min?: number | null;
+  max?: number | null;
+}
+
+export interface DeviceCreated {
+  device: Device;
+  sensors: Sensor[];
+  key: string;
+}
+
+export interface ApiEvent {
+  seq: number;
+  device_id: number | null;
+  level: EventLevel;
+  code: string;
+  message: string;
+  ts_ms: number;
+  received_ms: number;
+}
+
+export interface Command {
+  id: number;
+  farm_id: number;
+  device_id: number;
+  action: string;
+  params: Record<string, unknown>;
+  state: CommandState;
+  created_ms: number;
+  updated_ms: number;
+  expires_ms: number;
+  detail: string;
+  seq: number;
+}
+
+export interface User {
+  id: number;
+  username: string;
+  is_admin: boolean;
+  created_ms: number;
+}
+
+export interface Member {
+  user_id: number;
+  farm_id: number;
+  role: Role;
+}
+
+export interface LiveConnection {
+  id: string;
+  user: string | null;
+  remote: string;
+  farms: number[];
+  connected_ms: number;
+  messages_in: number;
+  messages_out: number;
+  bytes_out: number;
+  queue_depth: number;
+  queue_bytes: number;
+  mode: Record<string, string>;
+}
+
+export interface TokenOut {
+  access_token: string;
+  token_type: string;
+  expires_at: number;
+}
+
+/** An error answer: its status, the stable code, and the field at fault if any. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+async function errorOf(res: Response): Promise<ApiError> {
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string; field?: string } };
+    const err = body.error ?? {};
+    return new ApiError(res.status, err.code ?? "error", err.message ?? res.statusText, err.field ?? null);
+  } catch {
+    return new ApiError(res.status, "error", res.statusText || `HTTP ${res.status}`);
+  }
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  const token = auth.token();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    throw new ApiError(0, "network", `cannot reach the bridge: ${String(err)}`);
+  }
+  if (res.status === 401) {
+    const err = await errorOf(res);
+    auth.signOut(err.message || "session ended");
+    throw err;
+  }
+  if (!res.ok) throw await errorOf(res);
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
+function query(params: Record<string, string | number | undefined | null>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+export const api = {
+  /** OAuth2 password form; does not touch the session. */
+  async login(username: string, password: string): Promise<TokenOut> {
+    const res = await fetch("/api/v1/auth/token", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+      body: new URLSearchParams({ username, password }).toString(),
+    });
+    if (!res.ok) throw await errorOf(res);
+    return (await res.json()) as TokenOut;
+  },
+  me: () => request<Me>("GET", "/api/v1/me"),
+  farms: () => request<Farm[]>("GET", "/api/v1/farms"),
+  devices: (farmId: number) => request<Device[]>("GET", `/api/v1/farms/${farmId}/devices`),
+  createDevice: (farmId: number, body: { name: string; kind: DeviceKind; title?: string; sensors?: SensorIn[] }) =>
+    request<DeviceCreated>("POST", `/api/v1/farms/${farmId}/devices`, body),
+  deleteDevice: (deviceId: number) => request<undefined>("DELETE", `/api/v1/devices/${deviceId}`),
+  rotateKey: (deviceId: number) => request<{ key: string }>("POST", `/api/v1/devices/${deviceId}/rotate-key`),
+  sensors: (farmId: number) => request<Sensor[]>("GET", `/api/v1/farms/${farmId}/sensors`),
+  buckets: (sensorId: number, startMs: number, endMs: number | undefined, bucketS: number) =>
+    request<HistoryBucket[]>(
+      "GET",
+      `/api/v1/sensors/${sensorId}/buckets${query({ start: startMs, end: endMs, bucket_s: bucketS })}`,
+    ),
+  events: (farmId: number, opts: { level?: EventLevel; deviceId?: number; beforeSeq?: number; limit?: number } = {}) =>
+    request<ApiEvent[]>(
+      "GET",
+      `/api/v1/farms/${farmId}/events${query({
+        level: opts.level,
+        device_id: opts.deviceId,
+        before_seq: opts.beforeSeq,
+        limit: opts.limit,
+      })}`,
+    ),
+  farmCommands: (farmId: number, limit = 50) => request<Command[]>("GET", `/api/v1/farms/${farmId}/commands${query({ limit })}`),
+  sendCommand: (deviceId: number, action: string, params?: Record<string, unknown>) =>
+    request<Command>("POST", `/api/v1/devices/${deviceId}/commands`, params ? { action, params } : { action }),
+  cancelCommand: (commandId: number) => request<Command>("POST", `/api/v1/commands/${commandId}/cancel`),
+  users: () => request<User[]>("GET", "/api/v1/users"),
+  createUser: (body: { username: string; password: string; is_admin: boolean }) => request<User>("POST", "/api/v1/users", body),
+  deleteUser: (userId: number) => request<undefined>("DELETE", `/api/v1/users/${userId}`),
+  revokeTokens: (userId: number) => request<undefined>("POST", `/api/v1/users/${userId}/revoke-tokens`),
+  members: (farmId: number) => request<Member[]>("GET", `/api/v1/farms/${farmId}/members`),
+  setRole: (farmId: number, userId: number, role: Role) =>
+    request<undefined>("PUT", `/api/v1/farms/${farmId}/members/${userId}`, { role }),
+  removeRole: (farmId: number, userId: number) => request<undefined>("DELETE", `/api/v1/farms/${farmId}/members/${userId}`),
+  connections: () => request<LiveConnection[]>("GET", "/api/v1/connections"),
+  logoutEverywhere: () => request<undefined>("POST", "/api/v1/auth/revoke"),
+};
+
+/** Sensors typed as `name:unit:min:max`, one per line (or comma), unit and limits optional. */
+export function parseSensorSpecs(text: string): SensorIn[] {
+  return text
+    .split(/[\n,]/)
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => {
+      const [name = "", unit = "", min = "", max = ""] = line.split(":").map((p) => p.trim());
+      return { name, unit, min: min === "" ? null : Number(min), max: max === "" ? null : Number(max) };
+    });
+}
+
+/** A command as the REST API returns it, in the store's shape. */
+export function commandView(c: Command): CommandView {
+  return {
+    id: c.id,
+    deviceId: c.device_id,
+    action: c.action,
+    params: c.params,
+    state: c.state,
+    detail: c.detail,
+    seq: c.seq,
+    updatedMs: c.updated_ms,
+  };
+}

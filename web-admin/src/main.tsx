@@ -1,0 +1,30 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { BrowserRouter } from "react-router-dom";
+
+import "uplot/dist/uPlot.min.css";
+import "./styles.css";
+import { App } from "./App";
+import { getStreamClient } from "./lib/ws/useWebSocket";
+import { startSession } from "./session";
+import { liveStore } from "./store";
+
+declare global {
+  interface Window {
+    /** The tab's stream client and store, for the browser console and the end-to-end tests. */
+    farmbridge?: { client: ReturnType<typeof getStreamClient>; store: typeof liveStore };
+  }
+}
+
+startSession();
+window.farmbridge = { client: getStreamClient(), store: liveStore };
+
+const root = document.getElementById("root");
+if (!root) throw new Error("no #root element");
+createRoot(root).render(
+  <StrictMode>
+    <BrowserRouter>
+      <App />
+    </BrowserRouter>
+  </StrictMode>,
+);

@@ -1,0 +1,168 @@
+/**
+ * One farm, live: a tile per sensor, a chart of the chosen sensor with history over a
+ * chosen range, the devices with their controls, and the event log. Data comes from the
+ * stream; REST is used for the first page of events and commands, history, and actions.
+ */
+
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { Link, useParams } from "react-router-dom";
+
+import { Chart } from "../components/Chart";
+import { DevicePanel } from "../components/DevicePanel";
+import { EventLog } from "../components/EventLog";
+import { SensorTile } from "../components/SensorTile";
+import { formatClock, useNow } from "../lib/format";
+import { isLive } from "../lib/ws/client";
+import { useWebSocket } from "../lib/ws/useWebSocket";
+import { liveStore, useFarm } from "../store";
+import { roleOn, useDirectory } from "../store/directory";
+import { activeAlarms } from "../store/farmState";
+import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory } from "./history";
+
+export function FarmPage() {
+  const farmId = Number(useParams().farmId);
+  const { farms, me } = useDirectory();
+  const info = farms.find((f) => f.id === farmId);
+  const { status } = useWebSocket(Number.isFinite(farmId) ? [farmId] : []);
+  const farm = useFarm(Number.isFinite(farmId) ? farmId : null);
+  const now = useNow(1000);
+  const [selected, setSelected] = useState<number | null>(null);
+  const [range, setRange] = useState<Range>(RANGES[0] as Range);
+  const [historyError, setHistoryError] = useState<string | null>(null);
+
+  const stale = !isLive(status) || !farm?.hasSnapshot;
+  const sensors = useMemo(() => Object.values(farm?.sensors ?? {}).sort((a, b) => a.id - b.id), [farm?.sensors]);
+  const devices = useMemo(() => Object.values(farm?.devices ?? {}).sort((a, b) => a.id - b.id), [farm?.devices]);
+  const commands = useMemo(() => Object.values(farm?.commands ?? {}), [farm?.commands]);
+  const alarms = farm ? activeAlarms(farm) : [];
+  const sensorIds = sensors.map((s) => s.id).join(",");
+  const chosen = sensors.find((s) => s.id === selected) ?? sensors[0];
+
+  useEffect(() => {
+    if (!Number.isFinite(farmId)) return;
+    loadEventsOnce(farmId);
+    loadCommandsOnce(farmId);
+  }, [farmId]);
+
+  // An hour of history per sensor once, for the sparklines and the chart's default range.
+  useEffect(() => {
+    if (!sensorIds) return;
+    for (const id of sensorIds.split(",")) {
+      loadHistory(Number(id), RANGES[0] as Range, true).catch((err: unknown) => setHistoryError(String(err)));
+    }
+  }, [sensorIds]);
+
+  const pickRange = useCallback(
+    (r: Range) => {
+      setRange(r);
+      if (chosen) {
+        setHistoryError(null);
+        loadHistory(chosen.id, r).catch((err: unknown) => setHistoryError(String(err)));
+      }
+    },
+    [chosen],
+  );
+
+  const pickSensor = useCallback((id: number) => {
+    setSelected(id);
+    setRange(RANGES[0] as Range);
+  }, []);
+
+  if (!Number.isFinite(farmId)) return <p className="error">No such farm.</p>;
+  const lastUpdate = liveStore.lastReceipt(farmId);
+  const role = roleOn(me, farmId);
+  const canOperate = role === "operator" || role === "admin";
+  return (
+    <section className="farm" data-testid="farm-page" data-stale={stale}>
+      <div className="page-head">
+        <div>
+          <Link to="/" className="crumb">
+            ← Farms
+          </Link>
+          <h1 className="page-title">{info?.title || info?.name || `Farm ${farmId}`}</h1>
+        </div>
+        <div className="page-meta">
+          {stale ? (
+            <span className="stale-note" data-testid="stale-note">
+              Stale — last update {formatClock(lastUpdate)}
+            </span>
+          ) : (
+            <span className="live-note">Live · seq {farm.seq}</span>
+          )}
+        </div>
+      </div>
+
+      {alarms.length > 0 && (
+        <div className="alarm-banner" role="alert" data-testid="alarm-banner">
+          <strong>
+            {alarms.length} active alarm{alarms.length > 1 ? "s" : ""}
+          </strong>
+          <ul>
+            {alarms.map((a) => (
+              <li key={a.seq}>
+                {a.message || a.code}
+                <span className="muted"> · {farm?.devices[a.deviceId ?? -1]?.name ?? "farm"} · {formatClock(a.tsMs)}</span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+
+      {!farm?.hasSnapshot && <p className="muted">Waiting for the farm's live data…</p>}
+
+      <div className="tiles" data-testid="tiles">
+        {sensors.map((s) => (
+          <SensorTile
+            key={s.id}
+            sensor={s}
+            deviceName={farm?.devices[s.deviceId]?.name ?? ""}
+            stale={stale}
+            selected={chosen?.id === s.id}
+            now={now}
+            onSelect={pickSensor}
+          />
+        ))}
+      </div>
+
+      {chosen && (
+        <div className="panel">
+          <div className="panel-head">
+            <h2>
+              {chosen.name.replace(/_/g, " ")} <span className="muted">{chosen.unit}</span>
+            </h2>
+            <div className="btn-group" role="group" aria-label="History range">
+              {RANGES.map((r) => (
+                <button
+                  key={r.label}
+                  type="button"
+                  className={`btn btn-small${r.label === range.label ? " btn-active" : ""}`}
+                  onClick={() => pickRange(r)}
+                  data-testid={`range-${r.label.replace(" ", "")}`}
+                >
+                  {r.label}
+                </button>
+              ))}
+            </div>
+          </div>
+          {historyError && <p className="error">Cannot load the history: {historyError}</p>}
+          <Chart sensorId={chosen.id} label={chosen.name} unit={chosen.unit} rangeMs={range.ms} stale={stale} />
+        </div>
+      )}
+
+      <div className="columns">
+        <div className="panel">
+          <div className="panel-head">
+            <h2>Devices</h2>
+          </div>
+          <DevicePanel farmId={farmId} devices={devices} commands={commands} canOperate={canOperate} stale={stale} now={now} />
+        </div>
+        <div className="panel">
+          <div className="panel-head">
+            <h2>Events</h2>
+          </div>
+          <EventLog events={farm?.events ?? []} devices={farm?.devices ?? {}} />
+        </div>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,115 @@
+/** Every farm the user sees: devices online and offline, active alarms, the last reading; all live. */
+
+import { useEffect } from "react";
+import { Link } from "react-router-dom";
+
+import { formatAgo, useNow } from "../lib/format";
+import { isLive } from "../lib/ws/client";
+import { useWebSocket } from "../lib/ws/useWebSocket";
+import { useFarms } from "../store";
+import { useDirectory } from "../store/directory";
+import { type FarmState, activeAlarms } from "../store/farmState";
+import { loadEventsOnce } from "./history";
+
+export function OverviewPage() {
+  const { farms, loading, error } = useDirectory();
+  const live = useFarms();
+  const { status } = useWebSocket();
+  const now = useNow(1000);
+  const stale = !isLive(status);
+
+  // The first page of each farm's events, once per session, to know its active alarms.
+  useEffect(() => {
+    for (const f of farms) loadEventsOnce(f.id);
+  }, [farms]);
+
+  if (error) return <p className="error">Cannot load the farms: {error}</p>;
+  if (loading && farms.length === 0) return <p className="muted">Loading farms…</p>;
+  return (
+    <section>
+      <h1 className="page-title">Farms</h1>
+      {farms.length === 0 && <p className="muted">You have no role on any farm yet. Ask an administrator.</p>}
+      <div className="farm-grid">
+        {farms.map((f) => (
+          <FarmCard key={f.id} id={f.id} name={f.name} title={f.title} state={live[f.id]} stale={stale} now={now} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+function FarmCard({
+  id,
+  name,
+  title,
+  state,
+  stale,
+  now,
+}: {
+  id: number;
+  name: string;
+  title: string;
+  state: FarmState | undefined;
+  stale: boolean;
+  now: number;
+}) {
+  const devices = state ? Object.values(state.devices) : [];
+  const online = devices.filter((d) => d.state === "online").length;
+  const offline = devices.length - online;
+  const alarms = state ? activeAlarms(state) : [];
+  const warnings = state ? Object.values(state.conditions).filter((c) => c.level === "warning").length : 0;
+  const waiting = !state?.hasSnapshot;
+  return (
+    <Link
+      to={`/farms/${id}`}
+      className={`farm-card${alarms.length ? " has-alarm" : ""}${stale ? " stale" : ""}`}
+      data-testid={`farm-card-${name}`}
+    >
+      <div className="farm-card-head">
+        <div>
+          <div className="farm-title">{title || name}</div>
+          <div className="muted">{name}</div>
+        </div>
+        {alarms.length > 0 ? (
+          <span className="badge badge-alarm" data-testid="alarm-count">
+            {alarms.length} alarm{alarms.length > 1 ? "s" : ""}
+          </span>
+        ) : (
+          <span className="badge badge-ok">no alarms</span>
+        )}
+      </div>
+      {waiting ? (
+        <p className="muted">Waiting for live data…</p>
+      ) : (
+        <dl className="farm-stats">
+          <div>
+            <dt>Online</dt>
+            <dd className="ok" data-testid="devices-online">
+              {online}
+            </dd>
+          </div>
+          <div>
+            <dt>Offline</dt>
+            <dd className={offline ? "bad" : ""} data-testid="devices-offline">
+              {offline}
+            </dd>
+          </div>
+          <div>
+            <dt>Warnings</dt>
+            <dd className={warnings ? "warn" : ""}>{warnings}</dd>
+          </div>
+          <div>
+            <dt>Last reading</dt>
+            <dd data-testid="last-reading">{formatAgo(state.lastReadingMs, now)}</dd>
+          </div>
+        </dl>
+      )}
+      {alarms.slice(0, 2).map((a) => (
+        <p key={a.seq} className="alarm-line">
+          ⚠ {a.message || a.code}
+        </p>
+      ))}
+      {stale && <span className="stale-tag">stale</span>}
+    </Link>
+  );
+}

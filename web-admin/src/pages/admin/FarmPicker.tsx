@@ -1,0 +1,26 @@
+/** A farm chooser for the admin pages; the choice is kept in the URL (?farm=). */
+
+import type { Farm } from "../../lib/api";
+
+export function FarmPicker({
+  farms,
+  value,
+  onChange,
+}: {
+  farms: readonly Farm[];
+  value: number | null;
+  onChange: (id: number) => void;
+}) {
+  return (
+    <label className="field field-inline">
+      <span>Farm</span>
+      <select value={value ?? ""} onChange={(e) => onChange(Number(e.target.value))}>
+        {farms.map((f) => (
+          <option key={f.id} value={f.id}>
+            {f.title || f.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}

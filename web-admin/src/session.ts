@@ -1,0 +1,39 @@
+/**
+ * Wires the tab together once: the stream client feeds the live store, follows the
+ * signed-in token, and a refused token (4001, 4003) ends the session.
+ */
+
+import { auth } from "./lib/auth";
+import { getStreamClient } from "./lib/ws/useWebSocket";
+import { liveStore } from "./store";
+import { clearDirectory, loadDirectory } from "./store/directory";
+import { forgetLoads } from "./pages/history";
+
+let started = false;
+
+export function startSession(): void {
+  if (started) return;
+  started = true;
+  const client = getStreamClient();
+  client.onMessage(liveStore.handle);
+  client.onAuthFailure((reason) => {
+    auth.signOut(reason === "session expired" ? "Your session expired: please log in again." : "Please log in again.");
+  });
+  let token: string | null = null;
+  const follow = (): void => {
+    const session = auth.getState().session;
+    const next = session?.token ?? null;
+    if (next === token) return;
+    token = next;
+    client.setToken(next);
+    if (next === null) {
+      liveStore.clear();
+      clearDirectory();
+      forgetLoads();
+    } else {
+      void loadDirectory(next);
+    }
+  };
+  auth.subscribe(follow);
+  follow();
+}

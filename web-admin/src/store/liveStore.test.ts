@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+
+import type { FarmMessage } from "../lib/ws/client";
+import type { Change } from "../lib/ws/messages";
+import { LiveStore } from "./liveStore";
+
+const SNAPSHOT = {
+  seq: 10,
+  devices: [],
+  sensors: [{ id: 7, device: 2, name: "t", unit: "", min: null, max: null, value: 1, ts: 1, seq: 9 }],
+};
+
+function readings(from: number, to: number, receivedAtMs = 5_000): FarmMessage {
+  const changes: Change[] = [];
+  for (let seq = from; seq <= to; seq++) {
+    changes.push({ kind: "reading", farm: 1, seq, sensorId: 7, value: seq, tsMs: seq * 1000, storedMs: receivedAtMs - 20 });
+  }
+  return { type: "changes", farm: 1, changes, sentMs: null, receivedAtMs };
+}
+
+function manualStore(): { store: LiveStore; frames: Array<() => void> } {
+  const frames: Array<() => void> = [];
+  return { store: new LiveStore((flush) => frames.push(flush)), frames };
+}
+
+describe("LiveStore", () => {
+  it("applies what arrives within a frame in one flush and tells listeners once", () => {
+    const { store, frames } = manualStore();
+    let notified = 0;
+    store.subscribe(() => notified++);
+    store.handle({ type: "snapshot", farm: 1, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
+    for (let seq = 11; seq <= 210; seq++) store.handle(readings(seq, seq));
+    expect(frames).toHaveLength(1); // 201 messages, one frame scheduled
+    expect(store.getFarm(1)).toBeUndefined();
+    frames.shift()!();
+    expect(notified).toBe(1);
+    expect(store.getFarm(1)?.seq).toBe(210);
+    expect(store.seriesOf(7).liveValues).toHaveLength(200);
+  });
+
+  it("appends each reading to the series once, whatever comes twice", () => {
+    const { store, frames } = manualStore();
+    store.handle({ type: "snapshot", farm: 1, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
+    store.handle(readings(11, 13));
+    store.handle(readings(12, 14));
+    frames.shift()!();
+    store.handle(readings(13, 15));
+    frames.shift()!();
+    expect(store.seriesOf(7).liveValues).toEqual([11, 12, 13, 14, 15]);
+  });
+
+  it("measures delivery latency as receipt minus stored", () => {
+    const { store, frames } = manualStore();
+    store.handle({ type: "snapshot", farm: 1, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
+    store.handle(readings(11, 12));
+    frames.shift()!();
+    expect(store.getLatency()).toMatchObject({ lastMs: 20, meanMs: 20, samples: 2 });
+  });
+
+  it("leaves a resume's replay out of the latency: those changes are old, not slow", () => {
+    const { store, frames } = manualStore();
+    store.handle({ type: "snapshot", farm: 1, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
+    store.handle({ type: "resumed", farm: 1, epoch: "ep", from: 11, to: 12 });
+    store.handle(readings(11, 12, 90_000));
+    store.handle(readings(13, 13, 5_000));
+    frames.shift()!();
+    expect(store.getLatency()).toMatchObject({ lastMs: 20, samples: 1 });
+    expect(store.seriesOf(7).liveValues).toEqual([11, 12, 13]);
+  });
+
+  it("takes a fresh snapshot of a new epoch and follows the new seqs", () => {
+    const { store, frames } = manualStore();
+    store.handle({ type: "snapshot", farm: 1, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
+    store.handle(readings(11, 20));
+    store.handle({ type: "snapshot", farm: 1, epoch: "ep2", snapshot: { ...SNAPSHOT, seq: 2 }, receivedAtMs: 0 });
+    store.handle(readings(3, 4));
+    frames.shift()!();
+    expect(store.getFarm(1)).toMatchObject({ epoch: "ep2", seq: 4 });
+    expect(store.seriesOf(7).liveValues.slice(-2)).toEqual([3, 4]);
+  });
+});
