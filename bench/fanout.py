@@ -459,12 +459,15 @@ def main() -> None:
     p.add_argument("--procs", type=int, default=4)
     p.add_argument("--per-request", type=int, default=1, help="readings per ingest request")
     p.add_argument("--no-raw", action="store_true", help="skip the raw websockets floor")
-    p.add_argument("--find-max", action="store_true")
+    p.add_argument(
+        "--find-max", action="store_true", help="200 clients on one farm at rising rates"
+    )
+    p.add_argument("--max-rates", default="200,400,600,800", help="readings/s for --find-max")
     args = p.parse_args()
     if args.clients:
         plans = [("custom", args.clients, args.farms or 1, args.rate or 100.0)]
     elif args.find_max:
-        plans = [(f"max@{r}", 200, 1, float(r)) for r in (200, 300, 400, 500, 600, 800)]
+        plans = [(f"max@{r}", 200, 1, float(r)) for r in args.max_rates.split(",")]
     else:
         plans = [(s, *SCENARIOS[s]) for s in args.scenario.split(",")]
     for name, clients, farms, rate in plans:
