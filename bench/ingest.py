@@ -266,7 +266,9 @@ class LocalBridge:
         )
         if made.returncode != 0:
             err = (made.stderr or made.stdout).decode(errors="replace")[-4000:]
-            raise RuntimeError(f"`farmbridge users create` failed:\n{err}")
+            raise RuntimeError(
+                f"`farmbridge users create` failed (exit status {made.returncode}):\n{err}"
+            )
         log = (self.data_dir / "server.log").open("ab")
         serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.proc = subprocess.Popen(
@@ -827,6 +829,7 @@ def describe_machine() -> str:
 
 
 def _terminate(signum: int, _frame: Any) -> None:
+    print(f"\nstopped by signal {signum}; shutting the bridge down", file=sys.stderr, flush=True)
     raise SystemExit(128 + signum)  # unwinds, so the bridge is stopped and its data removed
 
 
