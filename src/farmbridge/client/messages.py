@@ -6,6 +6,7 @@ match on the subclass (or on `kind`) to read its fields.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -58,7 +59,7 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Change:
+class Change(ABC):
     """One change of a farm, in `seq` order; `sent_ms` is when the server wrote its frame.
 
     `received_at_ms` is this client's wall clock when the frame arrived.
@@ -71,9 +72,9 @@ class Change:
     received_at_ms: int
 
     @property
+    @abstractmethod
     def committed_ms(self) -> int:
         """When the bridge committed the change."""
-        raise NotImplementedError
 
     @property
     def latency_ms(self) -> int:
