@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = 86_400
 
     # Group commit: how long the writer waits for more work once it has some.
-    commit_window_ms: float = 2.0
+    commit_window_ms: float = 1.0
     commit_max_jobs: int = 512
     sqlite_synchronous: str = "FULL"
 

@@ -12,7 +12,7 @@ from farmbridge.service.access import Principal
 from farmbridge.service.bundle import Services
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
@@ -26,7 +26,7 @@ async def principal(
 ) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer token")
-    return await services(request).access.principal(creds.credentials)
+    return await (await services(request)).access.principal(creds.credentials)
 
 
 Svc = Annotated[Services, Depends(services)]

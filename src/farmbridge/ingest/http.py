@@ -23,7 +23,7 @@ from farmbridge.service.directory import DeviceEntry
 router = APIRouter(prefix="/api/v1/ingest", tags=["device ingest"])
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
