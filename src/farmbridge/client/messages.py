@@ -83,10 +83,9 @@ class Change(ABC):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReadingChange(Change):
-    kind: ChangeKind = field(default=ChangeKind.READING, init=False)
-    sensor_id: int
-    value: float
+class StoredChange(Change):
+    """A change a device reported: its own timestamp, and when the bridge stored it."""
+
     ts_ms: int
     stored_ms: int
 
@@ -96,32 +95,27 @@ class ReadingChange(Change):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StatusChange(Change):
+class ReadingChange(StoredChange):
+    kind: ChangeKind = field(default=ChangeKind.READING, init=False)
+    sensor_id: int
+    value: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusChange(StoredChange):
     kind: ChangeKind = field(default=ChangeKind.DEVICE_STATUS, init=False)
     device_id: int
     state: str
     actuator: dict[str, Any]
-    ts_ms: int
-    stored_ms: int
-
-    @property
-    def committed_ms(self) -> int:
-        return self.stored_ms
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventChange(Change):
+class EventChange(StoredChange):
     kind: ChangeKind = field(default=ChangeKind.EVENT, init=False)
     device_id: int
     level: str
     code: str
     message: str
-    ts_ms: int
-    stored_ms: int
-
-    @property
-    def committed_ms(self) -> int:
-        return self.stored_ms
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
