@@ -92,7 +92,9 @@ async def _client(
         last = -1
         while not stop.is_set():
             try:
-                msg = await asyncio.wait_for(ws.receive(), 1.0)
+                # receive(timeout=) rather than wait_for: wait_for makes a task per frame,
+                # which made the load generator's core, not the server, the bottleneck.
+                msg = await ws.receive(timeout=1.0)
             except TimeoutError:
                 continue
             if msg.type != aiohttp.WSMsgType.TEXT:
@@ -282,7 +284,9 @@ def _run_clients(
         pipe.send((measure_from, measure_to))
     ingest = start_load()
     time.sleep(load.warmup)
-    with process_meter(server_pid) as server:
+    with contextlib.ExitStack() as meters:
+        server = meters.enter_context(process_meter(server_pid))
+        clients = [meters.enter_context(process_meter(p.pid)) for p in procs if p.pid]
         time.sleep(load.seconds)
     totals: dict[str, Any] = {}
     lat = array("f")
@@ -310,6 +314,7 @@ def _run_clients(
         "bytes_per_reading": totals["bytes"] / max(1, totals["readings_in_batches"]),
         "server_cpu_pct": server["cpu_pct"],
         "server_rss_mb": server["rss_mb"],
+        "clients_cpu_pct": sum(c["cpu_pct"] for c in clients),
         "ingest": ingest_counts,
     }
 
@@ -426,13 +431,13 @@ def show(name: str, load: Load, bridge: dict[str, Any], raw: dict[str, Any] | No
     rows = [("bridge", bridge)] + ([("raw websockets", raw)] if raw else [])
     print(
         f"{'server':<16}{'conn ok':>9}{'deliv/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-        f"{'lost':>6}{'dups':>6}{'B/rdg':>7}{'cpu %':>7}{'rss MB':>8}"
+        f"{'lost':>6}{'dups':>6}{'B/rdg':>7}{'cpu %':>7}{'rss MB':>8}{'clients cpu %':>15}"
     )
     for label, r in rows:
         print(
             f"{label:<16}{r['connected']:>5}/{r['clients']:<3}{r['deliveries_s']:>10.0f}{r['p50']:>8.1f}"
             f"{r['p99']:>8.1f}{r['max']:>8.1f}{r['lost']:>6}{r['dups']:>6}{r['bytes_per_reading']:>7.1f}"
-            f"{r['server_cpu_pct']:>7.0f}{r['server_rss_mb']:>8.0f}"
+            f"{r['server_cpu_pct']:>7.0f}{r['server_rss_mb']:>8.0f}{r['clients_cpu_pct']:>15.0f}"
         )
     print(f"ingest acks: {bridge['ingest']}")
     if raw:

@@ -106,6 +106,16 @@ def test_send_queue_joins_queued_messages_into_one_array_frame() -> None:
     assert not q.ready.is_set()
 
 
+def test_send_queue_put_without_wake_leaves_the_writer_asleep() -> None:
+    """A caller that sends the frame itself does not wake the writer for it."""
+    q = SendQueue(max_messages=10, max_bytes=10_000)
+    changes = [_reading(1)]
+    assert q.put_data(_sub(), [(batch_prefix(1, changes, ALL_TOPICS) or "", changes)], wake=False)
+    assert not q.ready.is_set()
+    assert q.take_frame(T0) is not None
+    assert len(q) == 0
+
+
 def test_send_queue_latest_mode_keeps_only_the_newest_reading_per_sensor() -> None:
     """In latest mode, queued readings of one sensor collapse to the newest."""
     q = SendQueue(max_messages=10, max_bytes=10_000)

@@ -55,10 +55,11 @@ class SendQueue:
         self._bytes += len(text)
         self.ready.set()
 
-    def put_data(self, sub: Subscription, parts: Sequence[Part]) -> bool:
+    def put_data(self, sub: Subscription, parts: Sequence[Part], *, wake: bool = True) -> bool:
         """Queues one flush's batches; returns False (queueing nothing) when the queue is
         already at its bound. A whole flush always fits, so a fast client survives a large
-        burst: a connection holds at most its bound plus one flush."""
+        burst: a connection holds at most its bound plus one flush. With wake=False the
+        caller takes the frame itself at once, so the writer is not woken for it."""
         if len(self._items) >= self.max_messages or self._bytes >= self.max_bytes:
             self.overflowed = True
             return False
@@ -70,7 +71,8 @@ class SendQueue:
             else:
                 self._items.append(_Data(sub, prefix, changes))
                 self._bytes += len(prefix)
-        self.ready.set()
+        if wake:
+            self.ready.set()
         return True
 
     def drop_data(self) -> None:

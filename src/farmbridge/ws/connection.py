@@ -70,6 +70,45 @@ def force_close(send: Send, code: int, reason: str) -> None:
     asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.abort)
 
 
+class DirectWriter:
+    """Writes a text frame straight to uvicorn's transport when the socket is writable.
+
+    A flush reaches thousands of idle connections; waking each one's writer task costs
+    more than the send itself, so the hub's delivery writes in place when nothing is
+    queued or in flight. With another server (no sans-I/O protocol behind `send`) it is
+    never built, and every frame goes through the writer task.
+    """
+
+    __slots__ = ("_conn", "_proto", "_transport", "_writable")
+
+    def __init__(self, proto: Any) -> None:
+        self._proto = proto
+        self._conn = proto.conn
+        self._transport = proto.transport
+        self._writable: asyncio.Event = proto.writable
+
+    @classmethod
+    def of(cls, send: Send) -> DirectWriter | None:
+        proto = getattr(send, "__self__", None)
+        needed = ("conn", "transport", "writable", "close_sent", "disconnected")
+        if proto is None or not all(hasattr(proto, a) for a in needed):
+            return None
+        return cls(proto)
+
+    def ready(self) -> bool:
+        proto = self._proto
+        return (
+            self._writable.is_set()
+            and not proto.close_sent
+            and not proto.disconnected
+            and not self._transport.is_closing()
+        )
+
+    def write(self, frame: str) -> None:
+        self._conn.send_text(frame.encode())
+        self._transport.write(b"".join(self._conn.data_to_send()))
+
+
 class Connection:
     def __init__(
         self,
@@ -84,6 +123,7 @@ class Connection:
     ) -> None:
         self.id = f"c{next(_ids)}"
         self._send = send
+        self._direct = DirectWriter.of(send)
         self._access = access
         self._stream = stream
         self._registry = registry
@@ -148,8 +188,24 @@ class Connection:
             return
         if self._close is not None:
             return
-        if not self.queue.put_data(sub, parts):
+        direct = (
+            self._direct is not None
+            and not len(self.queue)
+            and not self._sending_since
+            and self._direct.ready()
+        )
+        if not self.queue.put_data(sub, parts, wake=not direct):
             self._slow_consumer()
+            return
+        if direct:
+            assert self._direct is not None
+            now = _now_ms()
+            frame = self.queue.take_frame(now)
+            if frame is not None:
+                self._direct.write(frame)
+                self._sent(frame, now)
+            if len(self.queue):  # a flush larger than one frame: the writer sends the rest
+                self.queue.ready.set()
 
     def _slow_consumer(self) -> None:
         self.queue.drop_data()
@@ -210,16 +266,21 @@ class Connection:
                 self._sending_since = time.monotonic()
                 await self._send({"type": "websocket.send", "text": frame})
                 self._sending_since = 0.0
-                self.messages_out += 1
-                self.bytes_out += len(frame)
-                # One frame in LATENCY_SAMPLE is enough for the histogram's shape and
-                # keeps its lock off the per-send path.
-                if oldest and not self.messages_out % LATENCY_SAMPLE:
-                    metrics.WS_DELIVERY_SECONDS.observe(max(0.0, (now - oldest) / 1000))
+                self._sent(frame, now, oldest)
             if self._close is not None and not len(self.queue):
                 code, reason = self._close
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
                 return
+
+    def _sent(self, frame: str, now: int, oldest: int | None = None) -> None:
+        self.messages_out += 1
+        self.bytes_out += len(frame)
+        if oldest is None:
+            oldest = self.queue.oldest_stored_ms
+        # One frame in LATENCY_SAMPLE is enough for the histogram's shape and keeps its
+        # lock off the per-send path.
+        if oldest and not self.messages_out % LATENCY_SAMPLE:
+            metrics.WS_DELIVERY_SECONDS.observe(max(0.0, (now - oldest) / 1000))
 
     def _stalled(self) -> bool:
         """True when a send has waited for a writable socket longer than the send timeout."""
