@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup web web-check browser demo serve test check unit integration e2e bench clean
+.PHONY: setup web web-check system demo serve test check unit integration e2e bench clean
 
 WEB_STAMP := src/farmbridge/web/index.html
 
@@ -26,9 +26,12 @@ web: $(WEB_STAMP)
 web-check:
 	cd web-admin && npm ci --no-audit --no-fund && npm run lint && npm test
 
-# Debian's Chromium for the end-to-end tests (Playwright drives it; it downloads nothing).
-browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+# Debian's packages the tests start themselves: Chromium for the end-to-end tests
+# (Playwright drives it; it downloads nothing) and Mosquitto for the MQTT tests.
+SYSTEM_PACKAGES := chromium mosquitto mosquitto-clients
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 demo: setup web
 	$(BIN)/farmbridge demo
@@ -45,13 +48,13 @@ check: setup
 unit: setup
 	$(BIN)/pytest tests/unit -q
 
-integration: setup
+integration: setup system
 	$(BIN)/pytest tests/integration -q
 
-e2e: setup web browser
+e2e: setup web system
 	$(BIN)/pytest tests/e2e -q
 
-test: check web-check web browser
+test: check web-check web system
 	$(BIN)/pytest -q
 
 bench: setup

@@ -15,11 +15,23 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from farmbridge import __version__, metrics, webui
-from farmbridge.api import auth, commands, connections, errors, farms, health, telemetry, users
+from farmbridge.api import (
+    auth,
+    commands,
+    connections,
+    errors,
+    farms,
+    health,
+    pending,
+    telemetry,
+    users,
+)
 from farmbridge.api.middleware import BodySizeLimit, RequestMetrics
 from farmbridge.config import Settings
 from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
+from farmbridge.ingest import lorawan_http
+from farmbridge.ingest.mqtt.bridge import MqttBridge
 from farmbridge.protocol.const import CloseCode
 from farmbridge.service.access import AccessService, AccessWatch
 from farmbridge.service.bundle import Services
@@ -28,8 +40,10 @@ from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.probes import Probes
 from farmbridge.service.security import Secrets
 from farmbridge.service.stream import StreamService
+from farmbridge.service.uplink import UplinkService
 from farmbridge.service.users import UserService
 from farmbridge.store.sql import SqlStore
 from farmbridge.ws.endpoint import WsEndpoint
@@ -74,6 +88,16 @@ def build_services(settings: Settings) -> Services:
     watch = AccessWatch()
     registry = ConnectionRegistry()
     watch.add_listener(registry.access_changed)
+    ingest = IngestService(
+        store,
+        directory,
+        sec,
+        rate_per_s=settings.device_rate_per_s,
+        burst=settings.device_burst,
+        max_items=settings.max_batch_items,
+        max_clock_skew_s=settings.max_clock_skew_s,
+        max_age_s=settings.max_reading_age_s,
+    )
     return Services(
         store=store,
         access=AccessService(store, sec, watch, login_rate_per_min=settings.login_rate_per_min),
@@ -82,16 +106,11 @@ def build_services(settings: Settings) -> Services:
         stream=stream,
         connections=registry,
         commands=CommandService(store, farm_svc, ttl_s=settings.command_ttl_s),
-        ingest=IngestService(
-            store,
-            directory,
-            sec,
-            rate_per_s=settings.device_rate_per_s,
-            burst=settings.device_burst,
-            max_items=settings.max_batch_items,
-            max_clock_skew_s=settings.max_clock_skew_s,
-            max_age_s=settings.max_reading_age_s,
+        ingest=ingest,
+        uplink=UplinkService(
+            store, directory, farm_svc, ingest, unknown_devices=settings.unknown_devices
         ),
+        probes=Probes(),
     )
 
 
@@ -124,16 +143,26 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await svc.store.start()
         store = svc.store
         assert isinstance(store, SqlStore)
-        task = asyncio.create_task(
-            housekeeping(svc, settings, store), name="farmbridge.housekeeping"
-        )
+        tasks = [
+            asyncio.create_task(housekeeping(svc, settings, store), name="farmbridge.housekeeping")
+        ]
+        if settings.mqtt_url:
+            bridge = MqttBridge(settings, svc.uplink, svc.commands)
+            svc.probes.add("mqtt", bridge.probe)
+            tasks.append(asyncio.create_task(bridge.run(), name="farmbridge.mqtt"))
         log.info("bridge started", extra={"version": __version__})
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:
+                    log.exception("%s failed while stopping", task.get_name())
             await svc.store.close()
 
     app = FastAPI(
@@ -145,9 +174,10 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = svc
     app.state.settings = settings
     errors.install(app)
-    for module in (auth, farms, telemetry, commands, users, connections, health):
+    for module in (auth, farms, pending, telemetry, commands, users, connections, health):
         app.include_router(module.router)
     app.include_router(ingest_http.router)
+    app.include_router(lorawan_http.router)
     webui.mount(app)  # the dashboard at /, after every API route
 
     app.add_middleware(RequestMetrics)

@@ -38,6 +38,13 @@ DataDir = Annotated[
 ]
 Host = Annotated[str | None, typer.Option(help="address to listen on [env FARMBRIDGE_HOST]")]
 Port = Annotated[int | None, typer.Option(help="port to listen on [env FARMBRIDGE_PORT]")]
+Mqtt = Annotated[
+    str | None,
+    typer.Option(
+        "--mqtt",
+        help="broker URL, mqtt://user:pass@host:port or mqtts://... [env FARMBRIDGE_MQTT_URL]",
+    ),
+]
 
 
 def settings_from(**overrides: Any) -> Settings:
@@ -63,9 +70,12 @@ def _on_store(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T
 
 
 @cli.command()
-def serve(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
-    """Run the bridge: REST API, device ingest and (later) the live stream, on one port."""
-    settings = settings_from(host=host, port=port, data_dir=data_dir)
+def serve(
+    host: Host = None, port: Port = None, data_dir: DataDir = None, mqtt: Mqtt = None
+) -> None:
+    """Run the bridge: REST API, device ingest and the live stream on one port, and the
+    MQTT device bridge when given a broker."""
+    settings = settings_from(host=host, port=port, data_dir=data_dir, mqtt_url=mqtt)
     logs.configure(settings.log_level, json=settings.log_json)
     server = make_server(BridgeApp(settings))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop

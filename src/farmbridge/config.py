@@ -6,9 +6,37 @@ Nothing else in the package reads os.environ.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MqttBinding(BaseModel):
+    """One topic convention under one broker prefix, optionally tied to one farm."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    convention: str
+    prefix: str = ""
+    farm: str | None = Field(default=None, description="the farm of every device under this prefix")
+    # The same name under two prefixes would make command routing ambiguous.
+    name: str | None = Field(default=None, description="defaults to convention:prefix")
+
+    @property
+    def key(self) -> str:
+        return self.name or f"{self.convention}:{self.prefix}"
+
+
+class LorawanIntegration(BaseModel):
+    """A network server's HTTP integration: posts to /api/v1/lorawan/{name}."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    kind: Literal["tts", "chirpstack"]
+    farm: str
+    secret: str = Field(min_length=16, description="sent as `Authorization: Bearer <secret>`")
 
 
 class Settings(BaseSettings):
@@ -65,6 +93,28 @@ class Settings(BaseSettings):
     )
     ws_allowed_origins: tuple[str, ...] = ()
     hub_tick_ms: float = 5.0
+
+    # Devices heard of over MQTT or LoRaWAN but not registered: held for an admin to
+    # approve ("pending"), or their messages dropped ("reject"). Never created silently.
+    unknown_devices: Literal["pending", "reject"] = "pending"
+
+    # The MQTT device bridge; off without a URL (HTTP ingest stays the default).
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://user:pass@host:port or mqtts://...; off when unset"
+    )
+    mqtt_ca_file: Path | None = None
+    mqtt_client_id: str = "farmbridge"
+    mqtt_keepalive_s: int = 30
+    mqtt_bindings: tuple[MqttBinding, ...] = (
+        MqttBinding(convention="native", prefix="farmbridge/"),
+    )
+    mqtt_max_payload_bytes: int = 65_536
+    mqtt_liveness_timeout_s: float = Field(
+        default=600.0, description="a device silent this long is marked offline"
+    )
+    mqtt_reconnect_max_s: float = 30.0
+
+    lorawan_integrations: tuple[LorawanIntegration, ...] = ()
     login_rate_per_min: int = 30
 
     @property

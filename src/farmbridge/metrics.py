@@ -46,3 +46,28 @@ WS_DELIVERY_SECONDS: Final = Histogram(
     "From a change's durable commit to the frame carrying it being written to a socket",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+
+UNKNOWN_DEVICE_MESSAGES: Final = Counter(
+    "farmbridge_unknown_device_messages_total",
+    "Messages from devices not registered (held as pending or dropped)",
+    ["source"],
+)
+MQTT_CONNECTED: Final = Gauge("farmbridge_mqtt_connected", "1 while connected to the broker")
+MQTT_CONNECTS: Final = Counter(
+    "farmbridge_mqtt_connects_total", "Broker connection attempts", ["result"]
+)
+MQTT_MESSAGES: Final = Counter(
+    "farmbridge_mqtt_messages_total", "MQTT messages handled", ["binding", "result"]
+)
+MQTT_BAD_PAYLOADS: Final = Counter(
+    "farmbridge_mqtt_bad_payloads_total", "MQTT messages that could not be read", ["binding"]
+)
+MQTT_INFLIGHT: Final = Gauge(
+    "farmbridge_mqtt_inflight", "MQTT messages received and not yet acknowledged"
+)
+MQTT_COMMANDS_PUBLISHED: Final = Counter(
+    "farmbridge_mqtt_commands_published_total", "Commands published to devices", ["binding"]
+)
+LORAWAN_UPLINKS: Final = Counter(
+    "farmbridge_lorawan_uplinks_total", "LoRaWAN integration posts", ["integration", "result"]
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from farmbridge.api.deps import Svc
@@ -17,16 +18,24 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-async def readyz(svc: Svc) -> dict[str, str]:
-    """The store answers a query; 503 otherwise."""
+@router.get("/readyz", response_model=None)
+async def readyz(svc: Svc) -> dict[str, str] | JSONResponse:
+    """The store answers a query and every configured link (MQTT) is up; 503 otherwise."""
     try:
         await svc.store.ping()
     except StoreUnavailable:
         raise
     except Exception as exc:
         raise StoreUnavailable("store does not answer") from exc
-    return {"status": "ready", "store": "ok"}
+    body = {"status": "ready", "store": "ok"}
+    failing = False
+    for name, result in svc.probes.check().items():
+        body[name] = result.detail
+        failing = failing or not result.ok
+    if failing:
+        body["status"] = "not_ready"
+        return JSONResponse(body, status_code=503)
+    return body
 
 
 @router.get("/metrics", include_in_schema=False)

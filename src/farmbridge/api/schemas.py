@@ -13,6 +13,8 @@ from farmbridge.domain import (
     Event,
     Farm,
     Membership,
+    PendingDevice,
+    PendingState,
     Reading,
     ReadingBucket,
     Role,
@@ -271,3 +273,36 @@ class CommandOut(BaseModel):
             detail=c.detail,
             seq=c.seq,
         )
+
+
+class PendingDeviceOut(BaseModel):
+    id: int
+    farm_id: int
+    name: str
+    source: str = Field(description="where it was heard: mqtt:<binding> or lorawan:<integration>")
+    state: PendingState
+    first_seen_ms: int
+    last_seen_ms: int
+    messages: int = Field(description="messages heard (counted at most every few seconds)")
+    sample: str = Field(description="the start of its latest message")
+
+    @classmethod
+    def of(cls, p: PendingDevice) -> PendingDeviceOut:
+        return cls(
+            id=p.id,
+            farm_id=p.farm_id,
+            name=p.name,
+            source=p.source,
+            state=p.state,
+            first_seen_ms=p.first_seen_ms,
+            last_seen_ms=p.last_seen_ms,
+            messages=p.messages,
+            sample=p.sample,
+        )
+
+
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DeviceKind = DeviceKind.SENSOR_NODE
+    title: str = Field(default="", max_length=200)

@@ -2,7 +2,14 @@
 
 from farmbridge.domain.changes import Change
 from farmbridge.domain.commands import Command, CommandState, CommandUpdate
-from farmbridge.domain.devices import Device, DeviceKind, DeviceState, DeviceStatus
+from farmbridge.domain.devices import (
+    Device,
+    DeviceKind,
+    DeviceState,
+    DeviceStatus,
+    PendingDevice,
+    PendingState,
+)
 from farmbridge.domain.errors import (
     Conflict,
     DomainError,
@@ -48,6 +55,8 @@ __all__ = [
     "IngestResult",
     "Membership",
     "NotFound",
+    "PendingDevice",
+    "PendingState",
     "Reading",
     "ReadingBucket",
     "ReadingIn",

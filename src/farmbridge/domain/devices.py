@@ -41,3 +41,26 @@ class Device:
     created_ms: int
     status: DeviceStatus = field(default_factory=lambda: DeviceStatus(DeviceState.UNKNOWN))
     last_seen_ms: int | None = None
+
+
+class PendingState(StrEnum):
+    PENDING = "pending"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDevice:
+    """A device heard of on a known farm but not registered: an admin approves or rejects it.
+
+    `sample` is the start of its latest message, so the admin can tell what it is.
+    """
+
+    id: int
+    farm_id: int
+    name: str
+    source: str
+    state: PendingState
+    first_seen_ms: int
+    last_seen_ms: int
+    messages: int
+    sample: str

@@ -9,7 +9,9 @@ from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.probes import Probes
 from farmbridge.service.stream import StreamService
+from farmbridge.service.uplink import UplinkService
 from farmbridge.service.users import UserService
 from farmbridge.store import Store
 
@@ -26,3 +28,5 @@ class Services:
     ingest: IngestService
     stream: StreamService
     connections: ConnectionRegistry
+    uplink: UplinkService
+    probes: Probes

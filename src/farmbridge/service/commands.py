@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from farmbridge.domain import Command, CommandState, CommandUpdate, Role
@@ -23,6 +24,11 @@ class CommandService:
         self._ttl_ms = ttl_s * 1000
         self._wakeups: dict[int, asyncio.Event] = {}
         self._closing = False
+        self._listeners: list[Callable[[Command], None]] = []
+
+    def add_listener(self, listener: Callable[[Command], None]) -> None:
+        """Hears of every new command (the MQTT bridge publishes it to its device)."""
+        self._listeners.append(listener)
 
     def close(self) -> None:
         """Ends every long poll at once, so a stopping server need not wait for them."""
@@ -44,6 +50,8 @@ class CommandService:
             device_id, action, params, created_by=who.user.id, expires_ms=_now_ms() + ttl_ms
         )
         self._wake(device_id)
+        for listener in self._listeners:
+            listener(cmd)
         return cmd
 
     async def get(self, who: Principal, command_id: int) -> Command:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -10,12 +11,14 @@ from farmbridge.domain import (
     DeviceKind,
     Event,
     Farm,
+    PendingDevice,
+    PendingState,
     Reading,
     ReadingBucket,
     Role,
     Sensor,
 )
-from farmbridge.domain.errors import ValidationFailed
+from farmbridge.domain.errors import Conflict, ValidationFailed
 from farmbridge.service.access import Principal
 from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.security import Secrets
@@ -141,6 +144,54 @@ class FarmService:
         self._directory.forget_device(device_id)
         await self._announce(await self._store.get_device(device_id))
         return sensor
+
+    async def register_sensors(self, device_id: int, specs: list[SensorSpec]) -> None:
+        """add_sensor without a role check, for sensors a device announces itself (MQTT
+        discovery, a new key in its telemetry); names already there are skipped."""
+        _check_sensor_specs(specs)
+        have = {s.name for s in await self._store.list_sensors(device_id=device_id)}
+        for spec in specs:
+            if spec.name not in have:
+                # Conflict: registered meanwhile by a concurrent message.
+                with contextlib.suppress(Conflict):
+                    await self._store.create_sensor(device_id, spec)
+        self._directory.forget_device(device_id)
+        await self._announce(await self._store.get_device(device_id))
+
+    # Devices heard of but not registered.
+
+    async def list_pending(self, who: Principal, farm_id: int) -> list[PendingDevice]:
+        await self.require_farm(who, farm_id, Role.ADMIN)
+        return await self._store.list_pending_devices(farm_id)
+
+    async def approve_pending(
+        self, who: Principal, pending_id: int, kind: DeviceKind, title: str
+    ) -> tuple[Device, str]:
+        """Registers a pending device under the name it reported; returns it and its key."""
+        pending = await self._store.get_pending_device(pending_id)
+        who.require(pending.farm_id, Role.ADMIN)
+        device, key = await self.register_device(pending.farm_id, pending.name, kind, title, [])
+        await self._store.delete_pending_device(pending_id)
+        self._directory.forget_misses()
+        return device, key
+
+    async def reject_pending(self, who: Principal, pending_id: int) -> PendingDevice:
+        """Keeps the device on record as rejected: its messages stay dropped, unlisted."""
+        pending = await self._store.get_pending_device(pending_id)
+        who.require(pending.farm_id, Role.ADMIN)
+        await self._store.set_pending_state(pending_id, PendingState.REJECTED)
+        return await self._store.get_pending_device(pending_id)
+
+    async def get_pending(self, who: Principal, pending_id: int) -> PendingDevice:
+        pending = await self._store.get_pending_device(pending_id)
+        who.require(pending.farm_id, Role.ADMIN)
+        return pending
+
+    async def forget_pending(self, who: Principal, pending_id: int) -> None:
+        """Deletes the record, pending or rejected: a device that sends again reappears."""
+        pending = await self._store.get_pending_device(pending_id)
+        who.require(pending.farm_id, Role.ADMIN)
+        await self._store.delete_pending_device(pending_id)
 
     async def list_sensors(self, who: Principal, farm_id: int) -> list[Sensor]:
         await self.require_farm(who, farm_id, Role.VIEWER)

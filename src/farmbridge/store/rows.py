@@ -17,6 +17,8 @@ from farmbridge.domain import (
     Event,
     EventLevel,
     Farm,
+    PendingDevice,
+    PendingState,
     Reading,
     Role,
     Sensor,
@@ -67,6 +69,20 @@ def device(r: Row[Any]) -> Device:
             seq=r.status_seq,
         ),
         last_seen_ms=r.last_seen_ms,
+    )
+
+
+def pending_device(r: Row[Any]) -> PendingDevice:
+    return PendingDevice(
+        id=r.id,
+        farm_id=r.farm_id,
+        name=r.name,
+        source=r.source,
+        state=PendingState(r.state),
+        first_seen_ms=r.first_seen_ms,
+        last_seen_ms=r.last_seen_ms,
+        messages=r.messages,
+        sample=r.sample,
     )
 
 

@@ -177,3 +177,20 @@ ingest_messages = Table(
     PrimaryKeyConstraint("device_id", "message_id"),
     Index("ix_ingest_messages_received", "received_ms"),
 )
+
+# Devices heard of (over MQTT or LoRaWAN) on a known farm but not registered: held for an
+# admin to approve or reject, never created silently.
+pending_devices = Table(
+    "pending_devices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("sample", Text, nullable=False),
+    UniqueConstraint("farm_id", "name"),
+)

@@ -28,6 +28,8 @@ from farmbridge.domain import (
     IngestBatch,
     IngestResult,
     Membership,
+    PendingDevice,
+    PendingState,
     Reading,
     ReadingBucket,
     Role,
@@ -48,6 +50,7 @@ from farmbridge.store.schema import (
     farms,
     ingest_messages,
     memberships,
+    pending_devices,
     readings,
     sensors,
     status_changes,
@@ -336,6 +339,10 @@ class SqlStore:
             lambda c: rows.device(_one(c, devices, devices.c.key_hash == key_hash, "device"))
         )
 
+    async def get_device_by_name(self, farm_id: int, name: str) -> Device:
+        where = (devices.c.farm_id == farm_id) & (devices.c.name == name)
+        return await self._read(lambda c: rows.device(_one(c, devices, where, "device")))
+
     async def list_devices(self, farm_id: int) -> list[Device]:
         q = select(devices).where(devices.c.farm_id == farm_id).order_by(devices.c.id)
         return await self._read(lambda c: [rows.device(r) for r in c.execute(q)])
@@ -358,6 +365,71 @@ class SqlStore:
             return _insert_sensor(c, device_id, dev.farm_id, spec)
 
         return await self._write(fn)
+
+    async def note_pending_device(
+        self, farm_id: int, name: str, source: str, sample: str, now_ms: int
+    ) -> PendingDevice:
+        def fn(c: Connection) -> PendingDevice:
+            where = (pending_devices.c.farm_id == farm_id) & (pending_devices.c.name == name)
+            done = c.execute(
+                update(pending_devices)
+                .where(where)
+                .values(
+                    last_seen_ms=now_ms,
+                    messages=pending_devices.c.messages + 1,
+                    sample=sample,
+                    source=source,
+                )
+            ).rowcount
+            if not done:
+                c.execute(
+                    insert(pending_devices).values(
+                        farm_id=farm_id,
+                        name=name,
+                        source=source,
+                        state=PendingState.PENDING.value,
+                        first_seen_ms=now_ms,
+                        last_seen_ms=now_ms,
+                        messages=1,
+                        sample=sample,
+                    )
+                )
+            return rows.pending_device(_one(c, pending_devices, where, "pending device"))
+
+        return await self._write(fn)
+
+    async def list_pending_devices(self, farm_id: int) -> list[PendingDevice]:
+        q = (
+            select(pending_devices)
+            .where(pending_devices.c.farm_id == farm_id)
+            .order_by(pending_devices.c.id)
+        )
+        return await self._read(lambda c: [rows.pending_device(r) for r in c.execute(q)])
+
+    async def get_pending_device(self, pending_id: int) -> PendingDevice:
+        return await self._read(
+            lambda c: rows.pending_device(
+                _one(c, pending_devices, pending_devices.c.id == pending_id, "pending device")
+            )
+        )
+
+    async def set_pending_state(self, pending_id: int, state: PendingState) -> None:
+        await self._write(
+            _updater(
+                pending_devices,
+                pending_devices.c.id == pending_id,
+                "pending device",
+                state=state.value,
+            )
+        )
+
+    async def delete_pending_device(self, pending_id: int) -> None:
+        def fn(c: Connection) -> None:
+            q = delete(pending_devices).where(pending_devices.c.id == pending_id)
+            if not c.execute(q).rowcount:
+                raise NotFound("pending device not found")
+
+        await self._write(fn)
 
     async def list_sensors(
         self, *, farm_id: int | None = None, device_id: int | None = None

@@ -1,0 +1,108 @@
+"""LoRaWAN network servers' HTTP integrations: The Things Stack v3 webhooks, ChirpStack v4.
+
+Each integration is configured with a farm and a secret (FARMBRIDGE_LORAWAN_INTEGRATIONS);
+the network server sends the secret as `Authorization: Bearer <secret>` (a custom header
+in either server's integration settings). Devices are named by the network server (TTS
+device id, ChirpStack device name): an unregistered one is held as pending, like MQTT's.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from farmbridge import metrics
+from farmbridge.config import LorawanIntegration, Settings
+from farmbridge.domain.errors import NotFound, Unauthenticated, ValidationFailed
+from farmbridge.ingest.lorawan import LorawanError, parse_chirpstack_event, parse_tts_uplink
+from farmbridge.service.bundle import Services
+
+router = APIRouter(prefix="/api/v1/lorawan", tags=["LoRaWAN integrations"])
+_bearer = HTTPBearer(auto_error=False, description="The integration's secret")
+
+
+class UplinkAck(BaseModel):
+    status: str = Field(
+        description="stored, duplicate, ignored (not an uplink) or unregistered (the device"
+        " is held as pending, or dropped, by the unknown_devices setting)"
+    )
+    device: str | None = None
+    first_seq: int | None = None
+    last_seq: int | None = None
+
+
+async def _integration(
+    name: str,
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> LorawanIntegration:
+    settings: Settings = request.app.state.settings
+    found = next((i for i in settings.lorawan_integrations if i.name == name), None)
+    if found is None:
+        raise NotFound(f"no LoRaWAN integration named {name!r}")
+    given = creds.credentials if creds else ""
+    if not hmac.compare_digest(given.encode(), found.secret.encode()):
+        metrics.LORAWAN_UPLINKS.labels(name, "unauthenticated").inc()
+        raise Unauthenticated("missing or wrong integration secret")
+    return found
+
+
+Integration = Annotated[LorawanIntegration, Depends(_integration)]
+
+
+@router.post("/{name}", response_model=UplinkAck)
+async def uplink(
+    request: Request,
+    integration: Integration,
+    event: Annotated[
+        str | None, Query(description="ChirpStack's event type (up, join, status, ...)")
+    ] = None,
+) -> UplinkAck:
+    """Stores a device's uplink; answers only after the durable commit. Events that are
+    not uplinks (joins, acks, logs) are accepted and ignored; a body that cannot be read
+    is answered 422 naming the field."""
+    svc: Services = request.app.state.services
+    body = await request.body()
+    received_ms = time.time_ns() // 1_000_000
+    try:
+        if integration.kind == "tts":
+            parsed = parse_tts_uplink(body, received_ms)
+        else:
+            if not event:
+                raise ValidationFailed(
+                    "ChirpStack posts name their event: ?event=up", field="event"
+                )
+            parsed = parse_chirpstack_event(event, body, received_ms)
+    except LorawanError as exc:
+        metrics.LORAWAN_UPLINKS.labels(integration.name, "bad_payload").inc()
+        raise ValidationFailed(exc.message, field="body") from None
+    if parsed is None:
+        metrics.LORAWAN_UPLINKS.labels(integration.name, "ignored").inc()
+        return UplinkAck(status="ignored")
+    farm_id = await svc.uplink.farm_id(integration.farm)
+    if farm_id is None:
+        raise NotFound(
+            f"integration {integration.name!r} names farm {integration.farm!r}, "
+            "which does not exist"
+        )
+    entry = await svc.uplink.device(
+        farm_id, parsed.device, source=f"lorawan:{integration.name}", sample=body
+    )
+    if entry is None:
+        metrics.LORAWAN_UPLINKS.labels(integration.name, "unregistered").inc()
+        return UplinkAck(status="unregistered", device=parsed.device)
+    result = await svc.uplink.store(
+        entry, parsed.report, units=parsed.units, received_ms=received_ms
+    )
+    metrics.LORAWAN_UPLINKS.labels(integration.name, "stored").inc()
+    return UplinkAck(
+        status="duplicate" if result.duplicate else "stored",
+        device=parsed.device,
+        first_seq=result.first_seq,
+        last_seq=result.last_seq,
+    )

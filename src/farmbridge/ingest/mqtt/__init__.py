@@ -1,0 +1,1 @@
+"""The MQTT device bridge: a broker connection, topic conventions, commands and liveness."""

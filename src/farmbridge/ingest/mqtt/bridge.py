@@ -1,0 +1,415 @@
+"""The MQTT device bridge: broker messages in, through each binding's convention, to the store.
+
+Order and durability: messages are read one at a time, in the order the broker delivered
+them, up to the point where their batch is queued for the durable commit; commits then
+overlap (many messages share a group commit) and acknowledgements go out in delivery order,
+each after its own commit. A message that cannot be read is logged with its topic,
+counted and acknowledged (redelivering it would not help); a store that fails drops the
+broker connection instead, so the broker delivers the unacknowledged messages again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Final
+
+from paho.mqtt.client import topic_matches_sub
+
+from farmbridge import metrics
+from farmbridge.config import MqttBinding, Settings
+from farmbridge.domain import Command, CommandState, DeviceState, IngestResult
+from farmbridge.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    StoreUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+)
+from farmbridge.ingest.mqtt.conventions import make_convention
+from farmbridge.ingest.mqtt.conventions.base import (
+    BadPayload,
+    CommandReply,
+    Convention,
+    Data,
+    DeviceRef,
+    Discovered,
+    Liveness,
+    Mapped,
+    OutgoingCommand,
+    Watch,
+)
+from farmbridge.ingest.mqtt.link import BrokerUrl, Delivery, LinkState, MqttLink
+from farmbridge.service.commands import CommandService
+from farmbridge.service.directory import DeviceEntry
+from farmbridge.service.ingest import DeviceReport
+from farmbridge.service.probes import ProbeResult
+from farmbridge.service.uplink import UplinkService
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_S: Final = 5.0
+INBOX_LIMIT: Final = 50_000
+
+
+@dataclass(slots=True)
+class Bound:
+    """A binding with its convention instance and the filters it subscribed to."""
+
+    spec: MqttBinding
+    convention: Convention
+    filters: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    def full(self, topic: str) -> str:
+        return self.spec.prefix + topic
+
+    def wants(self, topic: str) -> bool:
+        return topic.startswith(self.spec.prefix) and any(
+            topic_matches_sub(f, topic) for f in self.filters
+        )
+
+
+@dataclass(slots=True)
+class Route:
+    """How to reach a device: the binding it spoke through and how it named itself."""
+
+    bound: Bound
+    ref: DeviceRef
+    entry: DeviceEntry
+    last_seen: float = 0.0
+    online: bool | None = None
+    sent: list[OutgoingCommand] = field(default_factory=list)
+
+
+class MqttBridge:
+    def __init__(
+        self,
+        settings: Settings,
+        uplink: UplinkService,
+        commands: CommandService,
+    ) -> None:
+        assert settings.mqtt_url is not None
+        self._settings = settings
+        self._uplink = uplink
+        self._commands = commands
+        self._max_payload = settings.mqtt_max_payload_bytes
+        self._liveness_timeout_s = settings.mqtt_liveness_timeout_s
+        # Longest prefix first: a topic belongs to the most specific binding.
+        self._bindings = sorted(
+            (Bound(b, make_convention(b.convention)) for b in settings.mqtt_bindings),
+            key=lambda b: -len(b.spec.prefix),
+        )
+        self.link = MqttLink(
+            BrokerUrl.parse(settings.mqtt_url),
+            client_id=settings.mqtt_client_id,
+            keepalive_s=settings.mqtt_keepalive_s,
+            ca_file=settings.mqtt_ca_file,
+            reconnect_max_s=settings.mqtt_reconnect_max_s,
+            on_message=self._received,
+            on_connected=self._connected,
+        )
+        for b in self._bindings:
+            for f in b.convention.filters():
+                self._watch(b, f)
+        self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._acks: asyncio.Queue[tuple[Delivery, list[Awaitable[IngestResult]]]] = asyncio.Queue()
+        self._routes: dict[int, Route] = {}
+        self._farm_names: dict[int, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        commands.add_listener(self._command_created)
+
+    # Lifecycle.
+
+    async def run(self) -> None:
+        """Runs the link, the reader, the acknowledger and the liveness sweep until cancelled."""
+        parts = [
+            asyncio.create_task(self.link.run(), name="farmbridge.mqtt.link"),
+            asyncio.create_task(self._read_loop(), name="farmbridge.mqtt.read"),
+            asyncio.create_task(self._ack_loop(), name="farmbridge.mqtt.ack"),
+            asyncio.create_task(self._sweep_loop(), name="farmbridge.mqtt.sweep"),
+        ]
+        try:
+            done, _ = await asyncio.wait(parts, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in (*parts, *self._tasks):
+                task.cancel()
+            for task in parts:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def probe(self) -> ProbeResult:
+        state = self.link.state
+        return ProbeResult(state is LinkState.CONNECTED, f"{state.value} {self.link.url.safe()}")
+
+    # From the link.
+
+    def _received(self, delivery: Delivery) -> None:
+        metrics.MQTT_INFLIGHT.inc()
+        if self._inbox.qsize() >= INBOX_LIMIT and not delivery.qos:
+            # QoS 0 is best effort by the publisher's own choice; QoS 1 is bounded by the
+            # broker's in-flight window and never dropped here.
+            metrics.MQTT_MESSAGES.labels("-", "dropped").inc()
+            metrics.MQTT_INFLIGHT.dec()
+            return
+        self._inbox.put_nowait(delivery)
+
+    def _connected(self, session_present: bool) -> None:
+        # Commands created while the broker was away go out now (they were left pending).
+        for route in list(self._routes.values()):
+            self._spawn(self._send_pending(route), "commands")
+
+    # Reading, in delivery order.
+
+    async def _read_loop(self) -> None:
+        while True:
+            delivery = await self._inbox.get()
+            commits: list[Awaitable[IngestResult]] = []
+            try:
+                await self._handle(delivery, commits)
+            except StoreUnavailable as exc:
+                log.warning("store unavailable while handling %s: %s", delivery.topic, exc.message)
+                # Not acknowledged: the broker delivers it again after a reconnect.
+                self.link.drop()
+                metrics.MQTT_INFLIGHT.dec()
+                continue
+            except Exception:
+                log.exception("MQTT message on %s could not be handled", delivery.topic)
+                metrics.MQTT_MESSAGES.labels("-", "error").inc()
+            self._acks.put_nowait((delivery, commits))
+
+    async def _ack_loop(self) -> None:
+        while True:
+            delivery, commits = await self._acks.get()
+            ok = True
+            for commit in commits:
+                try:
+                    await commit
+                except StoreUnavailable as exc:
+                    log.warning("commit failed for %s: %s", delivery.topic, exc.message)
+                    ok = False
+                except DomainError as exc:
+                    # Refused by the store for what it is (a conflict): acknowledging is
+                    # right, redelivery would be refused again.
+                    log.warning("MQTT message on %s refused: %s", delivery.topic, exc.message)
+                except Exception:
+                    log.exception("commit failed for %s", delivery.topic)
+                    ok = False
+            metrics.MQTT_INFLIGHT.dec()
+            if ok:
+                self.link.ack(delivery)
+            else:
+                self.link.drop()
+
+    async def _handle(self, delivery: Delivery, commits: list[Awaitable[IngestResult]]) -> None:
+        bound = self._binding_of(delivery.topic)
+        if bound is None:
+            metrics.MQTT_MESSAGES.labels("-", "unbound").inc()
+            return
+        label = bound.key
+        if len(delivery.payload) > self._max_payload:
+            self._bad(bound, delivery, f"payload of {len(delivery.payload)} bytes is too large")
+            return
+        topic = delivery.topic[len(bound.spec.prefix) :]
+        now_ms = time.time_ns() // 1_000_000
+        try:
+            mapped = bound.convention.map(topic, delivery.payload, now_ms)
+        except BadPayload as exc:
+            self._bad(bound, delivery, exc.message)
+            return
+        if not mapped:
+            metrics.MQTT_MESSAGES.labels(label, "ignored").inc()
+            return
+        for item in mapped:
+            try:
+                await self._apply(bound, delivery, item, now_ms, commits)
+            except (ValidationFailed, BadPayload, Unauthenticated, RateLimited) as exc:
+                message = exc.message if hasattr(exc, "message") else str(exc)
+                self._bad(bound, delivery, message)
+        metrics.MQTT_MESSAGES.labels(label, "ok").inc()
+
+    def _bad(self, bound: Bound, delivery: Delivery, message: str) -> None:
+        metrics.MQTT_BAD_PAYLOADS.labels(bound.key).inc()
+        log.warning(
+            "bad MQTT payload on %s (%s): %s", delivery.topic, bound.convention.name, message
+        )
+
+    def _binding_of(self, topic: str) -> Bound | None:
+        # By filter, not prefix alone: two conventions may share a prefix (Tasmota's
+        # tele/ and Home Assistant's homeassistant/ both sit at the root).
+        for b in self._bindings:
+            if b.wants(topic):
+                return b
+        return None
+
+    def _watch(self, bound: Bound, topic_filter: str) -> None:
+        full = bound.full(topic_filter)
+        if full not in bound.filters:
+            bound.filters.append(full)
+        self.link.subscribe(full)
+
+    async def _apply(
+        self,
+        bound: Bound,
+        delivery: Delivery,
+        item: Mapped,
+        now_ms: int,
+        commits: list[Awaitable[IngestResult]],
+    ) -> None:
+        if isinstance(item, Watch):
+            self._watch(bound, item.filter)
+            return
+        route = await self._route(bound, item.device, delivery)
+        if route is None:
+            return
+        entry = route.entry
+        if isinstance(item, Data):
+            was_offline = route.online is False
+            report = item.report
+            if was_offline and report.status is None:
+                status = (await self._uplink.liveness(entry, True, now_ms)).status
+                report = DeviceReport(report.readings, status, report.events, report.message_id)
+            batch = await self._uplink.prepare(entry, report, units=item.units)
+            commits.append(self._uplink.submit(batch))
+            # A device that reports is alive, unless what it reports is that it is not.
+            route.online = report.status is None or report.status.state != DeviceState.OFFLINE
+        elif isinstance(item, Liveness):
+            if route.online is item.online and route.online is not None:
+                return
+            report = await self._uplink.liveness(entry, item.online, item.ts_ms)
+            commits.append(self._uplink.submit(await self._uplink.prepare(entry, report)))
+            route.online = item.online
+        elif isinstance(item, Discovered):
+            route.entry = await self._uplink.add_sensors(
+                entry, sorted(item.sensors), dict(item.sensors)
+            )
+        elif isinstance(item, CommandReply):
+            await self._reply(route, item)
+
+    async def _route(self, bound: Bound, ref: DeviceRef, delivery: Delivery) -> Route | None:
+        """The device a message is about, or None (unknown: held as pending or dropped)."""
+        if ref.key is not None:
+            entry = await self._uplink.device_by_key(ref.key)
+        else:
+            farm_name = ref.farm or bound.spec.farm
+            if farm_name is None or ref.name is None:
+                raise BadPayload("the binding names no farm and the topic carries none")
+            farm_id = await self._uplink.farm_id(farm_name)
+            if farm_id is None:
+                metrics.MQTT_MESSAGES.labels(bound.key, "unknown_farm").inc()
+                return None
+            found = await self._uplink.device(
+                farm_id, ref.name, source=f"mqtt:{bound.key}", sample=delivery.payload
+            )
+            if found is None:
+                return None
+            entry = found
+        device_id = entry.device.id
+        route = self._routes.get(device_id)
+        first = route is None or route.bound is not bound or route.ref != ref
+        if route is None:
+            state = entry.device.status.state.value
+            online = True if state == "online" else False if state == "offline" else None
+            route = Route(bound, ref, entry, online=online)
+            self._routes[device_id] = route
+        else:
+            route.bound, route.ref = bound, ref
+            if route.entry is not entry:
+                route.entry = entry
+        route.last_seen = time.monotonic()
+        if first and self.link.connected:
+            self._spawn(self._send_pending(route), "commands")
+        return route
+
+    # Commands.
+
+    def _command_created(self, cmd: Command) -> None:
+        route = self._routes.get(cmd.device_id)
+        if route is not None and self.link.connected:
+            self._spawn(self._send_pending(route), "commands")
+
+    async def _send_pending(self, route: Route) -> None:
+        """Publishes the device's pending commands once each: take_pending marks them sent
+        durably before they are published, so no reconnect or restart sends one twice
+        (one lost in between times out instead, and says so)."""
+        try:
+            taken = await self._commands.take_pending(route.entry, 0)
+        except DomainError as exc:
+            log.warning("could not take commands for %s: %s", route.entry.device.name, exc.message)
+            return
+        for cmd in taken:
+            out = OutgoingCommand(cmd.id, cmd.action, dict(cmd.params), cmd.expires_ms)
+            try:
+                publishes = route.bound.convention.command(route.ref, out)
+            except BadPayload as exc:
+                await self._finish(route, cmd.id, CommandState.FAILED, exc.message)
+                continue
+            for p in publishes:
+                self.link.publish(route.bound.full(p.topic), p.payload, qos=1, retain=p.retain)
+            metrics.MQTT_COMMANDS_PUBLISHED.labels(route.bound.key).inc()
+            route.sent.append(out)
+
+    async def _reply(self, route: Route, reply: CommandReply) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        route.sent = [c for c in route.sent if c.expires_ms > now_ms]
+        if reply.command_id is not None:
+            state = CommandState.ACKNOWLEDGED if reply.ok else CommandState.FAILED
+            await self._finish(route, reply.command_id, state, reply.detail)
+            route.sent = [c for c in route.sent if c.id != reply.command_id]
+            return
+        for cmd in list(route.sent):
+            if route.bound.convention.completes(cmd, reply):
+                await self._finish(route, cmd.id, CommandState.ACKNOWLEDGED, reply.detail)
+                route.sent.remove(cmd)
+
+    async def _finish(
+        self, route: Route, command_id: int, state: CommandState, detail: str
+    ) -> None:
+        try:
+            await self._commands.complete(route.entry, command_id, state, detail)
+            metrics.COMMANDS.labels(state.value).inc()
+        except (NotFound, Forbidden, Conflict, ValidationFailed) as exc:
+            # Unknown id, another device's command, or already final (timed out, cancelled).
+            log.info("command %s reply not applied: %s", command_id, exc.message)
+
+    # Liveness.
+
+    async def _sweep_loop(self) -> None:
+        interval = min(SWEEP_INTERVAL_S, self._liveness_timeout_s / 2)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for route in list(self._routes.values()):
+                if route.online and now - route.last_seen > self._liveness_timeout_s:
+                    try:
+                        report = await self._uplink.liveness(
+                            route.entry, False, time.time_ns() // 1_000_000
+                        )
+                        await self._uplink.store(route.entry, report)
+                        route.online = False
+                    except DomainError as exc:
+                        log.warning("could not mark %s offline: %s", route.entry.device.name, exc)
+
+    def _spawn(self, coro: Awaitable[None], what: str) -> None:
+        async def run() -> None:
+            await coro
+
+        task = asyncio.create_task(run(), name=f"farmbridge.mqtt.{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def pending_acks(self) -> int:
+        return self._acks.qsize() + self._inbox.qsize()

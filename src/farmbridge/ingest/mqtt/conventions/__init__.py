@@ -1,0 +1,50 @@
+"""The topic conventions, by name: what a binding's `convention` setting picks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from farmbridge.ingest.mqtt.conventions.base import Convention
+from farmbridge.ingest.mqtt.conventions.esphome import EsphomeConvention
+from farmbridge.ingest.mqtt.conventions.hass import HassConvention
+from farmbridge.ingest.mqtt.conventions.homie import HomieConvention
+from farmbridge.ingest.mqtt.conventions.native import NativeConvention
+from farmbridge.ingest.mqtt.conventions.tasmota import TasmotaConvention
+from farmbridge.ingest.mqtt.conventions.thingsboard import ThingsBoardConvention
+
+CONVENTIONS: Final[dict[str, Callable[[], Convention]]] = {
+    c.name: c
+    for c in (
+        NativeConvention,
+        ThingsBoardConvention,
+        HomieConvention,
+        TasmotaConvention,
+        EsphomeConvention,
+        HassConvention,
+    )
+}
+
+
+def make_convention(name: str) -> Convention:
+    """A new instance of the convention called `name` (each binding keeps its own, as
+    conventions remember what discovery taught them). Raises ValueError for an unknown
+    name, listing the known ones."""
+    factory = CONVENTIONS.get(name)
+    if factory is None:
+        raise ValueError(
+            f"unknown MQTT convention {name!r}; known: {', '.join(sorted(CONVENTIONS))}"
+        )
+    return factory()
+
+
+__all__ = [
+    "CONVENTIONS",
+    "EsphomeConvention",
+    "HassConvention",
+    "HomieConvention",
+    "NativeConvention",
+    "TasmotaConvention",
+    "ThingsBoardConvention",
+    "make_convention",
+]

@@ -1,0 +1,169 @@
+"""The Homie 5 convention: `5/{device}/$state`, `$description` and property value topics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+from farmbridge.ingest.mqtt.conventions._payload import (
+    json_of,
+    maybe_number,
+    object_of,
+    same_value,
+    segment,
+    shown,
+    text_of,
+    value_text,
+)
+from farmbridge.ingest.mqtt.conventions.base import (
+    BadPayload,
+    CommandReply,
+    Data,
+    DeviceRef,
+    Discovered,
+    Liveness,
+    Mapped,
+    OutgoingCommand,
+    Publish,
+    clean_name,
+)
+from farmbridge.service.ingest import DeviceReport, ReportedReading
+
+VERSION: Final = "5"
+_NUMERIC: Final = frozenset({"integer", "float", "boolean"})
+_STATES: Final = {"ready": True, "disconnected": False, "sleeping": False, "lost": False}
+
+
+@dataclass(frozen=True, slots=True)
+class _Property:
+    datatype: str
+    unit: str
+    settable: bool
+
+
+class HomieConvention:
+    """Homie 5 devices under the binding's prefix (usually `homie/`).
+
+    Remembers each device's `$description`, so values of string, enum or color properties
+    are not mistaken for readings, and commands to read-only properties fail early.
+    """
+
+    name: ClassVar[str] = "homie"
+
+    def __init__(self) -> None:
+        self._described: dict[str, dict[str, _Property]] = {}  # device -> "node/prop" -> ...
+
+    def filters(self) -> list[str]:
+        return [f"{VERSION}/+/$state", f"{VERSION}/+/$description", f"{VERSION}/+/+/+"]
+
+    def map(self, topic: str, payload: bytes, now_ms: int) -> list[Mapped]:
+        parts = topic.split("/")
+        if len(parts) not in (3, 4) or parts[0] != VERSION or parts[1].startswith("$"):
+            return []  # $broadcast, /set, $target and other versions are not data
+        name = clean_name(parts[1])
+        if len(parts) == 3:
+            if parts[2] == "$state":
+                return _state(name, payload, now_ms)
+            if parts[2] == "$description":
+                return self._description(name, parts[1], payload)
+            return []  # $log and other device attributes
+        node, prop = parts[2], parts[3]
+        if node.startswith("$") or prop.startswith("$"):
+            return []  # $alert and other attributes
+        return self._value(name, node, prop, payload, now_ms)
+
+    def command(self, device: DeviceRef, cmd: OutgoingCommand) -> list[Publish]:
+        name = segment(device.name, "device's name")
+        node, _, prop = cmd.action.partition("/")
+        segment(node, "node of action 'node/property'")
+        segment(prop, "property of action 'node/property'")
+        known = self._described.get(name, {}).get(cmd.action)
+        if known is not None and not known.settable:
+            raise BadPayload(f"property {cmd.action!r} of {name!r} is not settable")
+        text = _command_text(cmd.params)
+        return [Publish(f"{VERSION}/{name}/{node}/{prop}/set", text.encode())]
+
+    def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
+        if cmd.action not in reply.state:
+            return False
+        try:
+            requested = _command_text(cmd.params)
+        except BadPayload:
+            return False
+        return same_value(requested, reply.state[cmd.action])
+
+    def _description(self, name: str, device_id: str, payload: bytes) -> list[Mapped]:
+        if not payload.strip():
+            self._described.pop(name, None)
+            return []  # the retained description was cleared: device removed
+        body = object_of(json_of(payload, "$description"), "$description")
+        title = body.get("name")
+        if title is not None and not isinstance(title, str):
+            raise BadPayload(f"$description.name: {shown(title)} is not text")
+        properties: dict[str, _Property] = {}
+        sensors: dict[str, str] = {}
+        nodes = object_of(body.get("nodes", {}), "$description.nodes")
+        for node_id, node in nodes.items():
+            where = f"$description.nodes.{node_id}"
+            props = object_of(object_of(node, where).get("properties", {}), f"{where}.properties")
+            for prop_id, raw in props.items():
+                prop = _property(raw, f"{where}.properties.{prop_id}")
+                properties[f"{node_id}/{prop_id}"] = prop
+                if prop.datatype in _NUMERIC:
+                    sensors[clean_name(node_id, prop_id)] = prop.unit
+        self._described[name] = properties
+        return [Discovered(DeviceRef(name=name), title or device_id, sensors)]
+
+    def _value(self, name: str, node: str, prop: str, payload: bytes, now_ms: int) -> list[Mapped]:
+        key = f"{node}/{prop}"
+        text = text_of(payload, key)
+        if not text:
+            return []  # a cleared retained value, not a reading
+        device = DeviceRef(name=name)
+        reply = CommandReply(device, None, state={key: text})
+        known = self._described.get(name, {}).get(key)
+        if known is not None and known.datatype not in _NUMERIC:
+            return [reply]
+        value = maybe_number(text, key)
+        if value is None:
+            if known is not None:
+                raise BadPayload(f"{key}: {shown(text)} is not a {known.datatype}")
+            return [reply]  # not described yet: a string property, most likely
+        sensor = clean_name(node, prop)
+        units = {sensor: known.unit} if known is not None and known.unit else {}
+        report = DeviceReport(readings=[ReportedReading(sensor, value, now_ms)])
+        return [Data(device, report, units), reply]
+
+
+def _state(name: str, payload: bytes, now_ms: int) -> list[Mapped]:
+    state = text_of(payload, "$state")
+    if state in ("", "init"):
+        return []  # cleared (device removed) or still starting up
+    if state not in _STATES:
+        raise BadPayload(f"$state: {shown(state)} is not a Homie 5 state")
+    return [Liveness(DeviceRef(name=name), _STATES[state], now_ms)]
+
+
+def _property(raw: Any, where: str) -> _Property:
+    obj = object_of(raw, where)
+    datatype, unit, settable = obj.get("datatype"), obj.get("unit", ""), obj.get("settable", False)
+    if not isinstance(datatype, str):
+        raise BadPayload(f"{where}.datatype: {shown(datatype)} is not a datatype")
+    if not isinstance(unit, str):
+        raise BadPayload(f"{where}.unit: {shown(unit)} is not text")
+    if not isinstance(settable, bool):
+        raise BadPayload(f"{where}.settable: {shown(settable)} is not true or false")
+    return _Property(datatype, unit, settable)
+
+
+def _command_text(params: dict[str, Any]) -> str:
+    """The /set payload: Homie spells booleans true/false and integral numbers without '.0'."""
+    if "value" not in params:
+        raise BadPayload("a Homie command needs params.value")
+    value = params["value"]
+    if not isinstance(value, str | int | float | bool):
+        raise BadPayload(f"params.value: {shown(value)} cannot be a property value")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadPayload(f"params.value: {shown(value)} is not a finite number")
+    return value_text(value)

@@ -1,0 +1,188 @@
+"""The Tasmota convention: `tele/{topic}/...` telemetry, `stat/{topic}/...` results, `cmnd` out."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, ClassVar, Final
+
+from farmbridge.domain import DeviceState
+from farmbridge.ingest.mqtt.conventions._payload import (
+    actuator_of,
+    finite,
+    json_of,
+    object_of,
+    segment,
+    shown,
+    state_shows,
+    text_of,
+)
+from farmbridge.ingest.mqtt.conventions.base import (
+    BadPayload,
+    CommandReply,
+    Data,
+    DeviceRef,
+    Liveness,
+    Mapped,
+    OutgoingCommand,
+    Publish,
+    clean_name,
+)
+from farmbridge.service.ingest import DeviceReport, ReportedReading, ReportedStatus
+
+# Tasmota's sensor JSON is at most three levels deep; deeper is not Tasmota.
+MAX_SENSOR_DEPTH: Final = 6
+_COMMAND: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_POWER: Final = re.compile(r"POWER[0-9]*")
+_TEMPERATURE_KEYS: Final = frozenset({"Temperature", "DewPoint"})
+_PRESSURE_KEYS: Final = frozenset({"Pressure", "SeaPressure"})
+_TEMPERATURE_UNITS: Final = {"C": "°C", "F": "°F"}
+_FIXED_UNITS: Final = {"Humidity": "%"}
+_ENERGY_UNITS: Final = {
+    "Total": "kWh",
+    "Today": "kWh",
+    "Yesterday": "kWh",
+    "Power": "W",
+    "ApparentPower": "VA",
+    "ReactivePower": "VAr",
+    "Voltage": "V",
+    "Current": "A",
+}
+
+
+class TasmotaConvention:
+    """Tasmota devices, each known by its MQTT topic (`%topic%`), with the default FullTopic
+    `%prefix%/%topic%/` under the binding's prefix."""
+
+    name: ClassVar[str] = "tasmota"
+
+    def filters(self) -> list[str]:
+        # stat/+/+ covers stat/+/RESULT; subscribing to both could deliver RESULT twice.
+        return ["tele/+/SENSOR", "tele/+/STATE", "tele/+/LWT", "stat/+/+"]
+
+    def map(self, topic: str, payload: bytes, now_ms: int) -> list[Mapped]:
+        parts = topic.split("/")
+        if len(parts) != 3:
+            return []
+        prefix, device_topic, kind = parts
+        if prefix == "tele" and kind in ("SENSOR", "STATE", "LWT"):
+            device = DeviceRef(name=clean_name(device_topic))
+            if kind == "LWT":
+                return [_lwt(device, payload, now_ms)]
+            body = object_of(json_of(payload, kind), kind)
+            if kind == "SENSOR":
+                return _sensor(device, body, now_ms)
+            return [_state(device, body, now_ms)]
+        if prefix == "stat":
+            return [_result(DeviceRef(name=clean_name(device_topic)), kind, payload)]
+        return []
+
+    def command(self, device: DeviceRef, cmd: OutgoingCommand) -> list[Publish]:
+        device_topic = segment(device.name, "device's Tasmota topic")
+        if not _COMMAND.fullmatch(cmd.action):
+            raise BadPayload(f"{shown(cmd.action)} is not a Tasmota command name")
+        value = cmd.params.get("value")
+        text = "" if value is None else _command_text(value)
+        return [Publish(f"cmnd/{device_topic}/{cmd.action}", text.encode())]
+
+    def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
+        value = cmd.params.get("value")
+        try:
+            requested = None if value is None else _command_text(value)
+        except BadPayload:
+            return False
+        return state_shows(reply.state, cmd.action, requested, normal=_power_key)
+
+
+def _power_key(key: str) -> str:
+    # One relay answers POWER1 with POWER; several answer POWER with POWER1.
+    folded = key.casefold()
+    return "power" if folded == "power1" else folded
+
+
+def _command_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadPayload(f"params.value: {shown(value)} is not a finite number")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise BadPayload(f"params.value: {shown(value)} cannot be a command payload")
+
+
+def _lwt(device: DeviceRef, payload: bytes, now_ms: int) -> Liveness:
+    text = text_of(payload, "LWT").casefold()
+    if text not in ("online", "offline"):
+        raise BadPayload(f"LWT: expected Online or Offline, got {shown(text)}")
+    return Liveness(device, text == "online", now_ms)
+
+
+def _sensor(device: DeviceRef, body: dict[str, Any], now_ms: int) -> list[Mapped]:
+    """One reading per numeric leaf, named by its path (`AM2301.Temperature`).
+
+    Time is the device's local time without a zone, so readings take the receive time.
+    Text (Switch1 "ON", Ids), booleans and arrays are not readings.
+    """
+    temperature_unit = body.get("TempUnit")
+    temperature_unit = (
+        _TEMPERATURE_UNITS.get(temperature_unit, "") if isinstance(temperature_unit, str) else ""
+    )
+    pressure_unit = body.get("PressureUnit")
+    readings: list[ReportedReading] = []
+    units: dict[str, str] = {}
+    stack: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), body)]
+    while stack:
+        path, obj = stack.pop()
+        if len(path) >= MAX_SENSOR_DEPTH:
+            raise BadPayload(f"SENSOR: nested deeper than {MAX_SENSOR_DEPTH} levels")
+        for key, raw in obj.items():
+            if (not path and key == "Time") or key.endswith("Unit"):
+                continue
+            if isinstance(raw, dict):
+                stack.append(((*path, key), raw))
+            elif isinstance(raw, int | float) and not isinstance(raw, bool):
+                sensor = clean_name(*path, key)
+                readings.append(ReportedReading(sensor, finite(raw, f"SENSOR.{sensor}"), now_ms))
+                unit = _FIXED_UNITS.get(key, "")
+                if key in _TEMPERATURE_KEYS:
+                    unit = temperature_unit
+                elif key in _PRESSURE_KEYS and isinstance(pressure_unit, str):
+                    unit = pressure_unit
+                elif path[:1] == ("ENERGY",):
+                    unit = _ENERGY_UNITS.get(key, "")
+                if unit:
+                    units[sensor] = unit
+    if not readings:
+        return []  # a SENSOR message of switches or text only
+    readings.sort(key=lambda r: r.sensor)
+    return [Data(device, DeviceReport(readings=readings), units)]
+
+
+def _state(device: DeviceRef, body: dict[str, Any], now_ms: int) -> Data:
+    power = {k: v for k, v in body.items() if _POWER.fullmatch(k)}
+    status = ReportedStatus(DeviceState.ONLINE, actuator_of(power, "STATE"), now_ms)
+    readings: list[ReportedReading] = []
+    units: dict[str, str] = {}
+    wifi = body.get("Wifi")
+    if isinstance(wifi, dict) and "RSSI" in wifi:
+        # Tasmota's RSSI is a link quality in percent; the dBm figure is Wifi.Signal.
+        rssi = finite(wifi["RSSI"], "STATE.Wifi.RSSI")
+        readings.append(ReportedReading("Wifi.RSSI", rssi, now_ms))
+        units["Wifi.RSSI"] = "%"
+    return Data(device, DeviceReport(readings=readings, status=status), units)
+
+
+def _result(device: DeviceRef, kind: str, payload: bytes) -> CommandReply:
+    """A command's result: JSON on RESULT (or on the command's own topic with SetOption4),
+    plain text on stat/{topic}/POWER."""
+    text = text_of(payload, kind)
+    if kind == "RESULT" or text.startswith("{"):
+        state = object_of(json_of(payload, kind), kind)
+        if not state:
+            raise BadPayload(f"{kind}: empty result")
+        return CommandReply(device, None, state=state)
+    if not text:
+        raise BadPayload(f"{kind}: empty payload")
+    return CommandReply(device, None, state={kind: text})

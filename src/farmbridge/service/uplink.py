@@ -1,0 +1,160 @@
+"""Messages from devices named by a topic or a network server rather than by their own key.
+
+MQTT conventions and LoRaWAN integrations identify a device by its name on a farm (the
+broker or the network server authenticated it). A name that is not registered is held as
+pending for an admin, or dropped, by setting: never created silently. A registered
+device's new sensors are registered as they first report, since these devices announce
+what they measure in their messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Final, Literal
+
+from farmbridge import metrics
+from farmbridge.domain import DeviceState, IngestBatch, IngestResult, PendingState
+from farmbridge.domain.errors import NotFound, ValidationFailed
+from farmbridge.service.directory import DeviceDirectory, DeviceEntry
+from farmbridge.service.farms import FarmService
+from farmbridge.service.ingest import DeviceReport, IngestService, ReportedStatus
+from farmbridge.store import Store
+from farmbridge.store.base import SensorSpec
+
+MAX_AUTO_SENSORS: Final = 64
+"""A device that reports more distinct keys than this is misbehaving, not measuring."""
+
+SAMPLE_CHARS: Final = 500
+NOTE_EVERY_S: Final = 10.0
+FARM_MISS_TTL_S: Final = 5.0
+
+
+class UplinkService:
+    def __init__(
+        self,
+        store: Store,
+        directory: DeviceDirectory,
+        farms: FarmService,
+        ingest: IngestService,
+        *,
+        unknown_devices: Literal["pending", "reject"],
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._farms = farms
+        self._ingest = ingest
+        self._unknown = unknown_devices
+        self._farm_ids: dict[str, int] = {}
+        self._farm_misses: dict[str, float] = {}
+        self._noted: dict[tuple[int, str], float] = {}
+        self._rejected: set[tuple[int, str]] = set()
+
+    async def farm_id(self, name: str) -> int | None:
+        """The id of the farm of that name, or None; cached (farms are not renamed)."""
+        fid = self._farm_ids.get(name)
+        if fid is not None:
+            return fid
+        missed = self._farm_misses.get(name)
+        if missed is not None and time.monotonic() - missed < FARM_MISS_TTL_S:
+            return None
+        try:
+            farm = await self._store.get_farm_by_name(name)
+        except NotFound:
+            self._farm_misses[name] = time.monotonic()
+            return None
+        self._farm_ids[name] = farm.id
+        return farm.id
+
+    async def device(
+        self, farm_id: int, name: str, *, source: str, sample: bytes
+    ) -> DeviceEntry | None:
+        """The registered device, or None after holding (or dropping) an unknown one."""
+        entry = await self._directory.by_name(farm_id, name)
+        if entry is not None:
+            return entry
+        metrics.UNKNOWN_DEVICE_MESSAGES.labels(source).inc()
+        key = (farm_id, name)
+        if self._unknown == "reject" or key in self._rejected:
+            return None
+        now = time.monotonic()
+        # One write per device per few seconds, however fast an unknown device sends.
+        if now - self._noted.get(key, 0.0) >= NOTE_EVERY_S:
+            self._noted[key] = now
+            pending = await self._store.note_pending_device(
+                farm_id,
+                name,
+                source,
+                sample[:SAMPLE_CHARS].decode("utf-8", "replace"),
+                time.time_ns() // 1_000_000,
+            )
+            if pending.state is PendingState.REJECTED:
+                self._rejected.add(key)
+        return None
+
+    async def device_by_key(self, key: str) -> DeviceEntry:
+        """A device named by its key (raises Unauthenticated, RateLimited)."""
+        return await self._ingest.authenticate(key)
+
+    async def prepare(
+        self,
+        entry: DeviceEntry,
+        report: DeviceReport,
+        *,
+        units: dict[str, str] | None = None,
+        received_ms: int | None = None,
+    ) -> IngestBatch:
+        """Registers sensors the report names for the first time, then validates it
+        (raises ValidationFailed naming the field at fault)."""
+        missing = sorted({r.sensor for r in report.readings} - entry.sensors.keys())
+        if missing:
+            entry = await self.add_sensors(entry, missing, units or {})
+        if received_ms is None:
+            received_ms = time.time_ns() // 1_000_000
+        return self._ingest.to_batch(entry, report, received_ms)
+
+    def submit(self, batch: IngestBatch) -> asyncio.Future[IngestResult]:
+        """Queues a batch for the durable commit at once, so batches submitted one after
+        another are stored in that order; the future completes after the commit."""
+        return asyncio.ensure_future(self._store.ingest(batch))
+
+    async def store(
+        self,
+        entry: DeviceEntry,
+        report: DeviceReport,
+        *,
+        units: dict[str, str] | None = None,
+        received_ms: int | None = None,
+    ) -> IngestResult:
+        """prepare, then store durably."""
+        batch = await self.prepare(entry, report, units=units, received_ms=received_ms)
+        return await self._store.ingest(batch)
+
+    async def add_sensors(
+        self, entry: DeviceEntry, names: list[str], units: dict[str, str]
+    ) -> DeviceEntry:
+        new = [n for n in names if n not in entry.sensors]
+        if not new:
+            return entry
+        if len(entry.sensors) + len(new) > MAX_AUTO_SENSORS:
+            raise ValidationFailed(
+                f"device {entry.device.name!r} would have more than {MAX_AUTO_SENSORS} sensors",
+                field="readings",
+            )
+        await self._farms.register_sensors(
+            entry.device.id, [SensorSpec(n, units.get(n, "")) for n in new]
+        )
+        fresh = await self._directory.by_name(entry.device.farm_id, entry.device.name)
+        return fresh or entry
+
+    async def liveness(self, entry: DeviceEntry, online: bool, ts_ms: int) -> DeviceReport:
+        """The report of an online/offline change (it streams like any status change)."""
+        state = DeviceState.ONLINE if online else DeviceState.OFFLINE
+        # The cached entry's status is as old as the cache: keep the actuator state stored now.
+        current = await self._store.get_device(entry.device.id)
+        return DeviceReport(status=ReportedStatus(state, dict(current.status.actuator), ts_ms))
+
+    def forget(self, farm_id: int, name: str) -> None:
+        """After an admin approves or forgets a pending device."""
+        self._rejected.discard((farm_id, name))
+        self._noted.pop((farm_id, name), None)

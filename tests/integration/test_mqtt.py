@@ -1,0 +1,395 @@
+"""The MQTT device bridge against a real Mosquitto: storage, streaming, durability, commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN, Bridge, make_admin
+from tests.integration.api_client import Api
+from tests.integration.mqtt_support import Device, eventually
+from tests.integration.ws_probe import Probe
+from tests.mosquitto import Mosquitto
+
+FARM = "farm-a"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    b = Mosquitto(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
+
+
+def mqtt_env(broker: Mosquitto, **extra: str) -> dict[str, str]:
+    return {
+        "FARMBRIDGE_MQTT_URL": broker.url,
+        "FARMBRIDGE_MQTT_CLIENT_ID": "bridge-under-test",
+        **extra,
+    }
+
+
+@pytest.fixture
+def mqtt_bridge(tmp_path: Path, broker: Mosquitto) -> Iterator[Bridge]:
+    data = tmp_path / "bridge"
+    data.mkdir()
+    make_admin(data)
+    b = Bridge(data, env=mqtt_env(broker))
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def api(mqtt_bridge: Bridge) -> Iterator[Api]:
+    a = Api(mqtt_bridge.url, *ADMIN)
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def farm(api: Api) -> dict[str, Any]:
+    f = api.farm(FARM)
+    api.device(f["id"], "node-1", sensors=[{"name": "temp", "unit": "C"}])
+    return f
+
+
+def readings_of(
+    api: Api, farm_id: int, sensor: str, device: str = "node-1"
+) -> list[dict[str, Any]]:
+    devices = api.ok("GET", f"/api/v1/farms/{farm_id}/devices")
+    device_ids = [d["id"] for d in devices if d["name"] == device]
+    sensors = api.ok("GET", f"/api/v1/farms/{farm_id}/sensors")
+    found = [s for s in sensors if s["name"] == sensor and s["device_id"] in device_ids]
+    if not found:
+        return []
+    now = int(time.time() * 1000)
+    rows: list[dict[str, Any]] = api.ok(
+        "GET",
+        f"/api/v1/sensors/{found[0]['id']}/readings",
+        params={"start": now - 3_600_000, "end": now + 60_000, "limit": 10_000},
+    )
+    return rows
+
+
+def device_state(api: Api, farm_id: int, name: str) -> str:
+    devices = api.ok("GET", f"/api/v1/farms/{farm_id}/devices")
+    return str(next(d for d in devices if d["name"] == name)["status"]["state"])
+
+
+def test_native_telemetry_is_stored_and_streamed_to_websocket(
+    mqtt_bridge: Bridge, broker: Mosquitto, api: Api, farm: dict[str, Any]
+) -> None:
+    async def scenario() -> list[list[Any]]:
+        probe = await Probe.open(mqtt_bridge.url)
+        await probe.auth(api.token)
+        await probe.send({"type": "subscribe", "farm": farm["id"], "topics": ["readings"]})
+        await probe.expect("subscribed")
+        dev = Device(broker.port, "node-1")
+        try:
+            dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 21.5})
+            dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 22.0, "humidity": 61})
+            return await probe.readings(3, timeout=10)
+        finally:
+            dev.close()
+            await probe.close()
+
+    rows = asyncio.run(scenario())
+    assert sorted(r[2] for r in rows) == [21.5, 22.0, 61.0]
+    # A key the device reports for the first time becomes a sensor of that device.
+    assert [r["value"] for r in readings_of(api, farm["id"], "humidity")] == [61.0]
+    assert [r["value"] for r in readings_of(api, farm["id"], "temp")] == [21.5, 22.0]
+
+
+def test_unknown_device_is_held_pending_until_approved(
+    mqtt_bridge: Bridge, broker: Mosquitto, api: Api, farm: dict[str, Any]
+) -> None:
+    dev = Device(broker.port, "stranger")
+    try:
+        dev.publish(f"farmbridge/{FARM}/stranger/telemetry", {"temp": 5})
+        pending = eventually(
+            lambda: api.ok("GET", f"/api/v1/farms/{farm['id']}/pending-devices") or None,
+            what="a pending device",
+        )
+        assert pending[0]["name"] == "stranger"
+        assert pending[0]["source"].startswith("mqtt:native")
+        assert '"temp"' in pending[0]["sample"]
+        # Nothing was created or stored for it.
+        names = [d["name"] for d in api.ok("GET", f"/api/v1/farms/{farm['id']}/devices")]
+        assert "stranger" not in names
+        created = api.ok("POST", f"/api/v1/pending-devices/{pending[0]['id']}/approve", json={})
+        assert created["device"]["name"] == "stranger"
+        assert created["key"]
+        assert api.ok("GET", f"/api/v1/farms/{farm['id']}/pending-devices") == []
+        dev.publish(f"farmbridge/{FARM}/stranger/telemetry", {"temp": 6})
+        eventually(
+            lambda: readings_of(api, farm["id"], "temp", "stranger") or None,
+            what="stored reading",
+        )
+        values = [r["value"] for r in readings_of(api, farm["id"], "temp", "stranger")]
+        assert values == [6.0]
+    finally:
+        dev.close()
+
+
+def test_rejected_device_stays_dropped(
+    tmp_path: Path, broker: Mosquitto, mqtt_bridge: Bridge, api: Api, farm: dict[str, Any]
+) -> None:
+    dev = Device(broker.port, "pest")
+    try:
+        dev.publish(f"farmbridge/{FARM}/pest/telemetry", {"temp": 5})
+        pending = eventually(
+            lambda: api.ok("GET", f"/api/v1/farms/{farm['id']}/pending-devices") or None
+        )
+        rejected = api.ok("POST", f"/api/v1/pending-devices/{pending[0]['id']}/reject")
+        assert rejected["state"] == "rejected"
+        dev.publish(f"farmbridge/{FARM}/pest/telemetry", {"temp": 6})
+        dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 7})
+        eventually(lambda: readings_of(api, farm["id"], "temp") or None)
+        assert [r["value"] for r in readings_of(api, farm["id"], "temp")] == [7.0]
+    finally:
+        dev.close()
+
+
+def test_malformed_payloads_are_counted_and_lose_no_neighbour(
+    mqtt_bridge: Bridge, broker: Mosquitto, api: Api, farm: dict[str, Any]
+) -> None:
+    dev = Device(broker.port, "node-1")
+    bad: list[bytes] = [
+        b"{not json",
+        b"[]",
+        b'{"temp": "warm"}',
+        b'{"temp": NaN}',
+        b"\xff\xfe",
+        b'{"temp": 1e999}',
+        b"x" * 70_000,  # over the payload limit
+    ]
+    try:
+        for i, payload in enumerate(bad):
+            dev.publish(f"farmbridge/{FARM}/node-1/telemetry", payload)
+            dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": float(i)})
+        dev.publish(f"farmbridge/{FARM}/node-1/events", b'{"level": "shout"}')
+        dev.publish(f"farmbridge/{FARM}/node-1/status", b'{"state": 3}')
+        eventually(lambda: len(readings_of(api, farm["id"], "temp")) == len(bad) or None)
+        values = [r["value"] for r in readings_of(api, farm["id"], "temp")]
+        assert values == [float(i) for i in range(len(bad))]
+        metrics = httpx.get(f"{mqtt_bridge.url}/metrics").text
+        counted = _metric(metrics, "farmbridge_mqtt_bad_payloads_total")
+        assert counted >= len(bad) + 2
+        log = (mqtt_bridge.data_dir / "server.log").read_text()
+        assert f"farmbridge/{FARM}/node-1/telemetry" in log  # logged with its topic
+    finally:
+        dev.close()
+
+
+def _metric(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _publish_stream(
+    dev: Device, count: int, stop_at: int | None, hook: Any, pace_s: float = 0.002
+) -> None:
+    for i in range(count):
+        dev.publish(
+            f"farmbridge/{FARM}/node-1/telemetry",
+            {"message_id": f"m{i}", "readings": {"temp": float(i)}},
+        )
+        if stop_at is not None and i == stop_at:
+            hook()
+        time.sleep(pace_s)
+
+
+def test_bridge_killed_mid_stream_stores_every_message_exactly_once(
+    tmp_path: Path, broker: Mosquitto, mqtt_bridge: Bridge, api: Api, farm: dict[str, Any]
+) -> None:
+    count = 600
+    dev = Device(broker.port, "node-1")
+    try:
+        killed = threading.Event()
+
+        def kill() -> None:
+            assert mqtt_bridge.proc is not None
+            mqtt_bridge.proc.send_signal(signal.SIGKILL)
+            mqtt_bridge.proc.wait()
+            mqtt_bridge.proc = None
+            killed.set()
+
+        _publish_stream(dev, count, stop_at=count // 3, hook=kill)
+        assert killed.is_set()
+        eventually(lambda: len(dev.acked) >= count, what="the broker acknowledged every publish")
+        mqtt_bridge.start()
+        api2 = Api(mqtt_bridge.url, *ADMIN)
+        try:
+            eventually(
+                lambda: len(readings_of(api2, farm["id"], "temp")) >= count or None,
+                timeout=30,
+                what=f"every reading stored, {len(readings_of(api2, farm['id'], 'temp'))} so far",
+            )
+            time.sleep(0.5)  # a duplicate, if any, would land now
+            values = [r["value"] for r in readings_of(api2, farm["id"], "temp")]
+        finally:
+            api2.close()
+        assert sorted(values) == [float(i) for i in range(count)]  # each exactly once
+    finally:
+        dev.close()
+
+
+def test_broker_restart_mid_stream_loses_nothing(
+    broker: Mosquitto, mqtt_bridge: Bridge, api: Api, farm: dict[str, Any]
+) -> None:
+    count = 400
+    dev = Device(broker.port, "node-1")
+    try:
+        _publish_stream(dev, count, stop_at=count // 2, hook=broker.restart)
+        eventually(lambda: len(dev.acked) >= count, timeout=30, what="publisher acknowledged")
+        eventually(
+            lambda: httpx.get(f"{mqtt_bridge.url}/readyz").status_code == 200,
+            what="bridge reconnected",
+        )
+        eventually(
+            lambda: len(readings_of(api, farm["id"], "temp")) >= count or None,
+            timeout=30,
+            what="every reading stored",
+        )
+        values = [r["value"] for r in readings_of(api, farm["id"], "temp")]
+        assert sorted(values) == [float(i) for i in range(count)]
+    finally:
+        dev.close()
+
+
+def test_readyz_shows_the_broker_link(broker: Mosquitto, mqtt_bridge: Bridge, api: Api) -> None:
+    ready = httpx.get(f"{mqtt_bridge.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["mqtt"].startswith("connected")
+    broker.stop()
+    down = eventually(
+        lambda: (r := httpx.get(f"{mqtt_bridge.url}/readyz")).status_code == 503 and r,
+        what="readyz 503",
+    )
+    assert down.json()["mqtt"].split()[0] in ("connecting", "disconnected")
+    broker.start()
+    eventually(
+        lambda: httpx.get(f"{mqtt_bridge.url}/readyz").status_code == 200,
+        timeout=40,
+        what="reconnected",
+    )
+    metrics = httpx.get(f"{mqtt_bridge.url}/metrics").text
+    assert _metric(metrics, "farmbridge_mqtt_connected") == 1.0
+
+
+def test_last_will_marks_the_device_offline_and_data_online_again(
+    broker: Mosquitto, mqtt_bridge: Bridge, api: Api, farm: dict[str, Any]
+) -> None:
+    topic = f"farmbridge/{FARM}/node-1/status"
+    dev = Device(broker.port, "node-1", will=(topic, b'{"state": "offline"}'), keepalive=5)
+    dev.publish(topic, {"state": "online"})
+    eventually(lambda: device_state(api, farm["id"], "node-1") == "online", what="online")
+    dev.vanish()
+    eventually(lambda: device_state(api, farm["id"], "node-1") == "offline", what="offline")
+    again = Device(broker.port, "node-1b")
+    try:
+        again.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 3})
+        eventually(lambda: device_state(api, farm["id"], "node-1") == "online", what="back")
+    finally:
+        again.close()
+
+
+def test_silent_device_goes_offline_after_the_liveness_timeout(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    data = tmp_path / "b2"
+    data.mkdir()
+    make_admin(data)
+    bridge = Bridge(data, env=mqtt_env(broker, FARMBRIDGE_MQTT_LIVENESS_TIMEOUT_S="1"))
+    bridge.start()
+    api = Api(bridge.url, *ADMIN)
+    dev = Device(broker.port, "node-1")
+    try:
+        f = api.farm(FARM)
+        api.device(f["id"], "node-1")
+        dev.publish(f"farmbridge/{FARM}/node-1/status", {"state": "online"})
+        eventually(lambda: device_state(api, f["id"], "node-1") == "online")
+        eventually(lambda: device_state(api, f["id"], "node-1") == "offline", timeout=10)
+    finally:
+        dev.close()
+        api.close()
+        bridge.stop()
+
+
+def test_command_round_trip_over_mqtt_and_no_resend_on_reconnect(
+    broker: Mosquitto, mqtt_bridge: Bridge, api: Api, farm: dict[str, Any]
+) -> None:
+    dev = Device(broker.port, "node-1")
+    try:
+        dev.subscribe(f"farmbridge/{FARM}/node-1/commands")
+        dev.publish(
+            f"farmbridge/{FARM}/node-1/telemetry", {"temp": 20}
+        )  # the bridge learns its route
+        eventually(lambda: readings_of(api, farm["id"], "temp") or None)
+        device_id = api.ok("GET", f"/api/v1/farms/{farm['id']}/devices")[0]["id"]
+        cmd = api.ok(
+            "POST",
+            f"/api/v1/devices/{device_id}/commands",
+            json={"action": "irrigate", "params": {"seconds": 30}},
+        )
+        got = eventually(lambda: dev.messages(f"farmbridge/{FARM}/node-1/commands") or None)
+        body = json.loads(got[0])
+        assert body["id"] == cmd["id"]
+        assert body["action"] == "irrigate"
+        assert body["params"] == {"seconds": 30}
+        assert api.ok("GET", f"/api/v1/commands/{cmd['id']}")["state"] == "sent"
+        dev.publish(f"farmbridge/{FARM}/node-1/commands/ack", {"id": cmd["id"], "ok": True})
+        eventually(
+            lambda: api.ok("GET", f"/api/v1/commands/{cmd['id']}")["state"] == "acknowledged",
+            what="acknowledged",
+        )
+        broker.restart()
+        eventually(lambda: httpx.get(f"{mqtt_bridge.url}/readyz").status_code == 200, 40)
+        dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 21})
+        eventually(lambda: len(readings_of(api, farm["id"], "temp")) == 2 or None)
+        time.sleep(1.0)
+        assert len(dev.messages(f"farmbridge/{FARM}/node-1/commands")) == 1
+    finally:
+        dev.close()
+
+
+def test_unanswered_command_times_out(
+    broker: Mosquitto, mqtt_bridge: Bridge, api: Api, farm: dict[str, Any]
+) -> None:
+    dev = Device(broker.port, "node-1")
+    try:
+        dev.subscribe(f"farmbridge/{FARM}/node-1/commands")
+        dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 20})
+        eventually(lambda: readings_of(api, farm["id"], "temp") or None)
+        device_id = api.ok("GET", f"/api/v1/farms/{farm['id']}/devices")[0]["id"]
+        cmd = api.ok(
+            "POST",
+            f"/api/v1/devices/{device_id}/commands",
+            json={"action": "vent", "params": {}, "ttl_s": 1},
+        )
+        eventually(lambda: dev.messages(f"farmbridge/{FARM}/node-1/commands") or None)
+        eventually(
+            lambda: api.ok("GET", f"/api/v1/commands/{cmd['id']}")["state"] == "timed_out",
+            timeout=15,
+            what="timed out",
+        )
+        # A late acknowledgement changes nothing.
+        dev.publish(f"farmbridge/{FARM}/node-1/commands/ack", {"id": cmd["id"], "ok": True})
+        time.sleep(0.5)
+        assert api.ok("GET", f"/api/v1/commands/{cmd['id']}")["state"] == "timed_out"
+    finally:
+        dev.close()

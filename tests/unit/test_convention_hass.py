@@ -1,0 +1,356 @@
+"""The Home Assistant MQTT discovery convention: configs, learned state topics, commands."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from farmbridge.ingest.mqtt.conventions._template import parse
+from farmbridge.ingest.mqtt.conventions.base import (
+    BadPayload,
+    CommandReply,
+    Data,
+    DeviceRef,
+    Discovered,
+    Liveness,
+    Mapped,
+    OutgoingCommand,
+    Publish,
+    Watch,
+)
+from farmbridge.ingest.mqtt.conventions.hass import HassConvention
+
+NOW = 1_767_225_600_000
+PLUG = DeviceRef(name="Kitchen_plug")
+TEMPERATURE = {
+    "name": "Temperature",
+    "~": "tasmota_4F2A/",
+    "stat_t": "~tele/SENSOR",
+    "avty_t": "~tele/LWT",
+    "pl_avail": "Online",
+    "pl_not_avail": "Offline",
+    "unit_of_meas": "°C",
+    "val_tpl": "{{ value_json['AM2301'].Temperature | float | round(1) }}",
+    "uniq_id": "4F2A_AM2301_Temperature",
+    "dev": {"ids": ["4F2A"], "name": "Kitchen plug"},
+}
+HUMIDITY = {
+    **TEMPERATURE,
+    "name": "Humidity",
+    "unit_of_meas": "%",
+    "val_tpl": '{{ value_json["AM2301"]["Humidity"] }}',
+}
+RELAY = {
+    "name": "Relay",
+    "stat_t": "tasmota_4F2A/stat/RESULT",
+    "cmd_t": "tasmota_4F2A/cmnd/POWER",
+    "val_tpl": "{{ value_json.POWER }}",
+    "pl_on": "ON",
+    "pl_off": "OFF",
+    "dev": {"ids": ["4F2A"], "name": "Kitchen plug"},
+}
+
+
+def _config(hass: HassConvention, topic: str, config: object) -> list[Mapped]:
+    return hass.map(topic, orjson.dumps(config), NOW)
+
+
+def _plug() -> HassConvention:
+    hass = HassConvention()
+    _config(hass, "homeassistant/sensor/4F2A/AM2301_Temperature/config", TEMPERATURE)
+    _config(hass, "homeassistant/sensor/4F2A/AM2301_Humidity/config", HUMIDITY)
+    _config(hass, "homeassistant/switch/4F2A/relay/config", RELAY)
+    return hass
+
+
+def test_hass_filters_are_discovery_configs_then_learned_topics() -> None:
+    """The discovery prefix is in the filters; learned state topics are added to them."""
+    assert HassConvention().filters() == ["homeassistant/+/+/config", "homeassistant/+/+/+/config"]
+    assert HassConvention(discovery_prefix="ha").filters()[0] == "ha/+/+/config"
+    assert _plug().filters()[2:] == [
+        "tasmota_4F2A/stat/RESULT",
+        "tasmota_4F2A/tele/LWT",
+        "tasmota_4F2A/tele/SENSOR",
+    ]
+
+
+def test_hass_config_discovers_the_sensor_and_watches_its_topics() -> None:
+    """A config names the device, its sensor and unit, and asks to watch new topics."""
+    hass = HassConvention()
+    items = _config(hass, "homeassistant/sensor/4F2A/AM2301_Temperature/config", TEMPERATURE)
+    assert items == [
+        Discovered(PLUG, "Kitchen plug", {"AM2301_Temperature": "°C"}),
+        Watch("tasmota_4F2A/tele/SENSOR"),
+        Watch("tasmota_4F2A/tele/LWT"),
+    ]
+    [again] = _config(hass, "homeassistant/sensor/4F2A/AM2301_Humidity/config", HUMIDITY)
+    assert again == Discovered(PLUG, "Kitchen plug", {"AM2301_Humidity": "%"})
+
+
+def test_hass_known_retained_config_is_not_data() -> None:
+    """The same config again (a retained redelivery) maps to []."""
+    hass = _plug()
+    assert _config(hass, "homeassistant/sensor/4F2A/AM2301_Temperature/config", TEMPERATURE) == []
+
+
+@pytest.mark.parametrize(
+    ("topic", "device", "name"),
+    [
+        ({"identifiers": "abc-1"}, "abc-1", "abc-1"),
+        ({}, "node_7", "node_7"),
+    ],
+)
+def test_hass_device_name_falls_back_to_identifier_then_node_id(
+    topic: dict[str, object], device: str, name: str
+) -> None:
+    """Without device.name the first identifier names the device, then the node_id."""
+    config = {"state_topic": "x/state", "device": topic} if topic else {"state_topic": "x/state"}
+    [discovered, _] = _config(HassConvention(), "homeassistant/sensor/node_7/t/config", config)
+    assert discovered == Discovered(DeviceRef(name=device), name, {"t": ""})
+
+
+def test_hass_config_without_node_or_device_names_the_device_by_object_id() -> None:
+    """A lone entity is its own device."""
+    [discovered, _] = _config(
+        HassConvention(), "homeassistant/binary_sensor/door/config", {"state_topic": "d"}
+    )
+    assert discovered == Discovered(DeviceRef(name="door"), "door", {"door": ""})
+
+
+@pytest.mark.parametrize("component", ["light", "climate", "cover", "device_automation"])
+def test_hass_ignores_other_components(component: str) -> None:
+    """Only sensor, binary_sensor and switch configs are read."""
+    config = {"state_topic": "a/b", "command_topic": "a/c"}
+    assert _config(HassConvention(), f"homeassistant/{component}/x/config", config) == []
+
+
+def test_hass_state_topic_feeds_all_its_entities_as_one_data() -> None:
+    """One tele/SENSOR message gives the device all its readings, templates applied."""
+    [item] = _plug().map(
+        "tasmota_4F2A/tele/SENSOR",
+        b'{"Time": "2024-01-01T10:00:00", "AM2301": {"Temperature": 21.34, "Humidity": 55}}',
+        NOW,
+    )
+    assert isinstance(item, Data)
+    assert item.device == PLUG
+    assert [(r.sensor, r.value, r.ts_ms) for r in item.report.readings] == [
+        ("AM2301_Temperature", 21.3, NOW),
+        ("AM2301_Humidity", 55.0, NOW),
+    ]
+    assert item.units == {"AM2301_Temperature": "°C", "AM2301_Humidity": "%"}
+
+
+def test_hass_state_topic_of_several_devices_gives_one_data_each() -> None:
+    """Entities of two devices on one topic (a Zigbee2MQTT-like bridge) split by device."""
+    hass = HassConvention()
+    for device, key in (("left", "a"), ("right", "b")):
+        config = {
+            "state_topic": "bridge/state",
+            "value_template": f"{{{{ value_json.{key} }}}}",
+            "device": {"name": device},
+        }
+        _config(hass, f"homeassistant/sensor/{device}/{key}/config", config)
+    items = hass.map("bridge/state", b'{"a": 1, "b": 2}', NOW)
+    assert all(isinstance(i, Data) for i in items)
+    assert [
+        (i.device.name, [r.value for r in i.report.readings]) for i in items if isinstance(i, Data)
+    ] == [("left", [1.0]), ("right", [2.0])]
+
+
+def test_hass_entity_missing_from_a_shared_message_is_skipped() -> None:
+    """An entity whose key is absent is skipped while the others still read."""
+    [item] = _plug().map("tasmota_4F2A/tele/SENSOR", b'{"AM2301": {"Humidity": 55}}', NOW)
+    assert isinstance(item, Data)
+    assert [r.sensor for r in item.report.readings] == ["AM2301_Humidity"]
+
+
+def test_hass_binary_sensor_compares_with_its_payloads() -> None:
+    """payload_on/payload_off map to 1/0, with the plain value template."""
+    hass = HassConvention()
+    config = {"state_topic": "door/contact", "payload_on": "open", "payload_off": "closed"}
+    _config(hass, "homeassistant/binary_sensor/door/contact/config", config)
+    [item] = hass.map("door/contact", b"open", NOW)
+    assert isinstance(item, Data)
+    assert item.report.readings[0].value == 1.0
+    [item] = hass.map("door/contact", b"closed", NOW)
+    assert isinstance(item, Data)
+    assert item.report.readings[0].value == 0.0
+
+
+def test_hass_switch_state_is_a_reading_and_a_state_report() -> None:
+    """A switch reads 1/0 and reports ON/OFF so its commands can complete."""
+    items = _plug().map("tasmota_4F2A/stat/RESULT", b'{"POWER": "ON"}', NOW)
+    data, reply = items
+    assert isinstance(data, Data)
+    assert [(r.sensor, r.value) for r in data.report.readings] == [("relay", 1.0)]
+    assert reply == CommandReply(PLUG, None, state={"relay": "ON"})
+
+
+def test_hass_availability_is_liveness() -> None:
+    """The availability topic's payloads bring the device online or offline, once each."""
+    hass = _plug()
+    assert hass.map("tasmota_4F2A/tele/LWT", b"Online", NOW) == [Liveness(PLUG, True, NOW)]
+    assert hass.map("tasmota_4F2A/tele/LWT", b"Offline", NOW) == [Liveness(PLUG, False, NOW)]
+
+
+def test_hass_removed_entity_is_forgotten() -> None:
+    """An empty config removes the entity: its topic no longer maps, commands fail."""
+    hass = _plug()
+    assert hass.map("homeassistant/switch/4F2A/relay/config", b"", NOW) == []
+    assert hass.map("tasmota_4F2A/stat/RESULT", b'{"POWER": "ON"}', NOW) == []
+    with pytest.raises(BadPayload):
+        hass.command(PLUG, OutgoingCommand(1, "relay", {"value": "ON"}, NOW))
+
+
+def test_hass_changed_config_replaces_the_entity() -> None:
+    """A new config for the same topic moves the entity to its new state topic."""
+    hass = _plug()
+    moved = {**RELAY, "stat_t": "tasmota_4F2A/stat/POWER", "val_tpl": "{{ value }}"}
+    items = _config(hass, "homeassistant/switch/4F2A/relay/config", moved)
+    assert items[1:] == [Watch("tasmota_4F2A/stat/POWER")]
+    assert hass.map("tasmota_4F2A/stat/RESULT", b'{"POWER": "ON"}', NOW) == []
+    data, _ = hass.map("tasmota_4F2A/stat/POWER", b"OFF", NOW)
+    assert isinstance(data, Data)
+    assert data.report.readings[0].value == 0.0
+
+
+def test_hass_unrelated_topics_are_not_data() -> None:
+    """Topics neither a discovery config nor learned map to []."""
+    hass = _plug()
+    assert hass.map("tasmota_4F2A/tele/STATE", b"{}", NOW) == []
+    assert hass.map("homeassistant/status", b"online", NOW) == []
+    assert hass.map("homeassistant/sensor/a/b/c/config", b"{}", NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "payload"),
+    [("ON", b"ON"), ("off", b"OFF"), (True, b"ON"), (False, b"OFF"), ("true", b"ON")],
+)
+def test_hass_command_publishes_the_switch_payloads(value: object, payload: bytes) -> None:
+    """A switch command publishes payload_on/payload_off to its command topic."""
+    cmd = OutgoingCommand(1, "relay", {"value": value}, NOW)
+    assert _plug().command(PLUG, cmd) == [Publish("tasmota_4F2A/cmnd/POWER", payload)]
+
+
+def test_hass_command_uses_custom_payloads() -> None:
+    """payload_on/payload_off set in the config are what is published."""
+    hass = HassConvention()
+    config = {"cmd_t": "valve/set", "pl_on": 1, "pl_off": 0, "dev": {"name": "valve"}}
+    _config(hass, "homeassistant/switch/valve/main/config", config)
+    cmd = OutgoingCommand(1, "main", {"value": "ON"}, NOW)
+    assert hass.command(DeviceRef(name="valve"), cmd) == [Publish("valve/set", b"1")]
+
+
+@pytest.mark.parametrize(
+    ("device", "action", "params"),
+    [
+        (PLUG, "relay", {"value": "HALF"}),
+        (PLUG, "relay", {}),
+        (PLUG, "AM2301_Temperature", {"value": "ON"}),
+        (PLUG, "pump", {"value": "ON"}),
+        (DeviceRef(name="other"), "relay", {"value": "ON"}),
+    ],
+)
+def test_hass_command_refuses_unknown_entities_and_values(
+    device: DeviceRef, action: str, params: dict[str, object]
+) -> None:
+    """Entities without a command topic, unknown ones and non-switch values fail."""
+    with pytest.raises(BadPayload):
+        _plug().command(device, OutgoingCommand(1, action, params, NOW))
+
+
+@pytest.mark.parametrize(
+    ("value", "state", "done"),
+    [
+        ("ON", {"relay": "ON"}, True),
+        (True, {"relay": "ON"}, True),
+        ("off", {"relay": "OFF"}, True),
+        ("ON", {"relay": "OFF"}, False),
+        ("ON", {"other": "ON"}, False),
+        ("HALF", {"relay": "ON"}, False),
+    ],
+)
+def test_hass_completes_when_the_state_shows_the_value(
+    value: object, state: dict[str, object], done: bool
+) -> None:
+    """The switch's reported ON/OFF completes the command that asked for it."""
+    cmd = OutgoingCommand(1, "relay", {"value": value}, NOW)
+    assert _plug().completes(cmd, CommandReply(PLUG, None, state=state)) is done
+
+
+@pytest.mark.parametrize(
+    ("template", "payload", "value"),
+    [
+        ("{{ value }}", "21.5", "21.5"),
+        ("{{value}}", "x", "x"),
+        ("{{ value | float }}", "21.5", 21.5),
+        ("{{ value | int }}", "21.7", 21),
+        ("{{ value_json.a.b }}", '{"a": {"b": 3}}', 3),
+        ("{{ value_json['a'] }}", '{"a": 4}', 4),
+        ('{{ value_json["a"]["b c"] }}', '{"a": {"b c": 5}}', 5),
+        ("{{ value_json['A'].T | float | round(1) }}", '{"A": {"T": "21.26"}}', 21.3),
+        ("{{ value_json.list[1] }}", '{"list": [7, 8]}', 8),
+        ("  {{ value_json.t | round(0) }}  ", '{"t": 2.6}', 3.0),
+    ],
+)
+def test_hass_template_subset_renders(template: str, payload: str, value: object) -> None:
+    """value, value_json paths and the float/int/round filters render like HA's."""
+    assert parse(template).render(payload, lambda: orjson.loads(payload)) == value
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ value_json.t * 10 }}",
+        "{{ value | float(0) }}",
+        "{{ value | lower }}",
+        "{{ value }} °C",
+        "{{ value }}{{ value }}",
+        "{% if value %}1{% endif %}",
+        "{{ states('sensor.x') }}",
+        "{{ value.x }}",
+        "{{ value_json['a }}",
+        "{{ value_jsonx }}",
+        "value",
+        "{{ value_json." + "a." * 100 + "b }}",
+    ],
+)
+def test_hass_unsupported_template_fails_at_config_time(template: str) -> None:
+    """A template outside the subset makes its config a BadPayload naming the template."""
+    config = {"state_topic": "t", "value_template": template}
+    with pytest.raises(BadPayload, match="template"):
+        _config(HassConvention(), "homeassistant/sensor/x/config", config)
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("homeassistant/sensor/x/config", b"{bad"),
+        ("homeassistant/sensor/x/config", b"[]"),
+        ("homeassistant/sensor/x/config", b"{}"),
+        ("homeassistant/sensor/x/config", b'{"state_topic": 5}'),
+        ("homeassistant/sensor/x/config", b'{"state_topic": ""}'),
+        ("homeassistant/sensor/x/config", b'{"state_topic": "a/+/b"}'),
+        ("homeassistant/sensor/x/config", b'{"state_topic": "a", "unit_of_measurement": []}'),
+        ("homeassistant/sensor/x/config", b'{"state_topic": "a", "value_template": 3}'),
+        ("homeassistant/sensor/x/config", b'{"state_topic": "a", "device": []}'),
+        ("homeassistant/sensor/x/config", b'{"~": 1, "state_topic": "~/a"}'),
+        ("homeassistant/binary_sensor/x/config", b'{"state_topic": "a", "payload_on": {}}'),
+        ("homeassistant/switch/x/config", b'{"cmd_t": "a", "stat_on": null}'),
+        ("homeassistant/sensor/___/config", b'{"state_topic": "a"}'),
+        ("homeassistant/sensor/x/config", b"\xff"),
+        ("tasmota_4F2A/tele/SENSOR", b"{bad"),
+        ("tasmota_4F2A/tele/SENSOR", b'{"AM2301": {}}'),
+        ("tasmota_4F2A/tele/SENSOR", b'{"AM2301": {"Temperature": "warm"}}'),
+        ("tasmota_4F2A/tele/SENSOR", b'{"AM2301": {"Temperature": "nan", "Humidity": [1]}}'),
+        ("tasmota_4F2A/tele/SENSOR", b'{"AM2301": [1]}'),
+        ("tasmota_4F2A/tele/SENSOR", b"\xff"),
+        ("tasmota_4F2A/stat/RESULT", b'{"POWER": "HALF"}'),
+        ("tasmota_4F2A/stat/RESULT", b'{"POWER": {"a": 1}}'),
+        ("tasmota_4F2A/tele/LWT", b"Sleeping"),
+    ],
+)
+def test_hass_malformed_payloads_raise_bad_payload(topic: str, payload: bytes) -> None:
+    """Every malformed config or state message raises BadPayload, never another exception."""
+    with pytest.raises(BadPayload):
+        _plug().map(topic, payload, NOW)

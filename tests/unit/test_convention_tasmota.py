@@ -1,0 +1,229 @@
+"""The Tasmota MQTT convention: tele/ telemetry, stat/ results and cmnd/ commands."""
+
+from __future__ import annotations
+
+import pytest
+
+from farmbridge.domain import DeviceState
+from farmbridge.ingest.mqtt.conventions.base import (
+    BadPayload,
+    CommandReply,
+    Data,
+    DeviceRef,
+    Liveness,
+    OutgoingCommand,
+    Publish,
+)
+from farmbridge.ingest.mqtt.conventions.tasmota import TasmotaConvention
+
+NOW = 1_767_225_600_000
+DEVICE = DeviceRef(name="plug_4F2A")
+SENSOR = b"""{"Time": "2024-01-01T10:00:00",
+  "AM2301": {"Temperature": 21.3, "Humidity": 55.1, "DewPoint": 11.9},
+  "BMP280": {"Temperature": 20.9, "Pressure": 1013.2},
+  "DS18B20-1": {"Id": "01144A0CB2AA", "Temperature": 19.5},
+  "ENERGY": {"TotalStartTime": "2024-01-01T00:00:00", "Total": 1.25, "Power": 40,
+             "Voltage": 230, "Current": 0.17, "Factor": 0.98},
+  "Switch1": "ON",
+  "TempUnit": "C", "PressureUnit": "hPa"}"""
+
+
+def _map(topic: str, payload: bytes) -> list[object]:
+    return list(TasmotaConvention().map(topic, payload, NOW))
+
+
+def test_tasmota_filters_cover_tele_and_stat() -> None:
+    """stat/+/+ also covers stat/+/RESULT, so RESULT is not subscribed twice."""
+    assert TasmotaConvention().filters() == [
+        "tele/+/SENSOR",
+        "tele/+/STATE",
+        "tele/+/LWT",
+        "stat/+/+",
+    ]
+
+
+def test_tasmota_sensor_reads_every_numeric_leaf_by_its_path() -> None:
+    """Numeric leaves become `Sensor.Key` readings with units; Time, *Unit and text are not."""
+    [item] = _map("tele/plug_4F2A/SENSOR", SENSOR)
+    assert isinstance(item, Data)
+    assert item.device == DEVICE
+    readings = {r.sensor: r.value for r in item.report.readings}
+    assert readings == {
+        "AM2301.Temperature": 21.3,
+        "AM2301.Humidity": 55.1,
+        "AM2301.DewPoint": 11.9,
+        "BMP280.Temperature": 20.9,
+        "BMP280.Pressure": 1013.2,
+        "DS18B20-1.Temperature": 19.5,
+        "ENERGY.Total": 1.25,
+        "ENERGY.Power": 40.0,
+        "ENERGY.Voltage": 230.0,
+        "ENERGY.Current": 0.17,
+        "ENERGY.Factor": 0.98,
+    }
+    assert {r.ts_ms for r in item.report.readings} == {NOW}
+    assert item.units == {
+        "AM2301.Temperature": "°C",
+        "AM2301.Humidity": "%",
+        "AM2301.DewPoint": "°C",
+        "BMP280.Temperature": "°C",
+        "BMP280.Pressure": "hPa",
+        "DS18B20-1.Temperature": "°C",
+        "ENERGY.Total": "kWh",
+        "ENERGY.Power": "W",
+        "ENERGY.Voltage": "V",
+        "ENERGY.Current": "A",
+    }
+
+
+def test_tasmota_sensor_in_fahrenheit_says_so() -> None:
+    """TempUnit F gives °F."""
+    [item] = _map("tele/plug_4F2A/SENSOR", b'{"SI7021": {"Temperature": 70.1}, "TempUnit": "F"}')
+    assert isinstance(item, Data)
+    assert item.units == {"SI7021.Temperature": "°F"}
+
+
+def test_tasmota_sensor_without_numbers_is_not_data() -> None:
+    """A SENSOR message of switch states and text only maps to []."""
+    assert _map("tele/plug_4F2A/SENSOR", b'{"Time": "2024-01-01T10:00:00", "Switch1": "ON"}') == []
+
+
+def test_tasmota_state_is_online_with_power_and_rssi() -> None:
+    """STATE gives an online status with the POWER keys and a Wifi.RSSI reading."""
+    [item] = _map(
+        "tele/plug_4F2A/STATE",
+        b'{"Time": "2024-01-01T10:00:00", "Uptime": "0T01:00:00", "UptimeSec": 3600,'
+        b' "POWER1": "ON", "POWER2": "OFF", "Dimmer": 40,'
+        b' "Wifi": {"AP": 1, "SSId": "farm", "RSSI": 76, "Signal": -62}}',
+    )
+    assert isinstance(item, Data)
+    status = item.report.status
+    assert status is not None
+    assert (status.state, status.actuator) == (
+        DeviceState.ONLINE,
+        {"POWER1": "ON", "POWER2": "OFF"},
+    )
+    assert [(r.sensor, r.value) for r in item.report.readings] == [("Wifi.RSSI", 76.0)]
+    assert item.units == {"Wifi.RSSI": "%"}
+
+
+@pytest.mark.parametrize(("payload", "online"), [(b"Online", True), (b"Offline", False)])
+def test_tasmota_lwt_is_liveness(payload: bytes, online: bool) -> None:
+    """The plain-text LWT says whether the device is connected."""
+    assert _map("tele/plug_4F2A/LWT", payload) == [Liveness(DEVICE, online, NOW)]
+
+
+def test_tasmota_results_are_state_reports() -> None:
+    """stat/RESULT JSON, a plain stat/POWER and a SetOption4 JSON topic all report state."""
+    assert _map("stat/plug_4F2A/RESULT", b'{"POWER": "ON", "Dimmer": 40}') == [
+        CommandReply(DEVICE, None, state={"POWER": "ON", "Dimmer": 40})
+    ]
+    assert _map("stat/plug_4F2A/POWER1", b"OFF") == [
+        CommandReply(DEVICE, None, state={"POWER1": "OFF"})
+    ]
+    assert _map("stat/plug_4F2A/DIMMER", b'{"Dimmer": 40}') == [
+        CommandReply(DEVICE, None, state={"Dimmer": 40})
+    ]
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["tele/plug_4F2A/INFO1", "tele/plug_4F2A/HASS_STATE", "cmnd/plug_4F2A/POWER", "tele/x", ""],
+)
+def test_tasmota_ignores_other_topics(topic: str) -> None:
+    """Other tele topics, our own commands and unrelated topics map to []."""
+    assert _map(topic, b'{"POWER": "ON"}') == []
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "payload"),
+    [
+        ("POWER", {"value": "ON"}, b"ON"),
+        ("POWER2", {"value": False}, b"OFF"),
+        ("Dimmer", {"value": 40}, b"40"),
+        ("Dimmer", {"value": 40.0}, b"40"),
+        ("POWER", {}, b""),
+        ("POWER", {"value": "TOGGLE"}, b"TOGGLE"),
+    ],
+)
+def test_tasmota_command_publishes_to_cmnd(
+    action: str, params: dict[str, object], payload: bytes
+) -> None:
+    """A command is `cmnd/{topic}/{action}` with its value as plain text (empty: none)."""
+    cmd = OutgoingCommand(1, action, params, NOW)
+    assert TasmotaConvention().command(DEVICE, cmd) == [
+        Publish(f"cmnd/plug_4F2A/{action}", payload)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("device", "action", "params"),
+    [
+        (DEVICE, "POWER/1", {"value": "ON"}),
+        (DEVICE, "", {"value": "ON"}),
+        (DEVICE, "Power On", {}),
+        (DEVICE, "POWER", {"value": {"a": 1}}),
+        (DEVICE, "POWER", {"value": float("nan")}),
+        (DeviceRef(), "POWER", {}),
+        (DeviceRef(name="a+b"), "POWER", {}),
+    ],
+)
+def test_tasmota_command_refuses_what_tasmota_cannot_express(
+    device: DeviceRef, action: str, params: dict[str, object]
+) -> None:
+    """Bad command names, odd values and unaddressable devices fail the command."""
+    with pytest.raises(BadPayload):
+        TasmotaConvention().command(device, OutgoingCommand(1, action, params, NOW))
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "state", "done"),
+    [
+        ("POWER", {"value": "ON"}, {"POWER": "ON"}, True),
+        ("POWER", {"value": "on"}, {"POWER": "ON"}, True),
+        ("POWER", {"value": True}, {"POWER": "ON"}, True),
+        ("POWER", {"value": "ON"}, {"POWER": "OFF"}, False),
+        ("POWER1", {"value": "ON"}, {"POWER": "ON"}, True),
+        ("POWER", {"value": "ON"}, {"POWER1": "ON"}, True),
+        ("POWER2", {"value": "ON"}, {"POWER1": "ON"}, False),
+        ("POWER", {}, {"POWER": "OFF"}, True),
+        ("POWER", {"value": "TOGGLE"}, {"POWER": "OFF"}, True),
+        ("Dimmer", {"value": 40}, {"Dimmer": 40}, True),
+        ("dimmer", {"value": "40"}, {"Dimmer": 40}, True),
+        ("Dimmer", {"value": 40}, {"POWER": "ON"}, False),
+    ],
+)
+def test_tasmota_completes_when_the_result_shows_the_value(
+    action: str, params: dict[str, object], state: dict[str, object], done: bool
+) -> None:
+    """Keys match case-insensitively (POWER is POWER1), values as text or numbers."""
+    cmd = OutgoingCommand(1, action, params, NOW)
+    assert TasmotaConvention().completes(cmd, CommandReply(DEVICE, None, state=state)) is done
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("tele/plug_4F2A/SENSOR", b"{bad"),
+        ("tele/plug_4F2A/SENSOR", b"[]"),
+        ("tele/plug_4F2A/SENSOR", b"21.5"),
+        ("tele/plug_4F2A/SENSOR", b'{"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}'),
+        ("tele/plug_4F2A/SENSOR", b'{"___": 1}'),
+        ("tele/plug_4F2A/STATE", b"ON"),
+        ("tele/plug_4F2A/STATE", b'{"POWER": {"a": 1}}'),
+        ("tele/plug_4F2A/STATE", b'{"Wifi": {"RSSI": "strong"}}'),
+        ("tele/plug_4F2A/LWT", b"Maybe"),
+        ("tele/plug_4F2A/LWT", b"\xff"),
+        ("stat/plug_4F2A/RESULT", b"ON"),
+        ("stat/plug_4F2A/RESULT", b"{}"),
+        ("stat/plug_4F2A/RESULT", b"[1]"),
+        ("stat/plug_4F2A/POWER", b""),
+        ("stat/plug_4F2A/POWER", b"{broken"),
+        ("stat/plug_4F2A/POWER", b"\xfe\xff"),
+        ("tele/___/LWT", b"Online"),
+    ],
+)
+def test_tasmota_malformed_payloads_raise_bad_payload(topic: str, payload: bytes) -> None:
+    """Every malformed message raises BadPayload, never another exception."""
+    with pytest.raises(BadPayload):
+        _map(topic, payload)
