@@ -43,7 +43,7 @@ class Bridge:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, timeout: float = 30) -> None:
         env = {**os.environ, "FARMBRIDGE_LOG_LEVEL": "warning", **self.env}
         with (self.data_dir / "server.log").open("ab") as log:
             self.proc = subprocess.Popen(
@@ -63,7 +63,7 @@ class Bridge:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"bridge exited: {(self.data_dir / 'server.log').read_text()}")

@@ -34,6 +34,8 @@ class Mosquitto:
     port: int = field(default_factory=_free_port)
     ws_port: int | None = None
     mounts: dict[str, int] = field(default_factory=dict)
+    # (port, CA file, certificate, key) of a TLS listener.
+    tls: tuple[int, Path, Path, Path] | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,9 +72,75 @@ class Mosquitto:
         ]
         if self.ws_port is not None:
             lines += [f"listener {self.ws_port} 127.0.0.1", "protocol websockets"]
+        if self.tls is not None:
+            port, ca, cert, key = self.tls
+            lines += [
+                f"listener {port} 127.0.0.1",
+                f"cafile {ca}",
+                f"certfile {cert}",
+                f"keyfile {key}",
+            ]
         for prefix, port in self.mounts.items():
             lines += [f"listener {port} 127.0.0.1", f"mount_point {prefix}"]
         return "\n".join(lines) + "\n"
+
+    def enable_tls(self) -> tuple[str, Path]:
+        """Makes a CA and a certificate for 127.0.0.1 with openssl and adds a TLS listener
+        (call before start); returns its mqtts:// URL and the CA file."""
+        d = self.workdir / "tls"
+        d.mkdir(parents=True, exist_ok=True)
+
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+        openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=farmbridge test CA",
+        )
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        )
+        (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        )
+        port = _free_port()
+        self.tls = (port, d / "ca.crt", d / "server.crt", d / "server.key")
+        return f"mqtts://127.0.0.1:{port}", d / "ca.crt"
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

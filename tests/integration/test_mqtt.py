@@ -393,3 +393,81 @@ def test_unanswered_command_times_out(
         assert api.ok("GET", f"/api/v1/commands/{cmd['id']}")["state"] == "timed_out"
     finally:
         dev.close()
+
+
+def test_mqtts_with_a_ca_file(tmp_path: Path) -> None:
+    """The bridge verifies the broker's certificate against the configured CA."""
+    broker = Mosquitto(tmp_path / "tls-broker")
+    url, ca = broker.enable_tls()
+    broker.start()
+    data = tmp_path / "b"
+    data.mkdir()
+    make_admin(data)
+    bridge = Bridge(
+        data,
+        env={"FARMBRIDGE_MQTT_URL": url, "FARMBRIDGE_MQTT_CA_FILE": str(ca)},
+    )
+    try:
+        bridge.start()  # ready means connected
+        api = Api(bridge.url, *ADMIN)
+        f = api.farm(FARM)
+        api.device(f["id"], "node-1")
+        dev = Device(broker.port, "node-1")  # publishes on the plain listener
+        try:
+            dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 12.5})
+            eventually(lambda: readings_of(api, f["id"], "temp") or None, what="stored over TLS")
+        finally:
+            dev.close()
+            api.close()
+        assert httpx.get(f"{bridge.url}/readyz").json()["mqtt"].startswith("connected mqtts://")
+    finally:
+        bridge.stop()
+        broker.stop()
+
+
+def test_a_wrong_ca_keeps_the_link_down(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "tls-broker")
+    url, _ = broker.enable_tls()
+    broker.start()
+    other = Mosquitto(tmp_path / "other")
+    _, wrong_ca = other.enable_tls()
+    data = tmp_path / "b"
+    data.mkdir()
+    make_admin(data)
+    bridge = Bridge(
+        data, env={"FARMBRIDGE_MQTT_URL": url, "FARMBRIDGE_MQTT_CA_FILE": str(wrong_ca)}
+    )
+    try:
+        with pytest.raises(RuntimeError, match="did not become ready"):
+            bridge.start(timeout=4)
+        r = httpx.get(f"{bridge.url}/readyz")
+        assert r.status_code == 503
+        assert "certificate" in (data / "server.log").read_text().lower()
+    finally:
+        bridge.stop()
+        broker.stop()
+
+
+def test_reject_setting_drops_unknown_devices_without_a_record(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    data = tmp_path / "b"
+    data.mkdir()
+    make_admin(data)
+    bridge = Bridge(data, env=mqtt_env(broker, FARMBRIDGE_UNKNOWN_DEVICES="reject"))
+    bridge.start()
+    api = Api(bridge.url, *ADMIN)
+    dev = Device(broker.port, "x")
+    try:
+        f = api.farm(FARM)
+        api.device(f["id"], "node-1")
+        dev.publish(f"farmbridge/{FARM}/stranger/telemetry", {"temp": 5})
+        dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 6})
+        eventually(lambda: readings_of(api, f["id"], "temp") or None)
+        assert api.ok("GET", f"/api/v1/farms/{f['id']}/pending-devices") == []
+        metrics = httpx.get(f"{bridge.url}/metrics").text
+        assert _metric(metrics, "farmbridge_unknown_device_messages_total") >= 1
+    finally:
+        dev.close()
+        api.close()
+        bridge.stop()
