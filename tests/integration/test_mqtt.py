@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import threading
@@ -37,6 +38,22 @@ def mqtt_env(broker: Mosquitto, **extra: str) -> dict[str, str]:
         "FARMBRIDGE_MQTT_CLIENT_ID": "bridge-under-test",
         **extra,
     }
+
+
+@contextlib.contextmanager
+def own_bridge(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[Bridge, Api]]:
+    """A bridge with its own settings, started, and an admin client of it."""
+    data = tmp_path / "own-bridge"
+    data.mkdir()
+    make_admin(data)
+    bridge = Bridge(data, env=env)
+    bridge.start()
+    api = Api(bridge.url, *ADMIN)
+    try:
+        yield bridge, api
+    finally:
+        api.close()
+        bridge.stop()
 
 
 @pytest.fixture
@@ -311,23 +328,17 @@ def test_last_will_marks_the_device_offline_and_data_online_again(
 def test_silent_device_goes_offline_after_the_liveness_timeout(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
-    data = tmp_path / "b2"
-    data.mkdir()
-    make_admin(data)
-    bridge = Bridge(data, env=mqtt_env(broker, FARMBRIDGE_MQTT_LIVENESS_TIMEOUT_S="1"))
-    bridge.start()
-    api = Api(bridge.url, *ADMIN)
-    dev = Device(broker.port, "node-1")
-    try:
-        f = api.farm(FARM)
-        api.device(f["id"], "node-1")
-        dev.publish(f"farmbridge/{FARM}/node-1/status", {"state": "online"})
-        eventually(lambda: device_state(api, f["id"], "node-1") == "online")
-        eventually(lambda: device_state(api, f["id"], "node-1") == "offline", timeout=10)
-    finally:
-        dev.close()
-        api.close()
-        bridge.stop()
+    env = mqtt_env(broker, FARMBRIDGE_MQTT_LIVENESS_TIMEOUT_S="1")
+    with own_bridge(tmp_path, env) as (_, api):
+        dev = Device(broker.port, "node-1")
+        try:
+            f = api.farm(FARM)
+            api.device(f["id"], "node-1")
+            dev.publish(f"farmbridge/{FARM}/node-1/status", {"state": "online"})
+            eventually(lambda: device_state(api, f["id"], "node-1") == "online")
+            eventually(lambda: device_state(api, f["id"], "node-1") == "offline", timeout=10)
+        finally:
+            dev.close()
 
 
 def test_command_round_trip_over_mqtt_and_no_resend_on_reconnect(
@@ -400,28 +411,20 @@ def test_mqtts_with_a_ca_file(tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "tls-broker")
     url, ca = broker.enable_tls()
     broker.start()
-    data = tmp_path / "b"
-    data.mkdir()
-    make_admin(data)
-    bridge = Bridge(
-        data,
-        env={"FARMBRIDGE_MQTT_URL": url, "FARMBRIDGE_MQTT_CA_FILE": str(ca)},
-    )
+    env = {"FARMBRIDGE_MQTT_URL": url, "FARMBRIDGE_MQTT_CA_FILE": str(ca)}
     try:
-        bridge.start()  # ready means connected
-        api = Api(bridge.url, *ADMIN)
-        f = api.farm(FARM)
-        api.device(f["id"], "node-1")
-        dev = Device(broker.port, "node-1")  # publishes on the plain listener
-        try:
-            dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 12.5})
-            eventually(lambda: readings_of(api, f["id"], "temp") or None, what="stored over TLS")
-        finally:
-            dev.close()
-            api.close()
-        assert httpx.get(f"{bridge.url}/readyz").json()["mqtt"].startswith("connected mqtts://")
+        with own_bridge(tmp_path, env) as (bridge, api):  # ready means connected
+            f = api.farm(FARM)
+            api.device(f["id"], "node-1")
+            dev = Device(broker.port, "node-1")  # publishes on the plain listener
+            try:
+                dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 12.5})
+                eventually(lambda: readings_of(api, f["id"], "temp") or None, what="over TLS")
+            finally:
+                dev.close()
+            ready = httpx.get(f"{bridge.url}/readyz").json()
+            assert ready["mqtt"].startswith("connected mqtts://")
     finally:
-        bridge.stop()
         broker.stop()
 
 
@@ -451,23 +454,17 @@ def test_a_wrong_ca_keeps_the_link_down(tmp_path: Path) -> None:
 def test_reject_setting_drops_unknown_devices_without_a_record(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
-    data = tmp_path / "b"
-    data.mkdir()
-    make_admin(data)
-    bridge = Bridge(data, env=mqtt_env(broker, FARMBRIDGE_UNKNOWN_DEVICES="reject"))
-    bridge.start()
-    api = Api(bridge.url, *ADMIN)
-    dev = Device(broker.port, "x")
-    try:
-        f = api.farm(FARM)
-        api.device(f["id"], "node-1")
-        dev.publish(f"farmbridge/{FARM}/stranger/telemetry", {"temp": 5})
-        dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 6})
-        eventually(lambda: readings_of(api, f["id"], "temp") or None)
-        assert api.ok("GET", f"/api/v1/farms/{f['id']}/pending-devices") == []
-        metrics = httpx.get(f"{bridge.url}/metrics").text
-        assert _metric(metrics, "farmbridge_unknown_device_messages_total") >= 1
-    finally:
-        dev.close()
-        api.close()
-        bridge.stop()
+    env = mqtt_env(broker, FARMBRIDGE_UNKNOWN_DEVICES="reject")
+    with own_bridge(tmp_path, env) as (bridge, api):
+        dev = Device(broker.port, "x")
+        try:
+            f = api.farm(FARM)
+            api.device(f["id"], "node-1")
+            dev.publish(f"farmbridge/{FARM}/stranger/telemetry", {"temp": 5})
+            dev.publish(f"farmbridge/{FARM}/node-1/telemetry", {"temp": 6})
+            eventually(lambda: readings_of(api, f["id"], "temp") or None)
+            assert api.ok("GET", f"/api/v1/farms/{f['id']}/pending-devices") == []
+            metrics = httpx.get(f"{bridge.url}/metrics").text
+            assert _metric(metrics, "farmbridge_unknown_device_messages_total") >= 1
+        finally:
+            dev.close()
