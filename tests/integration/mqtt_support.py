@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 import paho.mqtt.client as paho
@@ -21,7 +21,7 @@ def eventually(check: Callable[[], T | None], timeout: float = 15.0, what: str =
     while time.monotonic() < deadline:
         last = check()
         if last is not None and last is not False:
-            return last
+            return cast(T, last)
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
 
@@ -59,7 +59,7 @@ class Device:
         self._lock = threading.Lock()
         self.client.on_message = self._on_message
         self.client.on_publish = self._on_publish
-        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.reconnect_delay_set(1, 2)
         self.client.connect("127.0.0.1", port, keepalive=keepalive)
         self.client.loop_start()
         eventually(self.client.is_connected, 10, "device connected")

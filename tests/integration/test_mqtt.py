@@ -293,10 +293,12 @@ def test_readyz_shows_the_broker_link(broker: Mosquitto, mqtt_bridge: Bridge, ap
     assert ready.status_code == 200
     assert ready.json()["mqtt"].startswith("connected")
     broker.stop()
-    down = eventually(
-        lambda: (r := httpx.get(f"{mqtt_bridge.url}/readyz")).status_code == 503 and r,
-        what="readyz 503",
-    )
+
+    def not_ready() -> httpx.Response | None:
+        r = httpx.get(f"{mqtt_bridge.url}/readyz")
+        return r if r.status_code == 503 else None
+
+    down = eventually(not_ready, what="readyz 503")
     assert down.json()["mqtt"].split()[0] in ("connecting", "disconnected")
     broker.start()
     eventually(

@@ -153,6 +153,14 @@ def test_homie_command_sets_the_property(action: str, value: object, payload: by
     assert _described().command(DEVICE, cmd) == [Publish(f"5/greenhouse-1/{action}/set", payload)]
 
 
+def test_homie_command_action_may_be_the_sensor_name() -> None:
+    """`node.property` (what the API's action names allow) is the same property."""
+    cmd = OutgoingCommand(1, "vent.angle", {"value": 30}, NOW)
+    homie = _described()
+    assert homie.command(DEVICE, cmd) == [Publish("5/greenhouse-1/vent/angle/set", b"30")]
+    assert homie.completes(cmd, CommandReply(DEVICE, None, state={"vent/angle": "30"}))
+
+
 @pytest.mark.parametrize(
     ("action", "params"),
     [

@@ -147,6 +147,26 @@ class UplinkService:
         fresh = await self._directory.by_name(entry.device.farm_id, entry.device.name)
         return fresh or entry
 
+    async def news_in(self, entry: DeviceEntry, report: DeviceReport) -> DeviceReport | None:
+        """What a retained message adds to what is stored: the broker re-sends a topic's
+        retained message on every (re)subscription, so readings equal to their sensor's
+        latest stored value and a status equal to the stored one are old news. None when
+        nothing is left."""
+        latest = {
+            s.name: s.last_value for s in await self._store.list_sensors(device_id=entry.device.id)
+        }
+        readings = [r for r in report.readings if latest.get(r.sensor) != r.value]
+        status = report.status
+        if status is not None:
+            current = (await self._store.get_device(entry.device.id)).status
+            if current.state == status.state and (
+                not status.actuator or current.actuator == status.actuator
+            ):
+                status = None
+        if not readings and status is None and not report.events:
+            return None
+        return DeviceReport(readings, status, list(report.events), report.message_id)
+
     async def liveness(self, entry: DeviceEntry, online: bool, ts_ms: int) -> DeviceReport:
         """The report of an online/offline change (it streams like any status change)."""
         state = DeviceState.ONLINE if online else DeviceState.OFFLINE

@@ -276,15 +276,22 @@ class MqttBridge:
             return
         entry = route.entry
         if isinstance(item, Data):
-            was_offline = route.online is False
             report = item.report
-            if was_offline and report.status is None:
+            if delivery.retained:
+                # Re-sent by the broker on subscribing: store only what is new, and take
+                # it as no sign of life (the device may have died since).
+                news = await self._uplink.news_in(entry, item.report)
+                if news is None:
+                    return
+                report = news
+            elif report.status is None and route.online is not True:
+                # A device that reports is alive: say so once, stored like any status.
                 status = (await self._uplink.liveness(entry, True, now_ms)).status
                 report = DeviceReport(report.readings, status, report.events, report.message_id)
             batch = await self._uplink.prepare(entry, report, units=item.units)
             commits.append(self._uplink.submit(batch))
-            # A device that reports is alive, unless what it reports is that it is not.
-            route.online = report.status is None or report.status.state != DeviceState.OFFLINE
+            if report.status is not None:
+                route.online = report.status.state != DeviceState.OFFLINE
         elif isinstance(item, Liveness):
             if route.online is item.online and route.online is not None:
                 return

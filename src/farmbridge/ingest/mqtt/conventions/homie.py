@@ -75,23 +75,25 @@ class HomieConvention:
 
     def command(self, device: DeviceRef, cmd: OutgoingCommand) -> list[Publish]:
         name = segment(device.name, "device's name")
-        node, _, prop = cmd.action.partition("/")
+        key = _property_key(cmd.action)
+        node, _, prop = key.partition("/")
         segment(node, "node of action 'node/property'")
         segment(prop, "property of action 'node/property'")
-        known = self._described.get(name, {}).get(cmd.action)
+        known = self._described.get(name, {}).get(key)
         if known is not None and not known.settable:
-            raise BadPayload(f"property {cmd.action!r} of {name!r} is not settable")
+            raise BadPayload(f"property {key!r} of {name!r} is not settable")
         text = _command_text(cmd.params)
         return [Publish(f"{VERSION}/{name}/{node}/{prop}/set", text.encode())]
 
     def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
-        if cmd.action not in reply.state:
+        key = _property_key(cmd.action)
+        if key not in reply.state:
             return False
         try:
             requested = _command_text(cmd.params)
         except BadPayload:
             return False
-        return same_value(requested, reply.state[cmd.action])
+        return same_value(requested, reply.state[key])
 
     def _description(self, name: str, device_id: str, payload: bytes) -> list[Mapped]:
         if not payload.strip():
@@ -167,3 +169,12 @@ def _command_text(params: dict[str, Any]) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         raise BadPayload(f"params.value: {shown(value)} is not a finite number")
     return value_text(value)
+
+
+def _property_key(action: str) -> str:
+    """`node/property`, also written `node.property` (the sensor's name, and what the
+    API's action names allow): Homie ids hold no dots, so the first one separates."""
+    if "/" in action:
+        return action
+    node, dot, prop = action.partition(".")
+    return f"{node}/{prop}" if dot else action
