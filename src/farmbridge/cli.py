@@ -89,14 +89,45 @@ def demo(
     data_dir: Annotated[Path, typer.Option("--data-dir")] = Path("data/demo"),
     time_scale: Annotated[float, typer.Option(help="simulated seconds per real second")] = 120.0,
     interval_s: Annotated[float, typer.Option(help="seconds between readings")] = 2.0,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt",
+            help="broker URL: the simulated devices publish there and the bridge reads them",
+        ),
+    ] = None,
+    mqtt_convention: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt-convention",
+            help="the devices' MQTT convention: native (default), thingsboard, homie, "
+            "tasmota, esphome or hass",
+        ),
+    ] = None,
 ) -> None:
-    """Run the bridge with a seeded demo greenhouse fed by simulated devices over HTTP."""
-    from farmbridge.demo import run_demo
+    """Run the bridge with a seeded demo greenhouse fed by simulated devices, over HTTP, or
+    over MQTT through a broker when given one."""
+    from farmbridge.demo import demo_binding, run_demo
 
-    settings = settings_from(host=host, port=port, data_dir=data_dir)
+    if mqtt_convention is not None:
+        if mqtt is None:
+            raise typer.BadParameter("needs --mqtt", param_hint="--mqtt-convention")
+        try:
+            demo_binding(mqtt_convention)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--mqtt-convention") from None
+    convention = (mqtt_convention or "native") if mqtt is not None else None
+    settings = settings_from(host=host, port=port, data_dir=data_dir, mqtt_url=mqtt)
     logs.configure(settings.log_level, json=settings.log_json)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop
-        asyncio.run(run_demo(settings, time_scale=time_scale, interval_s=interval_s))
+        asyncio.run(
+            run_demo(
+                settings,
+                time_scale=time_scale,
+                interval_s=interval_s,
+                mqtt_convention=convention,
+            )
+        )
 
 
 def _read_password(confirm: bool) -> str:

@@ -1,21 +1,26 @@
 """The demo: a bridge on the embedded default with a seeded greenhouse fed by simulated devices.
 
-The simulator talks to the bridge over its real HTTP ingest API, on the same port.
+The simulator talks to the bridge over its real HTTP ingest API, on the same port; or, given
+an MQTT convention (and a broker in `mqtt_url`), its devices publish to the broker in that
+convention and the bridge reads them through a binding for the demo farm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from typing import Final
 
 import structlog
 
 from farmbridge.app import BridgeApp, build_services
-from farmbridge.config import Settings
+from farmbridge.config import MqttBinding, Settings
 from farmbridge.domain import DeviceKind, Role
 from farmbridge.domain.errors import NotFound
-from farmbridge.ingest.simulator import DEMO_DEVICES, Simulator
+from farmbridge.ingest.mqtt.simulator import DEFAULT_PREFIXES, MqttSimulator
+from farmbridge.ingest.simulator import DEMO_DEVICES, DeviceSpec, SensorSpecIn, Simulator
 from farmbridge.server import make_server
 from farmbridge.service.bundle import Services
 from farmbridge.store.base import SensorSpec
@@ -25,10 +30,35 @@ log = structlog.get_logger(__name__)
 DEMO_FARM: Final = "greenhouse-1"
 DEMO_USER: Final = "demo"
 DEMO_PASSWORD: Final = "demo-password"  # noqa: S105 - printed to the user on purpose
+BRIDGE_CONNECT_WAIT_S: Final = 10.0
+
+SensorNaming = Callable[[DeviceSpec, SensorSpecIn], str]
 
 
-async def seed(svc: Services) -> dict[str, str]:
-    """Creates the demo farm, user and devices when missing; returns fresh device keys."""
+def demo_binding(convention: str) -> MqttBinding:
+    """The binding the bridge reads the demo's simulated devices through: the convention
+    under its usual prefix, for the demo farm. Raises ValueError for an unknown convention."""
+    if convention not in DEFAULT_PREFIXES:
+        known = ", ".join(sorted(DEFAULT_PREFIXES))
+        raise ValueError(f"unknown MQTT convention {convention!r}; known: {known}")
+    return MqttBinding(convention=convention, prefix=DEFAULT_PREFIXES[convention], farm=DEMO_FARM)
+
+
+def with_demo_binding(settings: Settings, convention: str) -> Settings:
+    """`settings` with the demo's binding added, replacing one under the same key."""
+    binding = demo_binding(convention)
+    others = tuple(b for b in settings.mqtt_bindings if b.key != binding.key)
+    return settings.model_copy(update={"mqtt_bindings": (*others, binding)})
+
+
+async def seed(svc: Services, sensor_name: SensorNaming | None = None) -> dict[str, str]:
+    """Creates the demo farm, user and devices when missing; returns fresh device keys.
+
+    `sensor_name` names the sensors as the devices' MQTT convention will report them
+    (Homie's `sensors.temperature`); given, devices seeded before under other names get
+    these sensors too.
+    """
+    naming = sensor_name or (lambda _device, sensor: sensor.name)
     try:
         farm = await svc.store.get_farm_by_name(DEMO_FARM)
     except NotFound:
@@ -41,11 +71,15 @@ async def seed(svc: Services) -> dict[str, str]:
     existing = {d.name: d for d in await svc.store.list_devices(farm.id)}
     keys: dict[str, str] = {}
     for spec in DEMO_DEVICES:
+        sensors = [
+            SensorSpec(naming(spec, s), s.unit, s.min_value, s.max_value) for s in spec.sensors
+        ]
         if spec.name in existing:
             # Keys are stored hashed, so a restarted demo issues its simulator new ones.
             keys[spec.name] = await svc.farms.rekey_device(existing[spec.name].id)
+            if sensor_name is not None and sensors:
+                await svc.farms.register_sensors(existing[spec.name].id, sensors)
             continue
-        sensors = [SensorSpec(s.name, s.unit, s.min_value, s.max_value) for s in spec.sensors]
         _, keys[spec.name] = await svc.farms.register_device(
             farm.id, spec.name, DeviceKind(spec.kind), spec.title, sensors
         )
@@ -58,8 +92,19 @@ async def run_demo(
     time_scale: float,
     interval_s: float,
     ready: asyncio.Event | None = None,
+    mqtt_convention: str | None = None,
 ) -> None:
-    """Serves until interrupted; `ready` is set once the simulator is running (for tests)."""
+    """Serves until interrupted; `ready` is set once the simulator is running (for tests).
+
+    With `mqtt_convention`, the simulated devices publish to the broker of
+    `settings.mqtt_url` in that convention instead of posting over HTTP, and the bridge
+    gets the binding to read them (`demo_binding`). Raises ValueError when there is no
+    broker URL or the convention is unknown.
+    """
+    if mqtt_convention is not None:
+        if not settings.mqtt_url:
+            raise ValueError("simulating devices over MQTT needs a broker URL (mqtt_url)")
+        settings = with_demo_binding(settings, mqtt_convention)
     svc = build_services(settings)
     server = make_server(BridgeApp(settings, svc))
     serving = asyncio.create_task(server.serve(), name="farmbridge.demo.server")
@@ -70,18 +115,37 @@ async def run_demo(
         await asyncio.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     base_url = f"http://{settings.host}:{port}"
-    keys = await seed(svc)
+    sim: Simulator | MqttSimulator
+    if mqtt_convention is not None and settings.mqtt_url:
+        sim = MqttSimulator(
+            url=settings.mqtt_url,
+            farm=DEMO_FARM,
+            convention=mqtt_convention,
+            interval_s=interval_s,
+            time_scale=time_scale,
+            client_id_prefix=f"{settings.mqtt_client_id}-demo-",
+            ca_file=settings.mqtt_ca_file,
+        )
+        keys = await seed(svc, sim.sensor_name)
+        await _bridge_connected(svc)
+        via = (
+            f"  devices:   over MQTT, {mqtt_convention} convention, at {sim.broker.safe()}\n"
+            f"  commands:  {sim.dialect.command_example}\n"
+        )
+    else:
+        keys = await seed(svc)
+        sim = Simulator(
+            base_url=base_url, device_keys=keys, interval_s=interval_s, time_scale=time_scale
+        )
+        via = ""
     print(
         f"\nFarm Bridge demo is running at {base_url}/\n"
         f"  API docs:  {base_url}/docs\n"
         f"  log in as: {DEMO_USER} / {DEMO_PASSWORD}\n"
-        f"  farm:      {DEMO_FARM} ({len(keys)} simulated devices, Ctrl-C to stop)\n",
+        f"  farm:      {DEMO_FARM} ({len(keys)} simulated devices, Ctrl-C to stop)\n{via}",
         flush=True,
     )
     stop = asyncio.Event()
-    sim = Simulator(
-        base_url=base_url, device_keys=keys, interval_s=interval_s, time_scale=time_scale
-    )
     server.on_shutdown.insert(0, stop.set)
     simulating = asyncio.create_task(sim.run(stop), name="farmbridge.demo.simulator")
     if ready is not None:
@@ -93,3 +157,15 @@ async def run_demo(
         with contextlib.suppress(asyncio.CancelledError):
             await simulating
         log.info("demo stopped", readings_sent=sim.sent)
+
+
+async def _bridge_connected(svc: Services) -> None:
+    """Waits a little for the bridge's broker link, so the devices' first messages find its
+    subscriptions; a broker still away is only logged (devices and bridge keep retrying)."""
+    deadline = time.monotonic() + BRIDGE_CONNECT_WAIT_S
+    while time.monotonic() < deadline:
+        probe = svc.probes.check().get("mqtt")
+        if probe is not None and probe.ok:
+            return
+        await asyncio.sleep(0.05)
+    log.warning("MQTT broker not reached yet; the simulated devices keep trying")
