@@ -45,9 +45,12 @@ def demo_binding(convention: str) -> MqttBinding:
 
 
 def with_demo_binding(settings: Settings, convention: str) -> Settings:
-    """`settings` with the demo's binding added, replacing one under the same key."""
+    """`settings` reading the demo's binding, beside the bindings configured explicitly
+    (FARMBRIDGE_MQTT_BINDINGS) but instead of the default one: retained messages of
+    another convention's earlier demo run would otherwise feed stale state to the farm."""
     binding = demo_binding(convention)
-    others = tuple(b for b in settings.mqtt_bindings if b.key != binding.key)
+    configured = settings.mqtt_bindings if "mqtt_bindings" in settings.model_fields_set else ()
+    others = tuple(b for b in configured if b.key != binding.key)
     return settings.model_copy(update={"mqtt_bindings": (*others, binding)})
 
 
@@ -101,10 +104,26 @@ async def run_demo(
     gets the binding to read them (`demo_binding`). Raises ValueError when there is no
     broker URL or the convention is unknown.
     """
+    mqtt_sim: MqttSimulator | None = None
     if mqtt_convention is not None:
-        if not settings.mqtt_url:
+        url = settings.mqtt_url
+        if not url:
             raise ValueError("simulating devices over MQTT needs a broker URL (mqtt_url)")
         settings = with_demo_binding(settings, mqtt_convention)
+        mqtt_sim = MqttSimulator(
+            url=url,
+            farm=DEMO_FARM,
+            convention=mqtt_convention,
+            interval_s=interval_s,
+            time_scale=time_scale,
+            # Per convention: each is another device to the broker, with its own session.
+            client_id_prefix=f"{settings.mqtt_client_id}-demo-{mqtt_convention}-",
+            ca_file=settings.mqtt_ca_file,
+        )
+        # Before the bridge reads the broker: a message about the farm (retained, or
+        # queued in the bridge's session) arriving before the farm exists would make the
+        # bridge remember it as unknown for a while, and drop the devices' first messages.
+        keys = await _seed_offline(settings, mqtt_sim.sensor_name)
     svc = build_services(settings)
     server = make_server(BridgeApp(settings, svc))
     serving = asyncio.create_task(server.serve(), name="farmbridge.demo.server")
@@ -116,21 +135,13 @@ async def run_demo(
     port = server.servers[0].sockets[0].getsockname()[1]
     base_url = f"http://{settings.host}:{port}"
     sim: Simulator | MqttSimulator
-    if mqtt_convention is not None and settings.mqtt_url:
-        sim = MqttSimulator(
-            url=settings.mqtt_url,
-            farm=DEMO_FARM,
-            convention=mqtt_convention,
-            interval_s=interval_s,
-            time_scale=time_scale,
-            client_id_prefix=f"{settings.mqtt_client_id}-demo-",
-            ca_file=settings.mqtt_ca_file,
-        )
-        keys = await seed(svc, sim.sensor_name)
+    if mqtt_sim is not None:
+        sim = mqtt_sim
         await _bridge_connected(svc)
         via = (
-            f"  devices:   over MQTT, {mqtt_convention} convention, at {sim.broker.safe()}\n"
-            f"  commands:  {sim.dialect.command_example}\n"
+            f"  devices:   over MQTT, {mqtt_sim.dialect.name} convention, at"
+            f" {mqtt_sim.broker.safe()}\n"
+            f"  commands:  {mqtt_sim.dialect.command_example}\n"
         )
     else:
         keys = await seed(svc)
@@ -157,6 +168,16 @@ async def run_demo(
         with contextlib.suppress(asyncio.CancelledError):
             await simulating
         log.info("demo stopped", readings_sent=sim.sent)
+
+
+async def _seed_offline(settings: Settings, sensor_name: SensorNaming) -> dict[str, str]:
+    """`seed` on the store alone, before the bridge runs."""
+    svc = build_services(settings)
+    await svc.store.start()
+    try:
+        return await seed(svc, sensor_name)
+    finally:
+        await svc.store.close()
 
 
 async def _bridge_connected(svc: Services) -> None:

@@ -18,8 +18,10 @@ import pytest
 
 from tests.conftest import ADMIN, Bridge, make_admin
 from tests.integration.api_client import Api
+from tests.integration.test_lorawan import sample as lorawan_sample
 
 PASSWORD = "member-password"
+LORA_SECRET = "access-test-lorawan-secret"
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 PUBLIC = {
@@ -28,7 +30,9 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("POST", "/api/v1/auth/token"),
 }
-PUBLIC_PREFIX = "/api/v1/ingest"  # device routes: a device key, not a user token
+# Device routes (a device key) and network-server routes (an integration secret), not a
+# user token.
+PUBLIC_PREFIX = ("/api/v1/ingest", "/api/v1/lorawan")
 CALLER_SCOPED = {
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/farms"),
@@ -43,6 +47,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/devices/{device_id}/commands"): {"action": "on"},
     ("POST", "/api/v1/users"): {"username": "intruder", "password": "intruder-password"},
     ("PUT", "/api/v1/farms/{farm_id}/members/{user_id}"): {"role": "admin"},
+    ("POST", "/api/v1/pending-devices/{pending_id}/approve"): {"kind": "sensor_node"},
 }
 """Valid bodies, so a refusal is the role check's and not the schema's (a 422 would hide it)."""
 
@@ -53,6 +58,7 @@ class FarmObjects:
     device_id: int
     sensor_id: int
     command_id: int
+    pending_id: int
 
     def path_ids(self, user_id: int) -> dict[str, int]:
         return {
@@ -60,6 +66,7 @@ class FarmObjects:
             "device_id": self.device_id,
             "sensor_id": self.sensor_id,
             "command_id": self.command_id,
+            "pending_id": self.pending_id,
             "user_id": user_id,
         }
 
@@ -80,7 +87,17 @@ def farm_with_objects(admin: Api, name: str) -> FarmObjects:
     farm = admin.farm(name)
     dev = admin.device(farm["id"], "pump", kind="actuator")
     cmd = admin.ok("POST", f"/api/v1/devices/{dev['device']['id']}/commands", json={"action": "on"})
-    return FarmObjects(farm["id"], dev["device"]["id"], dev["sensors"][0]["id"], cmd["id"])
+    # An uplink from an unregistered LoRaWAN device leaves a pending device on the farm.
+    r = httpx.post(
+        f"{str(admin.http.base_url).rstrip('/')}/api/v1/lorawan/lora-{name}",
+        json=lorawan_sample("tts_uplink.json"),
+        headers={"Authorization": f"Bearer {LORA_SECRET}"},
+    )
+    assert r.json()["status"] == "unregistered", r.text
+    pending = admin.ok("GET", f"/api/v1/farms/{farm['id']}/pending-devices")
+    return FarmObjects(
+        farm["id"], dev["device"]["id"], dev["sensors"][0]["id"], cmd["id"], pending[0]["id"]
+    )
 
 
 def add_user(admin: Api, url: str, name: str, farm_id: int, role: str) -> tuple[Api, int]:
@@ -94,7 +111,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Farms A and B with a device, sensor and command each; a viewer, operator and admin of A."""
     data_dir = tmp_path_factory.mktemp("access")
     make_admin(data_dir)
-    bridge = Bridge(data_dir, env={"FARMBRIDGE_LOGIN_RATE_PER_MIN": "60000"})
+    lora = [
+        {"name": f"lora-{farm}", "kind": "tts", "farm": farm, "secret": LORA_SECRET}
+        for farm in ("farm-a", "farm-b")
+    ]
+    bridge = Bridge(
+        data_dir,
+        env={
+            "FARMBRIDGE_LOGIN_RATE_PER_MIN": "60000",
+            "FARMBRIDGE_LORAWAN_INTEGRATIONS": json.dumps(lora),
+        },
+    )
     bridge.start()
     admin = Api(bridge.url, *ADMIN)
     apis = [admin]
@@ -195,17 +222,22 @@ def test_caller_scoped_routes_show_only_own_farms(world: World) -> None:
 
 
 def test_own_farm_routes_readable_by_its_viewer(world: World) -> None:
-    """The same GET routes that refuse B answer 200 to A's viewer on A (members: admins only)."""
+    """The same GET routes that refuse B answer 200 to A's viewer on A (members and pending
+    devices: admins only)."""
     ids = world.a.path_ids(world.ids["viewer"])
     reads = [
         (m, p)
         for m, p in operations(world.admin)
         if m == "GET" and "{" in p and not is_public(m, p) and "{user_id}" not in p
     ]
-    members_route = "GET /api/v1/farms/{farm_id}/members"
+    admin_only = {
+        "GET /api/v1/farms/{farm_id}/members",
+        "GET /api/v1/farms/{farm_id}/pending-devices",
+    }
     got = {f"{m} {p}": call(world.members["viewer"], m, p, ids).status_code for m, p in reads}
-    assert got == {key: 403 if key == members_route else 200 for key in got}
-    assert call(world.members["admin"], "GET", members_route.split()[1], ids).status_code == 200
+    assert got == {key: 403 if key in admin_only else 200 for key in got}
+    for route in admin_only:
+        assert call(world.members["admin"], "GET", route.split()[1], ids).status_code == 200
 
 
 def b64url(data: bytes) -> str:

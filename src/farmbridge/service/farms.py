@@ -102,6 +102,7 @@ class FarmService:
         device = await self._store.create_device(
             farm_id, name, kind, title or name, self._secrets.device_key_hash(key), sensors
         )
+        self._directory.forget_misses()  # a message just before this finds it at once
         await self._announce(device)
         return device, key
 
@@ -172,7 +173,6 @@ class FarmService:
         who.require(pending.farm_id, Role.ADMIN)
         device, key = await self.register_device(pending.farm_id, pending.name, kind, title, [])
         await self._store.delete_pending_device(pending_id)
-        self._directory.forget_misses()
         return device, key
 
     async def reject_pending(self, who: Principal, pending_id: int) -> PendingDevice:
