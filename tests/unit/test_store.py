@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from farmbridge.domain import (
     CommandState,
@@ -20,6 +21,8 @@ from farmbridge.domain import (
 )
 from farmbridge.domain.errors import Conflict, NotFound
 from farmbridge.store.base import EventFilter, SensorSpec
+from farmbridge.store.ingest_writes import known_message_query, known_messages
+from farmbridge.store.schema import metadata
 from farmbridge.store.sql import SqlStore
 
 T0 = 1_700_000_000_000
@@ -225,3 +228,25 @@ async def test_listeners_hear_every_commit_in_order(store: SqlStore) -> None:
     await store.ingest(_batch(f, d, s[0], 1, msg="x"))  # a duplicate adds no change
     assert heard == list(range(1, 42))
     assert max(r.last_seq or 0 for r in results) == 40
+
+
+def test_message_id_lookup_searches_the_primary_key_not_the_whole_table(tmp_path: Path) -> None:
+    """Dedup looks up a group's message ids by index: a scan would cost a day of ids per
+    commit. The plan is SQLite's own (EXPLAIN QUERY PLAN on the real schema)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    metadata.create_all(engine)
+    query = known_message_query([(1, "a"), (2, "b")])
+    compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.begin() as conn:
+        plan = " ".join(str(row[3]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+        assert "SEARCH" in plan
+        assert "SCAN" not in plan
+        conn.execute(
+            text(
+                "INSERT INTO ingest_messages VALUES "
+                "(1, 'a', 0, 1, 1, 1), (1, 'b', 0, 1, 2, 2), (2, 'b', 0, 1, 3, 3)"
+            )
+        )
+        # The cross product's extra pair (1, 'b') is not reported.
+        assert set(known_messages(conn, [(1, "a"), (2, "b")])) == {(1, "a"), (2, "b")}
+    engine.dispose()

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import JSON, Connection, Select, Table, and_, bindparam, or_, select, update
 
 from farmbridge.domain import (
     DeviceStatus,
@@ -71,20 +71,35 @@ def allocate_seqs(conn: Connection, need: dict[int, int]) -> dict[int, int]:
     return base
 
 
+def known_message_query(keys: Sequence[tuple[int, str]]) -> Select[Any]:
+    """The stored ids among (device, message id) pairs, as a superset to filter.
+
+    Two IN lists, not a row-value IN: SQLite answers `(a, b) IN (VALUES ...)` by scanning
+    the whole table (a day of message ids), but searches the primary key for these; the
+    few extra pairs of the cross product are filtered out by the caller.
+    """
+    return select(ingest_messages).where(
+        ingest_messages.c.device_id.in_({k[0] for k in keys}),
+        ingest_messages.c.message_id.in_({k[1] for k in keys}),
+    )
+
+
+def known_messages(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], Any]:
+    wanted = set(keys)
+    return {
+        (r.device_id, r.message_id): r
+        for r in conn.execute(known_message_query(keys))
+        if (r.device_id, r.message_id) in wanted
+    }
+
+
 def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list[IngestResult]:
     results: list[IngestResult | None] = [None] * len(batches)
     firsts: dict[tuple[int, str], int] = {}
     dup_of: dict[int, int] = {}
     keys = [(b.device_id, b.message_id) for b in batches if b.message_id]
     if keys:
-        known = {
-            (r.device_id, r.message_id): r
-            for r in conn.execute(
-                select(ingest_messages).where(
-                    tuple_(ingest_messages.c.device_id, ingest_messages.c.message_id).in_(keys)
-                )
-            )
-        }
+        known = known_messages(conn, keys)
         for i, b in enumerate(batches):
             if not b.message_id:
                 continue
