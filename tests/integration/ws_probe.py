@@ -75,9 +75,12 @@ class Probe:
             while time.monotonic() < deadline:
                 await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - time.monotonic()))
         except ConnectionClosed as exc:
-            await self.ws.close()  # a reset leaves the transport open until closed here
+            await self.close()  # a reset leaves the transport open until closed here
             return exc.rcvd.code if exc.rcvd else None
         raise TimeoutError("server did not close")
 
     async def close(self) -> None:
         await self.ws.close()
+        # After a TCP reset the closing handshake cannot run and the transport may stay
+        # open (a ResourceWarning, an error under the suite's warning filter): abort it.
+        self.ws.transport.abort()
