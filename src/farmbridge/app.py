@@ -31,7 +31,7 @@ from farmbridge.config import Settings
 from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
 from farmbridge.ingest import lorawan_http
-from farmbridge.ingest.mqtt.bridge import MqttBridge
+from farmbridge.ingest.mqtt.bridge import MqttBridge, MqttOptions
 from farmbridge.protocol.const import CloseCode
 from farmbridge.service.access import AccessService, AccessWatch
 from farmbridge.service.bundle import Services
@@ -134,6 +134,20 @@ async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> No
         await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
 
 
+def mqtt_options(settings: Settings) -> MqttOptions:
+    assert settings.mqtt_url is not None
+    return MqttOptions(
+        url=settings.mqtt_url,
+        bindings=settings.mqtt_bindings,
+        client_id=settings.mqtt_client_id,
+        keepalive_s=settings.mqtt_keepalive_s,
+        ca_file=settings.mqtt_ca_file,
+        reconnect_max_s=settings.mqtt_reconnect_max_s,
+        max_payload_bytes=settings.mqtt_max_payload_bytes,
+        liveness_timeout_s=settings.mqtt_liveness_timeout_s,
+    )
+
+
 def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     """The bridge as an ASGI app; the store starts and stops with the app's lifespan."""
     svc = services or build_services(settings)
@@ -147,7 +161,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
             asyncio.create_task(housekeeping(svc, settings, store), name="farmbridge.housekeeping")
         ]
         if settings.mqtt_url:
-            bridge = MqttBridge(settings, svc.uplink, svc.commands)
+            bridge = MqttBridge(mqtt_options(settings), svc.uplink, svc.commands)
             svc.probes.add("mqtt", bridge.probe)
             tasks.append(asyncio.create_task(bridge.run(), name="farmbridge.mqtt"))
         log.info("bridge started", extra={"version": __version__})
@@ -173,6 +187,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.services = svc
     app.state.settings = settings
+    app.state.lorawan_integrations = settings.lorawan_integrations
     errors.install(app)
     for module in (auth, farms, pending, telemetry, commands, users, connections, health):
         app.include_router(module.router)

@@ -8,35 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from farmbridge.ingest.lorawan_integration import LorawanIntegration
+from farmbridge.ingest.mqtt.binding import MqttBinding
 
-class MqttBinding(BaseModel):
-    """One topic convention under one broker prefix, optionally tied to one farm."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    convention: str
-    prefix: str = ""
-    farm: str | None = Field(default=None, description="the farm of every device under this prefix")
-    # The same name under two prefixes would make command routing ambiguous.
-    name: str | None = Field(default=None, description="defaults to convention:prefix")
-
-    @property
-    def key(self) -> str:
-        return self.name or f"{self.convention}:{self.prefix}"
-
-
-class LorawanIntegration(BaseModel):
-    """A network server's HTTP integration: posts to /api/v1/lorawan/{name}."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    kind: Literal["tts", "chirpstack"]
-    farm: str
-    secret: str = Field(min_length=16, description="sent as `Authorization: Bearer <secret>`")
+__all__ = ["LorawanIntegration", "MqttBinding", "Settings"]
 
 
 class Settings(BaseSettings):

@@ -1,1 +1,1 @@
-"""Device adapters: HTTP ingest, the simulator, and (later) MQTT."""
+"""Device adapters: HTTP ingest, the MQTT bridge, LoRaWAN integrations, the simulators."""

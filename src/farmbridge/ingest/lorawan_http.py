@@ -17,9 +17,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from farmbridge import metrics
-from farmbridge.config import LorawanIntegration, Settings
 from farmbridge.domain.errors import NotFound, Unauthenticated, ValidationFailed
 from farmbridge.ingest.lorawan import LorawanError, parse_chirpstack_event, parse_tts_uplink
+from farmbridge.ingest.lorawan_integration import LorawanIntegration
 from farmbridge.service.bundle import Services
 
 router = APIRouter(prefix="/api/v1/lorawan", tags=["LoRaWAN integrations"])
@@ -41,8 +41,8 @@ async def _integration(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> LorawanIntegration:
-    settings: Settings = request.app.state.settings
-    found = next((i for i in settings.lorawan_integrations if i.name == name), None)
+    integrations: tuple[LorawanIntegration, ...] = request.app.state.lorawan_integrations
+    found = next((i for i in integrations if i.name == name), None)
     if found is None:
         raise NotFound(f"no LoRaWAN integration named {name!r}")
     given = creds.credentials if creds else ""

@@ -14,14 +14,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 from paho.mqtt.client import topic_matches_sub
 
 from farmbridge import metrics
-from farmbridge.config import MqttBinding, Settings
 from farmbridge.domain import Command, CommandState, DeviceState, IngestResult
 from farmbridge.domain.errors import (
     Conflict,
@@ -33,6 +33,7 @@ from farmbridge.domain.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from farmbridge.ingest.mqtt.binding import MqttBinding
 from farmbridge.ingest.mqtt.conventions import make_convention
 from farmbridge.ingest.mqtt.conventions.base import (
     BadPayload,
@@ -59,6 +60,20 @@ SWEEP_INTERVAL_S: Final = 5.0
 INBOX_LIMIT: Final = 50_000
 
 
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    """What the bridge needs of the settings (the app builds it from FARMBRIDGE_MQTT_*)."""
+
+    url: str
+    bindings: tuple[MqttBinding, ...]
+    client_id: str = "farmbridge"
+    keepalive_s: int = 30
+    ca_file: Path | None = None
+    reconnect_max_s: float = 30.0
+    max_payload_bytes: int = 65_536
+    liveness_timeout_s: float = 600.0
+
+
 @dataclass(slots=True)
 class Bound:
     """A binding with its convention instance and the filters it subscribed to."""
@@ -66,10 +81,10 @@ class Bound:
     spec: MqttBinding
     convention: Convention
     filters: list[str] = field(default_factory=list)
+    key: str = ""  # the metrics label, computed once rather than per message
 
-    @property
-    def key(self) -> str:
-        return self.spec.key
+    def __post_init__(self) -> None:
+        self.key = self.spec.key
 
     def full(self, topic: str) -> str:
         return self.spec.prefix + topic
@@ -95,27 +110,25 @@ class Route:
 class MqttBridge:
     def __init__(
         self,
-        settings: Settings,
+        options: MqttOptions,
         uplink: UplinkService,
         commands: CommandService,
     ) -> None:
-        assert settings.mqtt_url is not None
-        self._settings = settings
         self._uplink = uplink
         self._commands = commands
-        self._max_payload = settings.mqtt_max_payload_bytes
-        self._liveness_timeout_s = settings.mqtt_liveness_timeout_s
+        self._max_payload = options.max_payload_bytes
+        self._liveness_timeout_s = options.liveness_timeout_s
         # Longest prefix first: a topic belongs to the most specific binding.
         self._bindings = sorted(
-            (Bound(b, make_convention(b.convention)) for b in settings.mqtt_bindings),
+            (Bound(b, make_convention(b.convention)) for b in options.bindings),
             key=lambda b: -len(b.spec.prefix),
         )
         self.link = MqttLink(
-            BrokerUrl.parse(settings.mqtt_url),
-            client_id=settings.mqtt_client_id,
-            keepalive_s=settings.mqtt_keepalive_s,
-            ca_file=settings.mqtt_ca_file,
-            reconnect_max_s=settings.mqtt_reconnect_max_s,
+            BrokerUrl.parse(options.url),
+            client_id=options.client_id,
+            keepalive_s=options.keepalive_s,
+            ca_file=options.ca_file,
+            reconnect_max_s=options.reconnect_max_s,
             on_message=self._received,
             on_connected=self._connected,
         )
@@ -236,8 +249,7 @@ class MqttBridge:
             try:
                 await self._apply(bound, delivery, item, now_ms, commits)
             except (ValidationFailed, BadPayload, Unauthenticated, RateLimited) as exc:
-                message = exc.message if hasattr(exc, "message") else str(exc)
-                self._bad(bound, delivery, message)
+                self._bad(bound, delivery, exc.message)
         metrics.MQTT_MESSAGES.labels(label, "ok").inc()
 
     def _bad(self, bound: Bound, delivery: Delivery, message: str) -> None:
@@ -332,9 +344,7 @@ class MqttBridge:
             route = Route(bound, ref, entry, online=online)
             self._routes[device_id] = route
         else:
-            route.bound, route.ref = bound, ref
-            if route.entry is not entry:
-                route.entry = entry
+            route.bound, route.ref, route.entry = bound, ref, entry
         route.last_seen = time.monotonic()
         if first and self.link.connected:
             self._spawn(self._send_pending(route), "commands")
@@ -409,11 +419,8 @@ class MqttBridge:
                     except DomainError as exc:
                         log.warning("could not mark %s offline: %s", route.entry.device.name, exc)
 
-    def _spawn(self, coro: Awaitable[None], what: str) -> None:
-        async def run() -> None:
-            await coro
-
-        task = asyncio.create_task(run(), name=f"farmbridge.mqtt.{what}")
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.create_task(coro, name=f"farmbridge.mqtt.{what}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
