@@ -37,6 +37,16 @@ STATUS_BY_ERROR: Final[dict[type[DomainError], int]] = {
 }
 
 
+def status_of(exc: DomainError) -> int:
+    """The status of the nearest class in `exc`'s hierarchy that has one, so a subclass
+    (TokenExpired, BadPayload) answers like its parent and never falls back to 400."""
+    for cls in type(exc).__mro__:
+        status = STATUS_BY_ERROR.get(cls)
+        if status is not None:
+            return status
+    return 400
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
     err: dict[str, object] = {"code": code, "message": message}
     if field is not None:
@@ -46,7 +56,7 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, o
 
 def error_response(exc: DomainError) -> tuple[int, bytes, dict[str, str]]:
     """(status, JSON body, extra headers) for a domain error."""
-    status = STATUS_BY_ERROR.get(type(exc), 400)
+    status = status_of(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"

@@ -4,7 +4,9 @@ DomainError
 +-- NotFound           the thing asked for does not exist (or is not visible)
 +-- Conflict           it already exists, or its state forbids the change
 +-- ValidationFailed   input broke a rule; carries the field at fault
+|   +-- BadPayload     a device's payload could not be read (wrong shape, type or value)
 +-- Unauthenticated    no or bad credentials
+|   +-- TokenExpired   the credentials were good but their time is up
 +-- Forbidden          credentials fine, role too weak for that farm
 +-- RateLimited        too many requests; carries the advised wait
 +-- StoreUnavailable   the store could not commit (disk, database down)
@@ -39,8 +41,16 @@ class ValidationFailed(DomainError):
         self.field = field
 
 
+class BadPayload(ValidationFailed):
+    """Raised by the readers of untrusted device payloads (HTTP, MQTT, LoRaWAN)."""
+
+
 class Unauthenticated(DomainError):
     code = "unauthenticated"
+
+
+class TokenExpired(Unauthenticated):
+    """Over HTTP still `unauthenticated` (401); the WebSocket tells it apart (token_expired)."""
 
 
 class Forbidden(DomainError):

@@ -13,7 +13,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from farmbridge.domain.errors import Unauthenticated
+from farmbridge.domain.errors import TokenExpired, Unauthenticated
 
 DEVICE_KEY_PREFIX: Final = "fbd_"
 MIN_SECRET_BYTES: Final = 32
@@ -67,6 +67,6 @@ class Secrets:
             claims = jwt.decode(token, self._key, algorithms=[TOKEN_ALGORITHM])
             return TokenClaims(int(claims["sub"]), int(claims["ver"]), int(claims["exp"]))
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated("token expired") from exc
+            raise TokenExpired("token expired") from exc
         except (jwt.InvalidTokenError, KeyError, ValueError) as exc:
             raise Unauthenticated("invalid token") from exc
