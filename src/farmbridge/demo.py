@@ -19,10 +19,10 @@ from farmbridge.app import BridgeApp, build_services
 from farmbridge.config import MqttBinding, Settings
 from farmbridge.domain import DeviceKind, Role
 from farmbridge.domain.errors import NotFound
-from farmbridge.ingest.mqtt.simulator import DEFAULT_PREFIXES, MqttSimulator
-from farmbridge.ingest.simulator import DEMO_DEVICES, DeviceSpec, SensorSpecIn, Simulator
 from farmbridge.server import make_server
 from farmbridge.service.bundle import Services
+from farmbridge.sim.http import DEMO_DEVICES, DeviceSpec, SensorSpecIn, Simulator
+from farmbridge.sim.mqtt import DEFAULT_PREFIXES, MqttSimulator
 from farmbridge.store.base import SensorSpec
 
 log = structlog.get_logger(__name__)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from farmbridge.ingest.signals import SENSORS, Greenhouse, ModelEvent
-from farmbridge.ingest.simulator import DEMO_DEVICES, DeviceSpec, Simulator
+from farmbridge.sim.greenhouse import SENSORS, Greenhouse, ModelEvent
+from farmbridge.sim.http import DEMO_DEVICES, DeviceSpec, Simulator
 
 WEEK_S = 7 * 86_400
 STEP_S = 60.0

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import httpx
 
-from farmbridge.ingest.signals import ACTUATORS, SENSORS, Greenhouse, ModelEvent
+from farmbridge.sim.greenhouse import ACTUATORS, SENSORS, Greenhouse, ModelEvent
 
 log = logging.getLogger(__name__)
 

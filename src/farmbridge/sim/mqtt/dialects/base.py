@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar, Final
 
 from farmbridge.ingest.mqtt.conventions.base import Publish
-from farmbridge.ingest.mqtt.simulator.model import Outcome, Request, SimEvent, State
-from farmbridge.ingest.simulator import DeviceSpec, SensorSpecIn
+from farmbridge.sim.http import DeviceSpec, SensorSpecIn
+from farmbridge.sim.mqtt.commands import Outcome, Request, SimEvent, State
 
 DEFAULT_PREFIXES: Final[Mapping[str, str]] = {
     "native": "farmbridge/",

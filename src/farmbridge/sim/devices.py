@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from farmbridge.ingest.simulator import DEMO_DEVICES, DeviceSpec, SensorSpecIn
+from farmbridge.sim.http import DEMO_DEVICES, DeviceSpec, SensorSpecIn
 
 LOAD_SENSORS: Final[tuple[SensorSpecIn, ...]] = tuple(
     s for spec in DEMO_DEVICES if spec.actuator is None for s in spec.sensors

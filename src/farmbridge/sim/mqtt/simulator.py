@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Final
 
 from farmbridge.ingest.mqtt.link import BrokerUrl
-from farmbridge.ingest.mqtt.simulator.client import KEEPALIVE_S, Client
-from farmbridge.ingest.mqtt.simulator.devices import load_devices
-from farmbridge.ingest.mqtt.simulator.dialects import make_dialect
-from farmbridge.ingest.mqtt.simulator.fleet import Fleet
-from farmbridge.ingest.mqtt.simulator.model import Outcome, Request, SimEvent, State
-from farmbridge.ingest.signals import Greenhouse, ModelEvent
-from farmbridge.ingest.simulator import DEMO_DEVICES, DeviceSpec, SensorSpecIn
+from farmbridge.sim.devices import load_devices
+from farmbridge.sim.greenhouse import Greenhouse, ModelEvent
+from farmbridge.sim.http import DEMO_DEVICES, DeviceSpec, SensorSpecIn
+from farmbridge.sim.mqtt.client import KEEPALIVE_S, Client
+from farmbridge.sim.mqtt.commands import Outcome, Request, SimEvent, State
+from farmbridge.sim.mqtt.dialects import make_dialect
+from farmbridge.sim.mqtt.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class MqttSimulator:
         self._ca_file = ca_file
         self._keepalive_s = keepalive_s
         self.seed = secrets.randbits(32) if seed is None else seed
-        self._rng = random.Random(self.seed)  # noqa: S311 - phases, not secrets
+        self._rng = random.Random(self.seed)
         self.model = Greenhouse(
             seed=self.seed, start_s=time.time(), utc_offset_s=time.localtime().tm_gmtoff
         )

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Final
 
 from farmbridge.ingest.mqtt.link import BrokerUrl
-from farmbridge.ingest.mqtt.simulator.client import Client
-from farmbridge.ingest.mqtt.simulator.dialects import Dialect
-from farmbridge.ingest.mqtt.simulator.model import Request, State
-from farmbridge.ingest.simulator import DeviceSpec
+from farmbridge.sim.http import DeviceSpec
+from farmbridge.sim.mqtt.client import Client
+from farmbridge.sim.mqtt.commands import Request, State
+from farmbridge.sim.mqtt.dialects import Dialect
 
 STOP_DRAIN_S: Final = 3.0
 
