@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from farmbridge.demo import DEMO_FARM, DEMO_PASSWORD, DEMO_USER
-from farmbridge.sim.http import DEMO_DEVICES
+from farmbridge.sim.devices import DEMO_DEVICES
 from farmbridge.sim.mqtt import make_dialect
 from tests.conftest import free_port
 from tests.integration.api_client import Api

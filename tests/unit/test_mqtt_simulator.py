@@ -26,8 +26,8 @@ from farmbridge.ingest.mqtt.conventions.base import (
     OutgoingCommand,
     Publish,
 )
+from farmbridge.sim.devices import DEMO_DEVICES, DeviceSpec
 from farmbridge.sim.greenhouse import Greenhouse
-from farmbridge.sim.http import DEMO_DEVICES, DeviceSpec
 from farmbridge.sim.mqtt import (
     DEFAULT_PREFIXES,
     DIALECTS,

@@ -56,9 +56,10 @@ and `max_lag_s` in the result to see whether the generator kept up.
 
 from __future__ import annotations
 
-from farmbridge.sim.devices import LOAD_SENSORS, load_devices
+from farmbridge.sim.devices import LOAD_SENSORS, State, load_devices
+from farmbridge.sim.events import SimEvent
 from farmbridge.sim.mqtt.cli import main
-from farmbridge.sim.mqtt.commands import Outcome, Request, SimEvent, State
+from farmbridge.sim.mqtt.commands import Outcome, Request
 from farmbridge.sim.mqtt.dialects import DIALECTS, make_dialect
 from farmbridge.sim.mqtt.dialects.base import DEFAULT_PREFIXES, Dialect
 from farmbridge.sim.mqtt.dialects.esphome import EsphomeDialect

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from farmbridge.sim.mqtt.commands import State
+from farmbridge.sim.devices import State
 
 
 def json_bytes(value: Any) -> bytes:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from farmbridge.ingest.mqtt.conventions.base import Publish
-from farmbridge.sim.http import DeviceSpec
-from farmbridge.sim.mqtt.commands import Outcome, Request, State
+from farmbridge.sim.devices import DeviceSpec, State
+from farmbridge.sim.mqtt.commands import Outcome, Request
 from farmbridge.sim.mqtt.dialects._payload import (
     is_on,
     json_object,

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from farmbridge.ingest.mqtt.conventions.base import Publish
-from farmbridge.sim.http import DeviceSpec
-from farmbridge.sim.mqtt.commands import Outcome, Request, State
+from farmbridge.sim.devices import DeviceSpec, State
+from farmbridge.sim.mqtt.commands import Outcome, Request
 from farmbridge.sim.mqtt.dialects._payload import (
     is_on,
     json_bytes,

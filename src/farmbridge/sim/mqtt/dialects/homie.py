@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from farmbridge.ingest.mqtt.conventions.base import Publish
-from farmbridge.sim.http import DeviceSpec, SensorSpecIn
-from farmbridge.sim.mqtt.commands import Outcome, Request, SimEvent, State
+from farmbridge.sim.devices import DeviceSpec, SensorSpecIn, State
+from farmbridge.sim.events import SimEvent
+from farmbridge.sim.mqtt.commands import Outcome, Request
 from farmbridge.sim.mqtt.dialects._payload import (
     is_on,
     json_bytes,
