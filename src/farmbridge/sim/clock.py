@@ -1,5 +1,4 @@
-"""Simulated time: the greenhouse's clock, running faster than a real `Clock` and mapped back
-onto it for timestamps."""
+"""Simulated time: faster than an injected `Clock`, and mapped back onto it for timestamps."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The simulated devices: what each measures and drives, the demo greenhouse's five and a
-load run's numbered sensor nodes."""
+"""The simulated devices, what each measures and drives: the demo's five, a load's sensor nodes."""
 
 from __future__ import annotations
 
