@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from typing import Final
 
@@ -19,10 +18,11 @@ from farmbridge.app import BridgeApp, build_services
 from farmbridge.config import MqttBinding, Settings
 from farmbridge.domain import DeviceKind, Role
 from farmbridge.domain.errors import NotFound
-from farmbridge.ingest.mqtt.simulator import DEFAULT_PREFIXES, MqttSimulator
-from farmbridge.ingest.simulator import DEMO_DEVICES, DeviceSpec, SensorSpecIn, Simulator
 from farmbridge.server import make_server
 from farmbridge.service.bundle import Services
+from farmbridge.sim.devices import DEMO_DEVICES, DeviceSpec, SensorSpecIn
+from farmbridge.sim.http import Simulator
+from farmbridge.sim.mqtt import DEFAULT_PREFIXES, MqttSimulator
 from farmbridge.store.base import SensorSpec
 
 log = structlog.get_logger(__name__)
@@ -183,8 +183,9 @@ async def _seed_offline(settings: Settings, sensor_name: SensorNaming) -> dict[s
 async def _bridge_connected(svc: Services) -> None:
     """Waits a little for the bridge's broker link, so the devices' first messages find its
     subscriptions; a broker still away is only logged (devices and bridge keep retrying)."""
-    deadline = time.monotonic() + BRIDGE_CONNECT_WAIT_S
-    while time.monotonic() < deadline:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BRIDGE_CONNECT_WAIT_S
+    while loop.time() < deadline:
         probe = svc.probes.check().get("mqtt")
         if probe is not None and probe.ok:
             return

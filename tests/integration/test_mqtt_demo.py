@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from farmbridge.demo import DEMO_FARM, DEMO_PASSWORD, DEMO_USER
-from farmbridge.ingest.mqtt.simulator import make_dialect
-from farmbridge.ingest.simulator import DEMO_DEVICES
+from farmbridge.sim.devices import DEMO_DEVICES
+from farmbridge.sim.mqtt import make_dialect
 from tests.conftest import free_port
 from tests.integration.api_client import Api
 from tests.integration.mqtt_support import Device, eventually

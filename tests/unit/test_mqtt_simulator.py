@@ -26,7 +26,9 @@ from farmbridge.ingest.mqtt.conventions.base import (
     OutgoingCommand,
     Publish,
 )
-from farmbridge.ingest.mqtt.simulator import (
+from farmbridge.sim.devices import DEMO_DEVICES, DeviceSpec
+from farmbridge.sim.greenhouse import Greenhouse
+from farmbridge.sim.mqtt import (
     DEFAULT_PREFIXES,
     DIALECTS,
     LOAD_SENSORS,
@@ -38,8 +40,6 @@ from farmbridge.ingest.mqtt.simulator import (
     load_devices,
     make_dialect,
 )
-from farmbridge.ingest.signals import Greenhouse
-from farmbridge.ingest.simulator import DEMO_DEVICES, DeviceSpec
 
 NOW = 1_767_225_600_000
 DEVICES = {d.name: d for d in DEMO_DEVICES}

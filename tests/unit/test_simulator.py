@@ -1,4 +1,5 @@
-"""The demo greenhouse: its physics (pure) and the simulator against a fake bridge on loopback."""
+"""The demo greenhouse: its physics (pure), simulated time and event owners on a fake clock,
+and the simulator against a fake bridge on loopback."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from farmbridge.ingest.signals import SENSORS, Greenhouse, ModelEvent
-from farmbridge.ingest.simulator import DEMO_DEVICES, DeviceSpec, Simulator
+from farmbridge.domain.clock import FakeClock
+from farmbridge.sim.clock import SimClock
+from farmbridge.sim.devices import DEMO_DEVICES, DeviceSpec
+from farmbridge.sim.events import EventOwners, SimEvent
+from farmbridge.sim.greenhouse import SENSORS, Greenhouse, ModelEvent
+from farmbridge.sim.http import Simulator
 
 WEEK_S = 7 * 86_400
 STEP_S = 60.0
@@ -154,6 +159,84 @@ def test_demo_devices_match_the_demo_greenhouse() -> None:
     assert {d.kind for d in DEMO_DEVICES} == {"sensor_node", "actuator"}
     with pytest.raises(ValueError, match="kind"):
         DeviceSpec("x", "toaster", "X")
+
+
+# -- simulated time and event owners ----------------------------------------------------
+
+
+def test_sim_clock_runs_time_scale_times_faster_than_the_clock() -> None:
+    """Simulated time moves `time_scale` seconds for each second of the injected clock."""
+    clock = FakeClock()
+    sim = SimClock(clock=clock, time_scale=60.0, start_s=MIDNIGHT_S)
+    assert sim.now_s() == MIDNIGHT_S
+    clock.advance(2.5)
+    assert sim.now_s() == MIDNIGHT_S + 150.0
+
+
+def test_sim_clock_starts_at_the_wall_clock_by_default() -> None:
+    """Without a start, simulated time begins at the injected clock's wall time."""
+    clock = FakeClock(wall_ms=1_750_000_000_000)
+    assert SimClock(clock=clock, time_scale=720.0).now_s() == 1_750_000_000.0
+
+
+def test_sim_clock_anchor_goes_on_from_the_given_moment() -> None:
+    """After `anchor`, simulated time runs on from that moment instead of jumping."""
+    clock = FakeClock()
+    sim = SimClock(clock=clock, time_scale=10.0, start_s=MIDNIGHT_S)
+    clock.advance(100)
+    sim.anchor(MIDNIGHT_S + 50)
+    assert sim.now_s() == MIDNIGHT_S + 50
+    clock.advance(1)
+    assert sim.now_s() == MIDNIGHT_S + 60
+
+
+def test_sim_clock_stamps_a_moment_at_its_wall_time_never_past_now() -> None:
+    """A simulated moment maps back to the wall time it was simulated at, capped at now."""
+    clock = FakeClock(wall_ms=1_750_000_000_000)
+    sim = SimClock(clock=clock, time_scale=60.0, start_s=MIDNIGHT_S)
+    clock.advance(10)  # ten real seconds: ten simulated minutes
+    assert sim.wall_ms_of(MIDNIGHT_S + 300) == 1_750_000_005_000
+    assert sim.wall_ms_of(MIDNIGHT_S + 6000) == clock.wall_ms() == 1_750_000_010_000
+
+
+@pytest.mark.parametrize("time_scale", [0.0, -1.0])
+def test_sim_clock_rejects_a_time_scale_that_is_not_positive(time_scale: float) -> None:
+    """A time scale of zero or less is refused, naming it."""
+    with pytest.raises(ValueError, match="time_scale must be positive"):
+        SimClock(clock=FakeClock(), time_scale=time_scale)
+
+
+def test_event_owners_hand_each_event_to_the_device_of_its_subject() -> None:
+    """An event goes to the device measuring or driving its subject, stamped on the wall
+    clock; an event no device played concerns is dropped; `take` empties the queue."""
+    clock = FakeClock(wall_ms=1_750_000_000_000)
+    sim = SimClock(clock=clock, time_scale=60.0, start_s=MIDNIGHT_S)
+    owners = EventOwners(DEMO_DEVICES, clock=sim)
+    clock.advance(10)
+    owners.collect(
+        [
+            ModelEvent("warning", "soil_dry", "Soil dry", "soil_moisture", MIDNIGHT_S + 60),
+            ModelEvent("info", "pump_run_done", "Irrigation finished", "pump", MIDNIGHT_S + 120),
+            ModelEvent("info", "odd", "No one measures this", "rainfall", MIDNIGHT_S),
+        ]
+    )
+    assert owners.owner("vent_position") == "vent-1"
+    assert owners.owner("temperature") == "climate-1"
+    assert owners.take("soil-1") == [SimEvent("warning", "soil_dry", "Soil dry", 1_750_000_001_000)]
+    assert owners.take("pump-1") == [
+        SimEvent("info", "pump_run_done", "Irrigation finished", 1_750_000_002_000)
+    ]
+    assert owners.take("soil-1") == []
+    assert owners.take("climate-1") == []
+
+
+def test_event_owners_skip_devices_not_played() -> None:
+    """A subject is owned only by a device that is played; with none, its events drop."""
+    played = [d for d in DEMO_DEVICES if d.name != "pump-1"]
+    owners = EventOwners(played, clock=SimClock(clock=FakeClock(), start_s=MIDNIGHT_S))
+    owners.collect([ModelEvent("info", "pump_run_done", "done", "pump", MIDNIGHT_S)])
+    assert owners.owner("pump") is None
+    assert owners.take("pump-1") == []
 
 
 # -- the simulator against a fake bridge -------------------------------------------------
@@ -323,3 +406,31 @@ def test_simulator_rejects_keys_for_unknown_devices() -> None:
     """A key for a device the greenhouse does not have is a configuration error."""
     with pytest.raises(ValueError, match="heater-9"):
         Simulator(base_url="http://127.0.0.1:1", device_keys={"heater-9": "k"})
+
+
+async def test_simulator_stamps_reports_with_its_clock_and_refuses_expired_commands(
+    bridge: FakeBridge,
+) -> None:
+    """Readings and statuses carry the injected clock's time, and a command that expired by
+    that clock is answered as failed without running."""
+    clock = FakeClock(wall_ms=1_750_000_000_000)
+    bridge.fail_first_with = None
+    bridge.commands = {"fan-1": [{"id": 3, "action": "on", "params": {}, "expires_ms": 1}]}
+    keys = {name: key for name, key in _keys().items() if name in ("climate-1", "fan-1")}
+    sim = Simulator(base_url=bridge.url, device_keys=keys, interval_s=0.05, seed=3, clock=clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sim.run(stop))
+    await bridge.wait_until(lambda: bool(bridge.acks) and len(bridge.reports) >= 4)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+    assert bridge.acks[0] == (
+        "fan-1",
+        3,
+        {"state": "failed", "detail": "expired before it reached the device"},
+    )
+    assert sim.commands_applied == 0
+    stamps = [r["ts"] for _, b, _ in bridge.reports for r in b.get("readings", [])]
+    stamps += [b["status"]["ts"] for _, b, _ in bridge.reports if "status" in b]
+    assert stamps
+    assert set(stamps) == {1_750_000_000_000}

@@ -1,1 +1,1 @@
-"""Device adapters: HTTP ingest, the MQTT bridge, LoRaWAN integrations, the simulators."""
+"""Device adapters: HTTP ingest, the MQTT bridge, LoRaWAN integrations."""

@@ -1,23 +1,9 @@
-"""What simulated devices and their dialects pass around: state, events, commands, outcomes."""
+"""Commands as a simulated MQTT device reads them off the wire, and what running them came to."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-State = Mapping[str, str | int | float | bool | None]
-"""A device's actuator state as the model reports it: `{"power": "on"}`, `{"position": 40}`."""
-
-
-@dataclass(frozen=True, slots=True)
-class SimEvent:
-    """A model event as its device reports it, at wall-clock epoch milliseconds."""
-
-    level: str
-    code: str
-    message: str
-    ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,5 +26,7 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """What running a command came to: whether it ran, and the detail its answer gives."""
+
     ok: bool
     detail: str

@@ -6,16 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from farmbridge.ingest.mqtt.conventions.base import Publish
-from farmbridge.ingest.mqtt.simulator.dialects._payload import (
+from farmbridge.sim.devices import DeviceSpec, State
+from farmbridge.sim.mqtt.commands import Outcome, Request
+from farmbridge.sim.mqtt.dialects._payload import (
     is_on,
     json_bytes,
     local_time,
     switch_action,
     target_position,
 )
-from farmbridge.ingest.mqtt.simulator.dialects.base import Dialect
-from farmbridge.ingest.mqtt.simulator.model import Outcome, Request, State
-from farmbridge.ingest.simulator import DeviceSpec
+from farmbridge.sim.mqtt.dialects.base import Dialect
 
 
 class TasmotaDialect(Dialect):

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from farmbridge.ingest.mqtt.simulator.model import State
+from farmbridge.sim.devices import State
 
 
 def json_bytes(value: Any) -> bytes:

@@ -1,6 +1,6 @@
 """A built-in device simulator: a demo greenhouse driven over the bridge's real HTTP ingest API.
 
-It plays every device of one greenhouse (`signals.Greenhouse`) as an HTTP client would:
+It plays every device of one greenhouse (`greenhouse.Greenhouse`) as an HTTP client would:
 readings every interval, a status when the device starts and when its actuator changes,
 events as the model raises them, and, for actuators, a long-poll for commands that it
 applies to the model and acknowledges. It uses no server internals, so what works here
@@ -16,19 +16,19 @@ import asyncio
 import logging
 import random
 import secrets
-import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 
-from farmbridge.ingest.signals import ACTUATORS, SENSORS, Greenhouse, ModelEvent
+from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
+from farmbridge.sim.clock import SimClock
+from farmbridge.sim.devices import DEMO_DEVICES, MAX_ACK_DETAIL_CHARS, DeviceSpec
+from farmbridge.sim.events import EventOwners
+from farmbridge.sim.greenhouse import Greenhouse
 
 log = logging.getLogger(__name__)
-
-DEVICE_KINDS: Final = frozenset({"sensor_node", "actuator", "controller"})
 
 REQUEST_TIMEOUT_S: Final = 10.0
 MAX_ATTEMPTS: Final = 6
@@ -38,70 +38,6 @@ RETRY_AFTER_MAX_S: Final = 60.0
 """A server asking for a longer pause than this is treated as asking for this long."""
 COMMAND_WAIT_S: Final = 20.0
 COMMAND_RETRY_MAX_DELAY_S: Final = 10.0
-MAX_ACK_DETAIL_CHARS: Final = 500
-
-
-@dataclass(frozen=True, slots=True)
-class SensorSpecIn:
-    """A sensor as registered with the bridge; the simulator keeps values within its range."""
-
-    name: str
-    unit: str
-    min_value: float
-    max_value: float
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceSpec:
-    """A simulated device as registered with the bridge.
-
-    `kind` is one of DEVICE_KINDS. `actuator` names the Greenhouse actuator the device
-    drives (`"pump"`, `"fan"`, `"vent"`), None for a device that only measures; a
-    sensor of an actuator device measures that actuator (the vent's `position`).
-    """
-
-    name: str
-    kind: str
-    title: str
-    sensors: tuple[SensorSpecIn, ...] = ()
-    actuator: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in DEVICE_KINDS:
-            raise ValueError(f"device kind must be one of {sorted(DEVICE_KINDS)}: {self.kind!r}")
-        if self.actuator is not None and self.actuator not in ACTUATORS:
-            raise ValueError(f"unknown actuator {self.actuator!r} for device {self.name!r}")
-        for sensor in self.sensors:
-            if self.channel(sensor) not in SENSORS:
-                raise ValueError(f"the model has no sensor {sensor.name!r} for {self.name!r}")
-
-    def channel(self, sensor: SensorSpecIn) -> str:
-        """The Greenhouse quantity a sensor of this device reads."""
-        return f"{self.actuator}_{sensor.name}" if self.actuator else sensor.name
-
-
-DEMO_DEVICES: Final[tuple[DeviceSpec, ...]] = (
-    DeviceSpec(
-        "climate-1",
-        "sensor_node",
-        "Climate node",
-        (
-            SensorSpecIn("temperature", "°C", -20, 60),
-            SensorSpecIn("humidity", "%", 0, 100),
-            SensorSpecIn("co2", "ppm", 0, 5000),
-            SensorSpecIn("light", "lux", 0, 150_000),
-        ),
-    ),
-    DeviceSpec(
-        "soil-1", "sensor_node", "Soil probe", (SensorSpecIn("soil_moisture", "%", 0, 100),)
-    ),
-    DeviceSpec("pump-1", "actuator", "Irrigation pump", actuator="pump"),
-    DeviceSpec("fan-1", "actuator", "Exhaust fan", actuator="fan"),
-    DeviceSpec(
-        "vent-1", "actuator", "Roof vent", (SensorSpecIn("position", "%", 0, 100),), actuator="vent"
-    ),
-)
-"""The demo greenhouse: two sensor nodes and three actuators."""
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:
@@ -126,6 +62,7 @@ class Simulator:
         client: an HTTP client to share (a load test runs many simulators on one);
             None makes one per `run` and closes it after.
         devices: the greenhouse's devices; the demo set by default.
+        clock: the real clock, read for timestamps and to run simulated time.
 
     Counters, for tests and load tools: `sent` and `failed` count POSTs (reports and
     acknowledgements) that succeeded and that were given up on; `retries` counts requests
@@ -143,11 +80,12 @@ class Simulator:
         seed: int | None = None,
         client: httpx.AsyncClient | None = None,
         devices: Sequence[DeviceSpec] = DEMO_DEVICES,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
-        if time_scale <= 0:
-            raise ValueError(f"time_scale must be positive, got {time_scale}")
+        self._clock = clock
+        self._sim_clock = SimClock(clock=clock, time_scale=time_scale)
         names = {d.name for d in devices}
         unknown = sorted(set(device_keys) - names)
         if unknown:
@@ -156,25 +94,18 @@ class Simulator:
         self._keys = dict(device_keys)
         self._devices = tuple(devices)
         self._interval_s = interval_s
-        self._time_scale = time_scale
         self.seed = secrets.randbits(32) if seed is None else seed
         self._rng = random.Random(self.seed)
         self._client = client
         self.model = Greenhouse(
-            seed=self.seed, start_s=time.time(), utc_offset_s=time.localtime().tm_gmtoff
+            seed=self.seed,
+            start_s=self._sim_clock.now_s(),
+            utc_offset_s=self._sim_clock.utc_offset_s(),
         )
-        # Which device reports an event about a sensor quantity or an actuator.
-        self._owner: dict[str, str] = {}
-        for d in self._devices:
-            if d.name not in self._keys:
-                continue
-            if d.actuator:
-                self._owner.setdefault(d.actuator, d.name)
-            for s in d.sensors:
-                self._owner.setdefault(d.channel(s), d.name)
-        self._pending: dict[str, list[ModelEvent]] = {d.name: [] for d in self._devices}
+        self._events = EventOwners(
+            [d for d in self._devices if d.name in self._keys], clock=self._sim_clock
+        )
         self._reported: dict[str, tuple[str, dict[str, Any]]] = {}
-        self._anchor()
         self.sent = 0
         self.failed = 0
         self.retries = 0
@@ -186,7 +117,7 @@ class Simulator:
         Network trouble never ends the run: reports are retried, then dropped and counted.
         """
         client = self._client or httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S)
-        self._anchor()
+        self._sim_clock.anchor(self.model.time_s)
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = []
@@ -215,26 +146,8 @@ class Simulator:
 
     # -- time and model -----------------------------------------------------------------
 
-    def _anchor(self) -> None:
-        # Simulated time goes on from where the model is; a second run does not jump.
-        self._origin_sim_s = self.model.time_s
-        self._origin_mono_s = time.monotonic()
-        self._origin_wall_s = time.time()
-
-    def _sim_now_s(self) -> float:
-        elapsed = time.monotonic() - self._origin_mono_s
-        return self._origin_sim_s + elapsed * self._time_scale
-
     def _advance(self) -> None:
-        for event in self.model.advance_to(self._sim_now_s()):
-            owner = self._owner.get(event.subject)
-            if owner is not None:
-                self._pending[owner].append(event)
-
-    def _event_ts_ms(self, event: ModelEvent, now_ms: int) -> int:
-        # Map simulated time back onto the wall clock, never past now.
-        wall_s = self._origin_wall_s + (event.time_s - self._origin_sim_s) / self._time_scale
-        return min(now_ms, int(wall_s * 1000))
+        self._events.collect(self.model.advance_to(self._sim_clock.now_s()))
 
     def _status(self, spec: DeviceSpec) -> tuple[str, dict[str, Any]]:
         actuator = self.model.actuator_state(spec.actuator) if spec.actuator else {}
@@ -264,7 +177,7 @@ class Simulator:
 
     async def _report(self, client: httpx.AsyncClient, spec: DeviceSpec, key: str) -> None:
         self._advance()
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self._clock.wall_ms()
         body: dict[str, Any] = {}
         if spec.sensors:
             body["readings"] = [
@@ -280,15 +193,10 @@ class Simulator:
         status = self._status(spec)
         if status != self._reported.get(spec.name):
             body["status"] = self._status_body(status, now_ms)
-        events, self._pending[spec.name] = self._pending[spec.name], []
+        events = self._events.take(spec.name)
         if events:
             body["events"] = [
-                {
-                    "level": e.level,
-                    "code": e.code,
-                    "message": e.message,
-                    "ts": self._event_ts_ms(e, now_ms),
-                }
+                {"level": e.level, "code": e.code, "message": e.message, "ts": e.ts_ms}
                 for e in events
             ]
         if not body:
@@ -333,7 +241,7 @@ class Simulator:
         action = command.get("action")
         params = command.get("params") or {}
         expires_ms = command.get("expires_ms")
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self._clock.wall_ms()
         applied = False
         if isinstance(expires_ms, int) and expires_ms < now_ms:
             state, detail = "failed", "expired before it reached the device"
@@ -358,7 +266,7 @@ class Simulator:
             self.failed += 1
         if applied:
             status = self._status(spec)
-            body = {"status": self._status_body(status, time.time_ns() // 1_000_000)}
+            body = {"status": self._status_body(status, self._clock.wall_ms())}
             if await self._post_report(client, spec, key, body):
                 self._reported[spec.name] = status
 

@@ -37,10 +37,10 @@ URL`). `run_load` (or this module from the command line) runs N sensor nodes nam
 messages a second in total, counted as MQTT publishes, for a number of seconds, and reports
 what was published and acknowledged by the broker as JSON:
 
-    python -m farmbridge.ingest.mqtt.simulator --url mqtt://127.0.0.1:1883 --farm F \\
+    python -m farmbridge.sim.mqtt --url mqtt://127.0.0.1:1883 --farm F \\
         --devices 10 --rate 200 --convention native --seconds 10 [--sensors 1] \\
         [--device-prefix d] [--prefix farmbridge/] [--client-id-prefix fbsim-]
-    python -m farmbridge.ingest.mqtt.simulator --url mqtt://127.0.0.1:1883 --farm F \\
+    python -m farmbridge.sim.mqtt --url mqtt://127.0.0.1:1883 --farm F \\
         --greenhouse --convention tasmota          # the demo's five devices, until Ctrl-C
 
 The devices must be registered on the farm (or approved from pending) for the bridge to
@@ -56,18 +56,19 @@ and `max_lag_s` in the result to see whether the generator kept up.
 
 from __future__ import annotations
 
-from farmbridge.ingest.mqtt.simulator.cli import main
-from farmbridge.ingest.mqtt.simulator.devices import LOAD_SENSORS, load_devices
-from farmbridge.ingest.mqtt.simulator.dialects import DIALECTS, make_dialect
-from farmbridge.ingest.mqtt.simulator.dialects.base import DEFAULT_PREFIXES, Dialect
-from farmbridge.ingest.mqtt.simulator.dialects.esphome import EsphomeDialect
-from farmbridge.ingest.mqtt.simulator.dialects.hass import HassDialect
-from farmbridge.ingest.mqtt.simulator.dialects.homie import HomieDialect
-from farmbridge.ingest.mqtt.simulator.dialects.native import NativeDialect
-from farmbridge.ingest.mqtt.simulator.dialects.tasmota import TasmotaDialect
-from farmbridge.ingest.mqtt.simulator.dialects.thingsboard import ThingsBoardDialect
-from farmbridge.ingest.mqtt.simulator.model import Outcome, Request, SimEvent, State
-from farmbridge.ingest.mqtt.simulator.simulator import LoadResult, MqttSimulator, run_load
+from farmbridge.sim.devices import LOAD_SENSORS, State, load_devices
+from farmbridge.sim.events import SimEvent
+from farmbridge.sim.mqtt.cli import main
+from farmbridge.sim.mqtt.commands import Outcome, Request
+from farmbridge.sim.mqtt.dialects import DIALECTS, make_dialect
+from farmbridge.sim.mqtt.dialects.base import DEFAULT_PREFIXES, Dialect
+from farmbridge.sim.mqtt.dialects.esphome import EsphomeDialect
+from farmbridge.sim.mqtt.dialects.hass import HassDialect
+from farmbridge.sim.mqtt.dialects.homie import HomieDialect
+from farmbridge.sim.mqtt.dialects.native import NativeDialect
+from farmbridge.sim.mqtt.dialects.tasmota import TasmotaDialect
+from farmbridge.sim.mqtt.dialects.thingsboard import ThingsBoardDialect
+from farmbridge.sim.mqtt.simulator import LoadResult, MqttSimulator, run_load
 
 __all__ = [
     "DEFAULT_PREFIXES",

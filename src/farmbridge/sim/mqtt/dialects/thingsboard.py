@@ -6,10 +6,10 @@ import logging
 from collections.abc import Mapping
 
 from farmbridge.ingest.mqtt.conventions.base import Publish
-from farmbridge.ingest.mqtt.simulator.dialects._payload import json_bytes, json_object
-from farmbridge.ingest.mqtt.simulator.dialects.base import Dialect
-from farmbridge.ingest.mqtt.simulator.model import Outcome, Request, State
-from farmbridge.ingest.simulator import MAX_ACK_DETAIL_CHARS, DeviceSpec
+from farmbridge.sim.devices import MAX_ACK_DETAIL_CHARS, DeviceSpec, State
+from farmbridge.sim.mqtt.commands import Outcome, Request
+from farmbridge.sim.mqtt.dialects._payload import json_bytes, json_object
+from farmbridge.sim.mqtt.dialects.base import Dialect
 
 log = logging.getLogger(__name__)
 

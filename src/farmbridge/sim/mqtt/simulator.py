@@ -6,21 +6,22 @@ import asyncio
 import logging
 import random
 import secrets
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.ingest.mqtt.link import BrokerUrl
-from farmbridge.ingest.mqtt.simulator.client import KEEPALIVE_S, Client
-from farmbridge.ingest.mqtt.simulator.devices import load_devices
-from farmbridge.ingest.mqtt.simulator.dialects import make_dialect
-from farmbridge.ingest.mqtt.simulator.fleet import Fleet
-from farmbridge.ingest.mqtt.simulator.model import Outcome, Request, SimEvent, State
-from farmbridge.ingest.signals import Greenhouse, ModelEvent
-from farmbridge.ingest.simulator import DEMO_DEVICES, DeviceSpec, SensorSpecIn
+from farmbridge.sim.clock import SimClock
+from farmbridge.sim.devices import DEMO_DEVICES, DeviceSpec, SensorSpecIn, State, load_devices
+from farmbridge.sim.events import EventOwners
+from farmbridge.sim.greenhouse import Greenhouse
+from farmbridge.sim.mqtt.client import KEEPALIVE_S, Client
+from farmbridge.sim.mqtt.commands import Outcome, Request
+from farmbridge.sim.mqtt.dialects import make_dialect
+from farmbridge.sim.mqtt.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class MqttSimulator:
             ThingsBoard); they must stay the same across runs for the sessions to persist.
         ca_file: the CA bundle for mqtts.
         keepalive_s: MQTT keepalive.
+        clock: the real clock, read for timestamps, heartbeats and to run simulated time.
 
     Counters: `published` and `acked` (by the broker) count messages; `commands_applied`
     and `commands_refused` count commands the model carried out and turned down.
@@ -93,11 +95,12 @@ class MqttSimulator:
         client_id_prefix: str = "fbsim-",
         ca_file: Path | None = None,
         keepalive_s: int = KEEPALIVE_S,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
-        if time_scale <= 0:
-            raise ValueError(f"time_scale must be positive, got {time_scale}")
+        self._clock = clock
+        self._sim_clock = SimClock(clock=clock, time_scale=time_scale)
         if len({d.name for d in devices}) != len(devices):
             raise ValueError("device names must be unique")
         self.dialect = make_dialect(convention, farm=farm, prefix=prefix)
@@ -105,30 +108,23 @@ class MqttSimulator:
         self._url = url
         self._devices = tuple(devices)
         self._interval_s = interval_s
-        self._time_scale = time_scale
         self._client_id_prefix = client_id_prefix
         self._ca_file = ca_file
         self._keepalive_s = keepalive_s
         self.seed = secrets.randbits(32) if seed is None else seed
-        self._rng = random.Random(self.seed)  # noqa: S311 - phases, not secrets
+        self._rng = random.Random(self.seed)
         self.model = Greenhouse(
-            seed=self.seed, start_s=time.time(), utc_offset_s=time.localtime().tm_gmtoff
+            seed=self.seed,
+            start_s=self._sim_clock.now_s(),
+            utc_offset_s=self._sim_clock.utc_offset_s(),
         )
-        # Which device reports an event about a sensor quantity or an actuator.
-        self._owner: dict[str, str] = {}
-        for d in self._devices:
-            if d.actuator:
-                self._owner.setdefault(d.actuator, d.name)
-            for s in d.sensors:
-                self._owner.setdefault(d.channel(s), d.name)
-        self._pending: dict[str, list[SimEvent]] = {d.name: [] for d in self._devices}
+        self._events = EventOwners(self._devices, clock=self._sim_clock)
         self._reported: dict[str, State] = {}
         self._last_sent: dict[str, float] = {}
         self._seen: dict[str, OrderedDict[int, Outcome]] = {d.name: OrderedDict() for d in devices}
         self._run_id = secrets.token_hex(6)
         self._sequence = 0
         self._fleet: Fleet | None = None
-        self._anchor()
         self.commands_applied = 0
         self.commands_refused = 0
 
@@ -162,9 +158,10 @@ class MqttSimulator:
             on_up=self._came_up,
             on_command=self._command,
             state_of=self._state,
+            clock=self._clock,
         )
         self._fleet = fleet
-        self._anchor()
+        self._sim_clock.anchor(self.model.time_s)
         fleet.start()
         return fleet
 
@@ -264,25 +261,11 @@ class MqttSimulator:
 
     # -- time and model -----------------------------------------------------------------
 
-    def _anchor(self) -> None:
-        self._origin_sim_s = self.model.time_s
-        self._origin_mono_s = time.monotonic()
-        self._origin_wall_s = time.time()
-
     def _advance(self, *, force: bool = False) -> None:
-        now_s = self._origin_sim_s + (time.monotonic() - self._origin_mono_s) * self._time_scale
+        now_s = self._sim_clock.now_s()
         if not force and now_s - self.model.time_s < MIN_MODEL_STEP_S:
             return  # a load run reports far more often than the model needs a step
-        for event in self.model.advance_to(now_s):
-            owner = self._owner.get(event.subject)
-            if owner is not None:
-                self._pending[owner].append(self._event(event))
-
-    def _event(self, event: ModelEvent) -> SimEvent:
-        # Map simulated time back onto the wall clock, never past now.
-        wall_s = self._origin_wall_s + (event.time_s - self._origin_sim_s) / self._time_scale
-        ts_ms = min(time.time_ns() // 1_000_000, int(wall_s * 1000))
-        return SimEvent(event.level, event.code, event.message, ts_ms)
+        self._events.collect(self.model.advance_to(now_s))
 
     def _state(self, spec: DeviceSpec) -> State:
         return self.model.actuator_state(spec.actuator) if spec.actuator else {}
@@ -290,18 +273,18 @@ class MqttSimulator:
     # -- publishing -------------------------------------------------------------------------
 
     def _came_up(self, client: Client) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self._clock.wall_ms()
         for d in client.devices:
             state = self._state(d)
             client.publish(self.dialect.birth(d, state, now_ms))
             self._reported[d.name] = state
-            self._last_sent[d.name] = time.monotonic()
+            self._last_sent[d.name] = self._clock.monotonic()
 
     def _report(self, spec: DeviceSpec) -> int:
         """Publishes one report of the device; returns how many messages that took."""
         assert self._fleet is not None
         self._advance()
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self._clock.wall_ms()
         state = self._state(spec)
         readings = {
             s.name: min(s.max_value, max(s.min_value, self.model.reading(spec.channel(s))))
@@ -313,9 +296,8 @@ class MqttSimulator:
         if state != self._reported.get(spec.name):
             messages += self.dialect.status(spec, state, now_ms)
             self._reported[spec.name] = state
-        events, self._pending[spec.name] = self._pending[spec.name], []
-        messages += self.dialect.events(spec, events)
-        mono = time.monotonic()
+        messages += self.dialect.events(spec, self._events.take(spec.name))
+        mono = self._clock.monotonic()
         if not messages and mono - self._last_sent.get(spec.name, mono) >= HEARTBEAT_S:
             messages = self.dialect.heartbeat(spec, state, now_ms)
         if messages:
@@ -344,7 +326,7 @@ class MqttSimulator:
             "ok" if outcome.ok else "refused",
             outcome.detail,
         )
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self._clock.wall_ms()
         state = self._state(spec)
         messages = self.dialect.reply(spec, request, outcome, state, now_ms)
         if state != self._reported.get(spec.name):
@@ -352,7 +334,7 @@ class MqttSimulator:
                 messages += self.dialect.status(spec, state, now_ms)
             self._reported[spec.name] = state
         self._fleet.client(spec).publish(messages)
-        self._last_sent[spec.name] = time.monotonic()
+        self._last_sent[spec.name] = self._clock.monotonic()
 
     def _execute(self, spec: DeviceSpec, request: Request) -> Outcome:
         if request.error is not None:

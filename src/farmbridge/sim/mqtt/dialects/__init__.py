@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from farmbridge.ingest.mqtt.simulator.dialects.base import DEFAULT_PREFIXES, Dialect
-from farmbridge.ingest.mqtt.simulator.dialects.esphome import EsphomeDialect
-from farmbridge.ingest.mqtt.simulator.dialects.hass import HassDialect
-from farmbridge.ingest.mqtt.simulator.dialects.homie import HomieDialect
-from farmbridge.ingest.mqtt.simulator.dialects.native import NativeDialect
-from farmbridge.ingest.mqtt.simulator.dialects.tasmota import TasmotaDialect
-from farmbridge.ingest.mqtt.simulator.dialects.thingsboard import ThingsBoardDialect
+from farmbridge.sim.mqtt.dialects.base import DEFAULT_PREFIXES, Dialect
+from farmbridge.sim.mqtt.dialects.esphome import EsphomeDialect
+from farmbridge.sim.mqtt.dialects.hass import HassDialect
+from farmbridge.sim.mqtt.dialects.homie import HomieDialect
+from farmbridge.sim.mqtt.dialects.native import NativeDialect
+from farmbridge.sim.mqtt.dialects.tasmota import TasmotaDialect
+from farmbridge.sim.mqtt.dialects.thingsboard import ThingsBoardDialect
 
 __all__ = [
     "DEFAULT_PREFIXES",

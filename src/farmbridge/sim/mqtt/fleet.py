@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
+from farmbridge.domain.clock import Clock
 from farmbridge.ingest.mqtt.link import BrokerUrl
-from farmbridge.ingest.mqtt.simulator.client import Client
-from farmbridge.ingest.mqtt.simulator.dialects import Dialect
-from farmbridge.ingest.mqtt.simulator.model import Request, State
-from farmbridge.ingest.simulator import DeviceSpec
+from farmbridge.sim.devices import DeviceSpec, State
+from farmbridge.sim.mqtt.client import Client
+from farmbridge.sim.mqtt.commands import Request
+from farmbridge.sim.mqtt.dialects import Dialect
 
 STOP_DRAIN_S: Final = 3.0
 
@@ -37,11 +37,13 @@ class Fleet:
         on_up: Callable[[Client], None],
         on_command: Callable[[DeviceSpec, Request], None],
         state_of: Callable[[DeviceSpec], State],
+        clock: Clock,
     ) -> None:
         self.broker = BrokerUrl.parse(url)
         self._dialect = dialect
         self._on_command = on_command
         self._state_of = state_of
+        self._clock = clock
         farm = dialect.farm
         groups = [tuple(devices)] if dialect.shared else [(d,) for d in devices]
         self.clients: list[Client] = []
@@ -92,7 +94,7 @@ class Fleet:
         return sum(c.dropped for c in self.clients)
 
     def _message(self, client: Client, topic: str, payload: bytes) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self._clock.wall_ms()
         for d in client.devices:
             request = self._dialect.command(d, topic, payload, self._state_of(d), now_ms)
             if request is not None:
@@ -102,7 +104,7 @@ class Fleet:
     async def stop(self, *, farewell: bool, drain_s: float = STOP_DRAIN_S) -> None:
         """Says goodbye (unless told not to), waits a little for the broker's
         acknowledgements, then disconnects every client cleanly (no will)."""
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self._clock.wall_ms()
         if farewell:
             for c in self.clients:
                 if c.up:

@@ -7,15 +7,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from farmbridge.ingest.mqtt.conventions.base import Publish
-from farmbridge.ingest.mqtt.simulator.dialects._payload import (
+from farmbridge.sim.devices import DeviceSpec, SensorSpecIn, State
+from farmbridge.sim.events import SimEvent
+from farmbridge.sim.mqtt.commands import Outcome, Request
+from farmbridge.sim.mqtt.dialects._payload import (
     is_on,
     json_bytes,
     number_text,
     target_position,
 )
-from farmbridge.ingest.mqtt.simulator.dialects.base import Dialect
-from farmbridge.ingest.mqtt.simulator.model import Outcome, Request, SimEvent, State
-from farmbridge.ingest.simulator import DeviceSpec, SensorSpecIn
+from farmbridge.sim.mqtt.dialects.base import Dialect
 
 HOMIE_VERSION: Final = "5"
 HOMIE_SENSOR_NODE: Final = "sensors"

@@ -1,4 +1,4 @@
-"""The command line: `python -m farmbridge.ingest.mqtt.simulator` (see the package docstring)."""
+"""The command line: `python -m farmbridge.sim.mqtt` (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from typing import Final
 
 import orjson
 
-from farmbridge.ingest.mqtt.simulator.dialects import DIALECTS
-from farmbridge.ingest.mqtt.simulator.simulator import MqttSimulator, run_load
+from farmbridge.sim.mqtt.dialects import DIALECTS
+from farmbridge.sim.mqtt.simulator import MqttSimulator, run_load
 
 LOAD_SECONDS: Final = 10.0
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m farmbridge.ingest.mqtt.simulator",
+        prog="python -m farmbridge.sim.mqtt",
         description="Simulated devices over MQTT: a load of sensor nodes, or the demo greenhouse.",
     )
     add = parser.add_argument

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar, Final
 
 from farmbridge.ingest.mqtt.conventions.base import Publish
-from farmbridge.ingest.mqtt.simulator.model import Outcome, Request, SimEvent, State
-from farmbridge.ingest.simulator import DeviceSpec, SensorSpecIn
+from farmbridge.sim.devices import DeviceSpec, SensorSpecIn, State
+from farmbridge.sim.events import SimEvent
+from farmbridge.sim.mqtt.commands import Outcome, Request
 
 DEFAULT_PREFIXES: Final[Mapping[str, str]] = {
     "native": "farmbridge/",

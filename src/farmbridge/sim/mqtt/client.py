@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from farmbridge.ingest.mqtt.conventions.base import Publish
 from farmbridge.ingest.mqtt.link import BrokerUrl
-from farmbridge.ingest.simulator import DeviceSpec
+from farmbridge.sim.devices import DeviceSpec
 
 log = logging.getLogger(__name__)
 
