@@ -20,7 +20,8 @@ from farmbridge.domain import (
     StatusChange,
 )
 from farmbridge.domain.errors import Conflict, NotFound
-from farmbridge.store.base import EventFilter, SensorSpec
+from farmbridge.domain.queries import EventFilter
+from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.store.ingest_writes import known_message_query, known_messages
 from farmbridge.store.schema import metadata
 from farmbridge.store.sql import SqlStore
@@ -142,11 +143,12 @@ async def test_reading_buckets_aggregate_min_avg_max(store: SqlStore) -> None:
 async def test_command_lifecycle_refuses_leaving_a_final_state(store: SqlStore) -> None:
     """pending -> sent -> acknowledged works; acknowledged -> failed is a conflict."""
     f, d, _ = await _farm_with_device(store)
-    cmd, upd = await store.create_command(d, "switch", {"on": True}, created_by=None, expires_ms=T0)
+    created = await store.create_command(d, "switch", {"on": True}, created_by=None, expires_ms=T0)
+    cmd, upd = created.command, created.update
     assert upd.state is CommandState.PENDING
     assert upd.seq == 1
-    _, upd = await store.update_command(cmd.id, CommandState.SENT)
-    _, upd = await store.update_command(cmd.id, CommandState.ACKNOWLEDGED)
+    upd = (await store.update_command(cmd.id, CommandState.SENT)).update
+    upd = (await store.update_command(cmd.id, CommandState.ACKNOWLEDGED)).update
     assert upd.seq == 3
     with pytest.raises(Conflict):
         await store.update_command(cmd.id, CommandState.FAILED)
@@ -156,10 +158,10 @@ async def test_command_lifecycle_refuses_leaving_a_final_state(store: SqlStore) 
 async def test_expire_commands_times_out_only_open_ones(store: SqlStore) -> None:
     """Expiry turns pending commands past their deadline into timed_out."""
     _, d, _ = await _farm_with_device(store)
-    old, _ = await store.create_command(d, "a", {}, created_by=None, expires_ms=T0)
-    new, _ = await store.create_command(d, "b", {}, created_by=None, expires_ms=T0 * 2)
+    old = (await store.create_command(d, "a", {}, created_by=None, expires_ms=T0)).command
+    new = (await store.create_command(d, "b", {}, created_by=None, expires_ms=T0 * 2)).command
     expired = await store.expire_commands(T0 + 1)
-    assert [u.command_id for u in expired] == [old.id]
+    assert [u.command_id for u in expired.updates] == [old.id]
     assert (await store.get_command(new.id)).state is CommandState.PENDING
 
 
