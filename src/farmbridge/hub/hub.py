@@ -8,6 +8,7 @@ tick is measured on the injected clock's monotonic time; the wait itself is a lo
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -27,7 +28,7 @@ class Hub:
         self.channels: dict[int, Channel] = {}
         self._dirty: set[int] = set()
         self._scheduled: asyncio.TimerHandle | asyncio.Handle | None = None
-        self._last_flush = 0.0
+        self._last_flush = -math.inf  # never flushed: the first flush goes at once
         self.deliveries = 0
         # Changes that arrive while a farm's channel is being opened wait here.
         self._opening: dict[int, list[Change]] = {}

@@ -97,10 +97,12 @@ class SqlCommands(SqlAggregate):
     async def expire_commands(self, now_ms: int) -> CommandsExpired:
         def fn(c: Connection) -> CommandsExpired:
             due = c.execute(
-                select(commands).where(
+                select(commands)
+                .where(
                     commands.c.state.in_([s.value for s in OPEN_STATES]),
                     commands.c.expires_ms <= now_ms,
                 )
+                .order_by(commands.c.id)  # oldest first: a sweep's seqs follow creation
             ).all()
             changed = [
                 _transition(c, rows.command(r), CommandState.TIMED_OUT, "expired", now_ms)
