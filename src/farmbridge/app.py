@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import secrets
-import time
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -28,6 +27,7 @@ from farmbridge.api import (
 )
 from farmbridge.api.middleware import BodySizeLimit, RequestMetrics
 from farmbridge.config import Settings
+from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
 from farmbridge.ingest import lorawan_http
@@ -52,6 +52,7 @@ from farmbridge.ws.limits import WsLimits
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S: Final = 1.0
+PRUNE_INTERVAL_S: Final = 60.0
 WS_PATH: Final = "/ws"
 INGEST_PATH: Final = "/api/v1/ingest"
 SECRET_FILE: Final = "secret.key"  # noqa: S105 - a file name
@@ -72,18 +73,20 @@ def load_secret(settings: Settings) -> str:
     return key
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Services:
+    """The services of one bridge process, every one of them reading `clock`."""
     store = SqlStore(
         settings.resolved_database_url,
+        clock=clock,
         commit_window_s=settings.commit_window_ms / 1000,
         commit_max_jobs=settings.commit_max_jobs,
         sqlite_synchronous=settings.sqlite_synchronous,
     )
-    hub = Hub(tick_s=settings.hub_tick_ms / 1000, recent_size=settings.ws_recent_size)
+    hub = Hub(tick_s=settings.hub_tick_ms / 1000, recent_size=settings.ws_recent_size, clock=clock)
     store.add_listener(hub.publish)
     stream = StreamService(store, hub, max_replay=settings.ws_max_replay)
-    sec = Secrets(load_secret(settings), token_ttl_s=settings.token_ttl_s)
-    directory = DeviceDirectory(store)
+    sec = Secrets(load_secret(settings), token_ttl_s=settings.token_ttl_s, clock=clock)
+    directory = DeviceDirectory(store, clock=clock)
     farm_svc = FarmService(store, directory, sec, stream)
     watch = AccessWatch()
     registry = ConnectionRegistry()
@@ -97,33 +100,42 @@ def build_services(settings: Settings) -> Services:
         max_items=settings.max_batch_items,
         max_clock_skew_s=settings.max_clock_skew_s,
         max_age_s=settings.max_reading_age_s,
+        clock=clock,
     )
     return Services(
         store=store,
-        access=AccessService(store, sec, watch, login_rate_per_min=settings.login_rate_per_min),
+        access=AccessService(
+            store, sec, watch, login_rate_per_min=settings.login_rate_per_min, clock=clock
+        ),
         farms=farm_svc,
         users=UserService(store, sec, watch),
         stream=stream,
         connections=registry,
-        commands=CommandService(store, farm_svc, ttl_s=settings.command_ttl_s),
+        commands=CommandService(store, farm_svc, ttl_s=settings.command_ttl_s, clock=clock),
         ingest=ingest,
         uplink=UplinkService(
-            store, directory, farm_svc, ingest, unknown_devices=settings.unknown_devices
+            store,
+            directory,
+            farm_svc,
+            ingest,
+            unknown_devices=settings.unknown_devices,
+            clock=clock,
         ),
         probes=Probes(),
+        clock=clock,
     )
 
 
 async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> None:
     """Expires overdue commands, forgets old message ids, and exports writer figures."""
-    last_prune = 0.0
+    last_prune: float | None = None
     while True:
         try:
             for upd in await svc.commands.expire_due():
                 metrics.COMMANDS.labels(upd.state.value).inc()
-            now = time.monotonic()
-            if now - last_prune > 60:
-                cutoff = time.time_ns() // 1_000_000 - settings.idempotency_ttl_s * 1000
+            now = svc.clock.monotonic()
+            if last_prune is None or now - last_prune > PRUNE_INTERVAL_S:
+                cutoff = svc.clock.wall_ms() - settings.idempotency_ttl_s * 1000
                 await svc.store.prune_ingest_messages(cutoff)
                 last_prune = now
             groups, jobs = store.writer_stats

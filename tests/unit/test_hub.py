@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from typing import Final
 
 import orjson
 
 from farmbridge.domain import Device, DeviceKind, Reading, Sensor
+from farmbridge.domain.clock import FakeClock
 from farmbridge.hub.channel import Channel, Part, Subscription
+from farmbridge.hub.hub import Hub
 from farmbridge.hub.queue import SendQueue
 from farmbridge.hub.state import FarmState
 from farmbridge.protocol.const import ALL_TOPICS, Mode, Topic
 from farmbridge.protocol.server_messages import batch_prefix
 
 T0 = 1_767_225_600_000
+DELIVERY_TIMEOUT_S: Final = 5.0
 
 
 class Recorder:
@@ -163,3 +168,37 @@ def test_channel_splits_a_large_flush_into_bounded_batches() -> None:
     channel.flush()
     assert [len(seqs) for _, seqs in rec.got] == [200, 200, 50]
     assert [s for _, seqs in rec.got for s in seqs] == list(range(1, 451))
+
+
+class Awaiting(Recorder):
+    """A recorder that can be awaited until it holds a given seq."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Event()
+
+    def deliver(self, sub: Subscription, parts: Sequence[Part]) -> None:
+        super().deliver(sub, parts)
+        self.changed.set()
+
+    async def until(self, seq: int) -> None:
+        while seq not in {s for _, seqs in self.got for s in seqs}:
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), DELIVERY_TIMEOUT_S)
+
+
+async def test_hub_tick_is_measured_on_its_clock() -> None:
+    """An idle hub flushes at once; so does one whose last flush is a whole tick ago on its
+    clock, although almost no real time has passed (the tick is an hour)."""
+    clock = FakeClock()
+    hub = Hub(tick_s=3_600.0, clock=clock)
+    hub.begin_open(1)
+    hub.finish_open(1, "ep", _state())
+    rec = Awaiting()
+    hub.attach(Subscription(rec, 1, ALL_TOPICS, Mode.ALL))
+    hub.publish([_reading(1)])
+    await rec.until(1)
+    clock.advance(3_600.0)
+    hub.publish([_reading(2)])
+    await rec.until(2)
+    assert [seqs for _, seqs in rec.got] == [[1], [2]]

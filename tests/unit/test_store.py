@@ -10,17 +10,21 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from farmbridge.domain import (
+    Change,
     CommandState,
     DeviceKind,
     DeviceState,
     EventIn,
     EventLevel,
     IngestBatch,
+    PendingState,
     ReadingIn,
     StatusChange,
 )
+from farmbridge.domain.clock import FakeClock
 from farmbridge.domain.errors import Conflict, NotFound
-from farmbridge.store.base import EventFilter, SensorSpec
+from farmbridge.domain.queries import EventFilter
+from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.store.ingest_writes import known_message_query, known_messages
 from farmbridge.store.schema import metadata
 from farmbridge.store.sql import SqlStore
@@ -29,8 +33,13 @@ T0 = 1_700_000_000_000
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    s = SqlStore(f"sqlite:///{tmp_path / 'fb.db'}")
+def clock() -> FakeClock:
+    return FakeClock(wall_ms=T0)
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqlStore]:
+    s = SqlStore(f"sqlite:///{tmp_path / 'fb.db'}", clock=clock)
     await s.start()
     yield s
     await s.close()
@@ -142,11 +151,12 @@ async def test_reading_buckets_aggregate_min_avg_max(store: SqlStore) -> None:
 async def test_command_lifecycle_refuses_leaving_a_final_state(store: SqlStore) -> None:
     """pending -> sent -> acknowledged works; acknowledged -> failed is a conflict."""
     f, d, _ = await _farm_with_device(store)
-    cmd, upd = await store.create_command(d, "switch", {"on": True}, created_by=None, expires_ms=T0)
+    created = await store.create_command(d, "switch", {"on": True}, created_by=None, expires_ms=T0)
+    cmd, upd = created.command, created.update
     assert upd.state is CommandState.PENDING
     assert upd.seq == 1
-    _, upd = await store.update_command(cmd.id, CommandState.SENT)
-    _, upd = await store.update_command(cmd.id, CommandState.ACKNOWLEDGED)
+    upd = (await store.update_command(cmd.id, CommandState.SENT)).update
+    upd = (await store.update_command(cmd.id, CommandState.ACKNOWLEDGED)).update
     assert upd.seq == 3
     with pytest.raises(Conflict):
         await store.update_command(cmd.id, CommandState.FAILED)
@@ -156,10 +166,10 @@ async def test_command_lifecycle_refuses_leaving_a_final_state(store: SqlStore) 
 async def test_expire_commands_times_out_only_open_ones(store: SqlStore) -> None:
     """Expiry turns pending commands past their deadline into timed_out."""
     _, d, _ = await _farm_with_device(store)
-    old, _ = await store.create_command(d, "a", {}, created_by=None, expires_ms=T0)
-    new, _ = await store.create_command(d, "b", {}, created_by=None, expires_ms=T0 * 2)
+    old = (await store.create_command(d, "a", {}, created_by=None, expires_ms=T0)).command
+    new = (await store.create_command(d, "b", {}, created_by=None, expires_ms=T0 * 2)).command
     expired = await store.expire_commands(T0 + 1)
-    assert [u.command_id for u in expired] == [old.id]
+    assert [u.command_id for u in expired.updates] == [old.id]
     assert (await store.get_command(new.id)).state is CommandState.PENDING
 
 
@@ -250,3 +260,47 @@ def test_message_id_lookup_searches_the_primary_key_not_the_whole_table(tmp_path
         # The cross product's extra pair (1, 'b') is not reported.
         assert set(known_messages(conn, [(1, "a"), (2, "b")])) == {(1, "a"), (2, "b")}
     engine.dispose()
+
+
+async def test_command_writes_stream_exactly_the_changes_they_return(store: SqlStore) -> None:
+    """Creating, updating and expiring commands: listeners hear each result's `changes`,
+    in seq order, and nothing else."""
+    heard: list[Change] = []
+    store.add_listener(heard.extend)
+    _, d, _ = await _farm_with_device(store)
+    created = await store.create_command(d, "on", {}, created_by=None, expires_ms=T0)
+    sent = await store.update_command(created.command.id, CommandState.SENT)
+    other = await store.create_command(d, "off", {}, created_by=None, expires_ms=T0)
+    expired = await store.expire_commands(T0)
+    assert created.changes == (created.update,)
+    assert [u.command_id for u in expired.updates] == [created.command.id, other.command.id]
+    assert heard == [*created.changes, *sent.changes, *other.changes, *expired.changes]
+    assert [c.seq for c in heard] == [1, 2, 3, 4, 5]
+    assert (await store.expire_commands(T0)).changes == ()
+
+
+async def test_writes_are_stamped_by_the_stores_clock(store: SqlStore, clock: FakeClock) -> None:
+    """Creation and update times come from the injected clock, not the machine's."""
+    f, d, _ = await _farm_with_device(store)
+    assert (await store.get_farm(f)).created_ms == T0
+    clock.advance(2.5)
+    cmd = (await store.create_command(d, "on", {}, created_by=None, expires_ms=T0 * 2)).command
+    assert (cmd.created_ms, cmd.updated_ms) == (T0 + 2_500, T0 + 2_500)
+    clock.advance(1)
+    assert (await store.update_command(cmd.id, CommandState.SENT)).update.ts_ms == T0 + 3_500
+
+
+async def test_note_pending_device_counts_messages_and_keeps_its_state(store: SqlStore) -> None:
+    """Noting a device again updates its counters and sample (an upsert on farm and name)
+    and keeps a rejection; another name is a record of its own."""
+    farm = await store.create_farm("f", "F")
+    first = await store.note_pending_device(farm.id, "ghost", "mqtt", "one", T0)
+    assert (first.messages, first.first_seen_ms, first.state) == (1, T0, PendingState.PENDING)
+    await store.set_pending_state(first.id, PendingState.REJECTED)
+    again = await store.note_pending_device(farm.id, "ghost", "lorawan", "two", T0 + 5)
+    assert again.id == first.id
+    assert (again.messages, again.first_seen_ms, again.last_seen_ms) == (2, T0, T0 + 5)
+    assert (again.sample, again.source, again.state) == ("two", "lorawan", PendingState.REJECTED)
+    other = await store.note_pending_device(farm.id, "other", "mqtt", "", T0)
+    assert other.id != first.id
+    assert len(await store.list_pending_devices(farm.id)) == 2

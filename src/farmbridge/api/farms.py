@@ -16,7 +16,7 @@ from farmbridge.api.schemas import (
     SensorOut,
     SnapshotOut,
 )
-from farmbridge.store.base import SensorSpec
+from farmbridge.domain.telemetry import SensorSpec
 
 router = APIRouter(prefix="/api/v1", tags=["farms"])
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -14,17 +13,22 @@ from fastapi.responses import StreamingResponse
 from farmbridge.api.deps import Svc, Who
 from farmbridge.api.schemas import BucketOut, EventOut, ReadingOut
 from farmbridge.domain import EventLevel
-from farmbridge.store.base import EventFilter
+from farmbridge.domain.clock import Clock
+from farmbridge.domain.queries import EventFilter, ExportRow
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 
-DAY_MS = 86_400_000
-CSV_COLUMNS = ("seq", "ts_ms", "received_ms", "device", "sensor", "unit", "value")
+DAY_MS: Final = 86_400_000
+CSV_COLUMNS: Final = ("seq", "ts_ms", "received_ms", "device", "sensor", "unit", "value")
 
 
-def _window(start: int | None, end: int | None) -> tuple[int, int]:
-    end_ms = end if end is not None else time.time_ns() // 1_000_000 + 1
+def _window(clock: Clock, start: int | None, end: int | None) -> tuple[int, int]:
+    end_ms = end if end is not None else clock.wall_ms() + 1
     return (start if start is not None else end_ms - DAY_MS), end_ms
+
+
+def _csv_row(r: ExportRow) -> tuple[int, int, int, str, str, str, float]:
+    return (r.seq, r.ts_ms, r.received_ms, r.device, r.sensor, r.unit, r.value)
 
 
 Start = Annotated[int | None, Query(description="epoch ms, default end - 24 h")]
@@ -41,7 +45,7 @@ async def readings(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
 ) -> list[ReadingOut]:
     """Raw readings of one sensor in [start, end), oldest first."""
-    s, e = _window(start, end)
+    s, e = _window(svc.clock, start, end)
     return [ReadingOut.of(r) for r in await svc.farms.readings(who, sensor_id, s, e, limit)]
 
 
@@ -55,7 +59,7 @@ async def buckets(
     bucket_s: Annotated[int, Query(ge=1, le=31 * 86_400)] = 60,
 ) -> list[BucketOut]:
     """min/avg/max per bucket of `bucket_s` seconds, for charts; empty buckets are left out."""
-    s, e = _window(start, end)
+    s, e = _window(svc.clock, start, end)
     rows = await svc.farms.buckets(who, sensor_id, s, e, bucket_s * 1000)
     return [BucketOut.of(b) for b in rows]
 
@@ -80,22 +84,22 @@ async def export_csv(
     farm_id: int, svc: Svc, who: Who, start: Start = None, end: End = None
 ) -> StreamingResponse:
     """Every reading of the farm in [start, end) as CSV, streamed in chunks."""
-    s, e = _window(start, end)
+    s, e = _window(svc.clock, start, end)
     first = await svc.farms.export_chunk(who, farm_id, s, e, 0)  # checks access before streaming
 
     async def rows() -> AsyncIterator[str]:
         chunk = first
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
+        writer = csv.writer(buf)
+        writer.writerow(CSV_COLUMNS)
         while True:
-            writer.writerows(chunk)
+            writer.writerows(_csv_row(r) for r in chunk)
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
             if not chunk:
                 return
-            chunk = await svc.farms.export_chunk(who, farm_id, s, e, chunk[-1]["seq"])
+            chunk = await svc.farms.export_chunk(who, farm_id, s, e, chunk[-1].seq)
 
     headers = {"Content-Disposition": f'attachment; filename="farm-{farm_id}-readings.csv"'}
     return StreamingResponse(rows(), media_type="text/csv", headers=headers)

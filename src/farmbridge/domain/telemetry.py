@@ -26,6 +26,16 @@ class Sensor:
 
 
 @dataclass(frozen=True, slots=True)
+class SensorSpec:
+    """A sensor to register: its name on the device, unit and the bounds of its readings."""
+
+    name: str
+    unit: str = ""
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     sensor_id: int
     device_id: int

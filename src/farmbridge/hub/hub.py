@@ -1,29 +1,34 @@
 """The hub: routes committed changes to farm channels and flushes them on a short tick.
 
 Flushing waits at most one tick after the previous flush, so at low rates a change
-goes out on the next loop iteration, and under load many changes share one frame.
+goes out on the next loop iteration, and under load many changes share one frame. The
+tick is measured on the injected clock's monotonic time; the wait itself is a loop timer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 
 from farmbridge.domain import Change
+from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.hub.channel import Channel, Subscription
 from farmbridge.hub.state import FarmState
 
 
 class Hub:
-    def __init__(self, *, tick_s: float = 0.005, recent_size: int = 20_000) -> None:
+    def __init__(
+        self, *, tick_s: float = 0.005, recent_size: int = 20_000, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._tick_s = tick_s
+        self._clock = clock
         self._recent_size = recent_size
         self.channels: dict[int, Channel] = {}
         self._dirty: set[int] = set()
         self._scheduled: asyncio.TimerHandle | asyncio.Handle | None = None
-        self._last_flush = 0.0
+        self._last_flush = -math.inf  # never flushed: the first flush goes at once
         self.deliveries = 0
         # Changes that arrive while a farm's channel is being opened wait here.
         self._opening: dict[int, list[Change]] = {}
@@ -82,7 +87,7 @@ class Hub:
 
     def flush(self) -> None:
         self._scheduled = None
-        self._last_flush = time.monotonic()
+        self._last_flush = self._clock.monotonic()
         dirty, self._dirty = self._dirty, set()
         for farm_id in dirty:
             channel = self.channels.get(farm_id)
@@ -91,7 +96,7 @@ class Hub:
 
     def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
-        wait = self._last_flush + self._tick_s - time.monotonic()
+        wait = self._last_flush + self._tick_s - self._clock.monotonic()
         self._scheduled = (
             loop.call_later(wait, self.flush) if wait > 0 else loop.call_soon(self.flush)
         )

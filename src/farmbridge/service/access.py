@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from farmbridge.domain import Role, User
+from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import Forbidden, NotFound, RateLimited, Unauthenticated
 from farmbridge.service.ratelimit import RateLimiter
 from farmbridge.service.security import Secrets
-from farmbridge.store import Store
+from farmbridge.store import UserStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +63,22 @@ class AccessService:
     """Logs users in and turns tokens into principals."""
 
     def __init__(
-        self, store: Store, secrets: Secrets, watch: AccessWatch, *, login_rate_per_min: int
+        self,
+        store: UserStore,
+        secrets: Secrets,
+        watch: AccessWatch,
+        *,
+        login_rate_per_min: int,
+        clock: Clock,
     ) -> None:
+        """Login attempts per client are limited on `clock`'s monotonic time."""
         self._store = store
         self._secrets = secrets
         self.watch = watch
         # A real hash of a throwaway secret, so a missing user costs a full verify too.
         self._dummy_hash = secrets.hash_password(secrets.new_device_key())
         self._login_limit = RateLimiter(
-            rate_per_s=login_rate_per_min / 60, burst=max(1, login_rate_per_min // 3)
+            rate_per_s=login_rate_per_min / 60, burst=max(1, login_rate_per_min // 3), clock=clock
         )
 
     async def login(self, username: str, password: str, *, client: str) -> tuple[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from farmbridge.domain.clock import Clock
 from farmbridge.service.access import AccessService
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
@@ -30,3 +31,4 @@ class Services:
     connections: ConnectionRegistry
     uplink: UplinkService
     probes: Probes
+    clock: Clock

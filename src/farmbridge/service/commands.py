@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 from farmbridge.domain import Command, CommandState, CommandUpdate, Role
+from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import Forbidden, ValidationFailed
 from farmbridge.service.access import Principal
 from farmbridge.service.directory import DeviceEntry
 from farmbridge.service.farms import FarmService
-from farmbridge.store import Store
+from farmbridge.store import CommandStore
 
 ACK_STATES = {CommandState.ACKNOWLEDGED, CommandState.FAILED}
 
 
 class CommandService:
-    def __init__(self, store: Store, farms: FarmService, *, ttl_s: int) -> None:
+    def __init__(
+        self, store: CommandStore, farms: FarmService, *, ttl_s: int, clock: Clock
+    ) -> None:
+        """Commands expire `ttl_s` after creation, timed on `clock`'s wall time."""
         self._store = store
         self._farms = farms
         self._ttl_ms = ttl_s * 1000
+        self._clock = clock
         self._wakeups: dict[int, asyncio.Event] = {}
         self._closing = False
         self._listeners: list[Callable[[Command], None]] = []
@@ -46,9 +50,15 @@ class CommandService:
     ) -> Command:
         await self._farms.device(who, device_id, Role.OPERATOR)
         ttl_ms = self._ttl_ms if ttl_s is None else ttl_s * 1000
-        cmd, _ = await self._store.create_command(
-            device_id, action, params, created_by=who.user.id, expires_ms=_now_ms() + ttl_ms
-        )
+        cmd = (
+            await self._store.create_command(
+                device_id,
+                action,
+                params,
+                created_by=who.user.id,
+                expires_ms=self._clock.wall_ms() + ttl_ms,
+            )
+        ).command
         self._wake(device_id)
         for listener in self._listeners:
             listener(cmd)
@@ -62,8 +72,9 @@ class CommandService:
     async def cancel(self, who: Principal, command_id: int) -> Command:
         cmd = await self._store.get_command(command_id)
         who.require(cmd.farm_id, Role.OPERATOR)
-        cmd, _ = await self._store.update_command(command_id, CommandState.CANCELLED, "cancelled")
-        return cmd
+        return (
+            await self._store.update_command(command_id, CommandState.CANCELLED, "cancelled")
+        ).command
 
     async def list_for_device(self, who: Principal, device_id: int, limit: int) -> list[Command]:
         await self._farms.device(who, device_id)
@@ -78,21 +89,20 @@ class CommandService:
     async def take_pending(self, entry: DeviceEntry, wait_s: float) -> list[Command]:
         """Hands a device its pending commands, marking them sent; waits up to wait_s for one."""
         device_id = entry.device.id
-        deadline = time.monotonic() + wait_s
+        deadline = self._clock.monotonic() + wait_s
         while True:
             event = self._wakeups.setdefault(device_id, asyncio.Event())
             event.clear()
             pending = await self._store.list_commands(
                 device_id=device_id, states=[CommandState.PENDING]
             )
-            now = _now_ms()
+            now = self._clock.wall_ms()
             sent = []
             for cmd in sorted(pending, key=lambda c: c.id):
                 if cmd.expires_ms <= now:
                     continue  # expired commands are dropped, never delivered late
-                updated, _ = await self._store.update_command(cmd.id, CommandState.SENT)
-                sent.append(updated)
-            remaining = deadline - time.monotonic()
+                sent.append((await self._store.update_command(cmd.id, CommandState.SENT)).command)
+            remaining = deadline - self._clock.monotonic()
             if sent or remaining <= 0 or self._closing:
                 return sent
             try:
@@ -109,17 +119,13 @@ class CommandService:
         cmd = await self._store.get_command(command_id)
         if cmd.device_id != entry.device.id:
             raise Forbidden("command belongs to another device")
-        updated, _ = await self._store.update_command(command_id, state, detail)
-        return updated
+        return (await self._store.update_command(command_id, state, detail)).command
 
-    async def expire_due(self) -> list[CommandUpdate]:
-        return await self._store.expire_commands(_now_ms())
+    async def expire_due(self) -> tuple[CommandUpdate, ...]:
+        """Times out every open command whose expiry has passed on the clock."""
+        return (await self._store.expire_commands(self._clock.wall_ms())).updates
 
     def _wake(self, device_id: int) -> None:
         event = self._wakeups.get(device_id)
         if event is not None:
             event.set()
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

@@ -5,13 +5,13 @@ The service that changes devices or sensors invalidates it; a miss reads the sto
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Final
 
 from farmbridge.domain import Device, Sensor
+from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import NotFound, Unauthenticated
-from farmbridge.store import Store
+from farmbridge.store import FarmStore
 
 MISS_TTL_S: Final = 5.0
 MAX_MISSES: Final = 10_000
@@ -24,8 +24,10 @@ class DeviceEntry:
 
 
 class DeviceDirectory:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: FarmStore, *, clock: Clock) -> None:
+        """Misses are remembered for MISS_TTL_S of `clock`'s monotonic time."""
         self._store = store
+        self._clock = clock
         self._by_key_hash: dict[str, DeviceEntry] = {}
         self._by_name: dict[tuple[int, str], DeviceEntry] = {}
         self._misses: dict[tuple[int, str], float] = {}
@@ -51,7 +53,7 @@ class DeviceDirectory:
         if entry is not None:
             return entry
         missed = self._misses.get(key)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if missed is not None and now - missed < MISS_TTL_S:
             return None
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from farmbridge.domain import (
     Device,
@@ -19,12 +19,13 @@ from farmbridge.domain import (
     Sensor,
 )
 from farmbridge.domain.errors import Conflict, ValidationFailed
+from farmbridge.domain.queries import EventFilter, ExportRow
+from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.service.access import Principal
 from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.security import Secrets
 from farmbridge.service.stream import StreamService
 from farmbridge.store import Store
-from farmbridge.store.base import EventFilter, SensorSpec
 
 MAX_BUCKETS: Final = 5_000
 MAX_RAW_READINGS: Final = 10_000
@@ -230,7 +231,7 @@ class FarmService:
 
     async def export_chunk(
         self, who: Principal, farm_id: int, start_ms: int, end_ms: int, after_seq: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[ExportRow]:
         if after_seq == 0:
             await self.require_farm(who, farm_id, Role.VIEWER)
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +15,12 @@ from farmbridge.domain import (
     ReadingIn,
     StatusChange,
 )
+from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import ValidationFailed
 from farmbridge.service.directory import DeviceDirectory, DeviceEntry
 from farmbridge.service.ratelimit import RateLimiter
 from farmbridge.service.security import Secrets
-from farmbridge.store import Store
+from farmbridge.store import HistoryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ class DeviceReport:
 class IngestService:
     def __init__(
         self,
-        store: Store,
+        store: HistoryStore,
         directory: DeviceDirectory,
         secrets: Secrets,
         *,
@@ -67,11 +67,15 @@ class IngestService:
         max_items: int,
         max_clock_skew_s: int,
         max_age_s: int,
+        clock: Clock,
     ) -> None:
+        """A report is received at `clock`'s wall time unless its adapter says otherwise;
+        the per-device rate limit refills on the same clock."""
         self._store = store
         self._directory = directory
         self._secrets = secrets
-        self._limiter = RateLimiter(rate_per_s=rate_per_s, burst=burst)
+        self._clock = clock
+        self._limiter = RateLimiter(rate_per_s=rate_per_s, burst=burst, clock=clock)
         self._max_items = max_items
         self._max_skew_ms = max_clock_skew_s * 1000
         self._max_age_ms = max_age_s * 1000
@@ -137,7 +141,7 @@ class IngestService:
     ) -> IngestResult:
         """Stores the report all-or-nothing; returns once it is durably committed."""
         if received_ms is None:
-            received_ms = time.time_ns() // 1_000_000
+            received_ms = self._clock.wall_ms()
         batch = self.to_batch(entry, report, received_ms)
         return await self._store.ingest(batch)
 

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Final
 
+from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.domain.errors import RateLimited
 
 MAX_TRACKED_KEYS: Final = 100_000
 
 
 class RateLimiter:
-    """Allows `rate_per_s` on average with bursts up to `burst`; memory bounded by key count."""
+    """Allows `rate_per_s` on average with bursts up to `burst`; memory bounded by key count.
+
+    Buckets refill on `clock`'s monotonic time (the machine's unless told otherwise).
+    """
 
     def __init__(
         self,
         *,
         rate_per_s: float,
         burst: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._rate = rate_per_s
         self._burst = burst
@@ -28,7 +31,7 @@ class RateLimiter:
 
     def take(self, key: Hashable, cost: float = 1.0) -> None:
         """Spends `cost` tokens of `key`'s bucket or raises RateLimited with the wait."""
-        now = self._clock()
+        now = self._clock.monotonic()
         tokens, last = self._buckets.get(key, (self._burst, now))
         tokens = min(self._burst, tokens + (now - last) * self._rate)
         if tokens < cost:

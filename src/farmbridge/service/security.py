@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -13,6 +12,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import TokenExpired, Unauthenticated
 
 DEVICE_KEY_PREFIX: Final = "fbd_"
@@ -30,12 +30,16 @@ class TokenClaims:
 class Secrets:
     """Hashes and checks every credential, keyed by the server's secret."""
 
-    def __init__(self, secret_key: str, *, token_ttl_s: int) -> None:
-        """Raises ValueError for a secret under 32 bytes: too short to sign tokens safely."""
+    def __init__(self, secret_key: str, *, token_ttl_s: int, clock: Clock) -> None:
+        """Raises ValueError for a secret under 32 bytes: too short to sign tokens safely.
+
+        Tokens are issued and checked for expiry on `clock`'s wall time.
+        """
         if len(secret_key.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"the secret key needs at least {MIN_SECRET_BYTES} bytes")
         self._key = secret_key.encode()
         self._token_ttl_s = token_ttl_s
+        self._clock = clock
         self._passwords = PasswordHasher()
 
     # Device keys are long random secrets, so a keyed fast hash resists guessing
@@ -57,16 +61,21 @@ class Secrets:
 
     def issue_token(self, user_id: int, token_version: int) -> tuple[str, int]:
         """Returns a signed token and its expiry (epoch seconds)."""
-        exp = int(time.time()) + self._token_ttl_s
+        exp = int(self._clock.wall_s()) + self._token_ttl_s
         claims = {"sub": str(user_id), "ver": token_version, "exp": exp}
         return jwt.encode(claims, self._key, algorithm=TOKEN_ALGORITHM), exp
 
     def read_token(self, token: str) -> TokenClaims:
-        """Raises Unauthenticated for a bad signature, a malformed token or an expired one."""
+        """Raises Unauthenticated for a bad signature or a malformed token, TokenExpired
+        (an Unauthenticated) for one whose expiry is not after the clock's now."""
         try:
-            claims = jwt.decode(token, self._key, algorithms=[TOKEN_ALGORITHM])
-            return TokenClaims(int(claims["sub"]), int(claims["ver"]), int(claims["exp"]))
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenExpired("token expired") from exc
-        except (jwt.InvalidTokenError, KeyError, ValueError) as exc:
+            # Expiry is checked below on the injected clock, not on PyJWT's own.
+            claims = jwt.decode(
+                token, self._key, algorithms=[TOKEN_ALGORITHM], options={"verify_exp": False}
+            )
+            read = TokenClaims(int(claims["sub"]), int(claims["ver"]), int(claims["exp"]))
+        except (jwt.InvalidTokenError, KeyError, ValueError, TypeError, OverflowError) as exc:
             raise Unauthenticated("invalid token") from exc
+        if read.expires_s <= self._clock.wall_s():
+            raise TokenExpired("token expired")
+        return read

@@ -10,17 +10,17 @@ what they measure in their messages.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Final, Literal
 
 from farmbridge import metrics
 from farmbridge.domain import DeviceState, IngestBatch, IngestResult, PendingState
+from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import NotFound, ValidationFailed
+from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.service.directory import DeviceDirectory, DeviceEntry
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import DeviceReport, IngestService, ReportedStatus
 from farmbridge.store import Store
-from farmbridge.store.base import SensorSpec
 
 MAX_AUTO_SENSORS: Final = 64
 """A device that reports more distinct keys than this is misbehaving, not measuring."""
@@ -39,8 +39,12 @@ class UplinkService:
         ingest: IngestService,
         *,
         unknown_devices: Literal["pending", "reject"],
+        clock: Clock,
     ) -> None:
+        """Caches of misses and of pending-device notes expire on `clock`'s monotonic
+        time; reports are received at its wall time unless the adapter says otherwise."""
         self._store = store
+        self._clock = clock
         self._directory = directory
         self._farms = farms
         self._ingest = ingest
@@ -56,12 +60,12 @@ class UplinkService:
         if fid is not None:
             return fid
         missed = self._farm_misses.get(name)
-        if missed is not None and time.monotonic() - missed < FARM_MISS_TTL_S:
+        if missed is not None and self._clock.monotonic() - missed < FARM_MISS_TTL_S:
             return None
         try:
             farm = await self._store.get_farm_by_name(name)
         except NotFound:
-            self._farm_misses[name] = time.monotonic()
+            self._farm_misses[name] = self._clock.monotonic()
             return None
         self._farm_ids[name] = farm.id
         return farm.id
@@ -77,7 +81,7 @@ class UplinkService:
         key = (farm_id, name)
         if self._unknown == "reject" or key in self._rejected:
             return None
-        now = time.monotonic()
+        now = self._clock.monotonic()
         # One write per device per few seconds, however fast an unknown device sends.
         if now - self._noted.get(key, 0.0) >= NOTE_EVERY_S:
             self._noted[key] = now
@@ -86,7 +90,7 @@ class UplinkService:
                 name,
                 source,
                 sample[:SAMPLE_CHARS].decode("utf-8", "replace"),
-                time.time_ns() // 1_000_000,
+                self._clock.wall_ms(),
             )
             if pending.state is PendingState.REJECTED:
                 self._rejected.add(key)
@@ -110,7 +114,7 @@ class UplinkService:
         if missing:
             entry = await self.add_sensors(entry, missing, units or {})
         if received_ms is None:
-            received_ms = time.time_ns() // 1_000_000
+            received_ms = self._clock.wall_ms()
         return self._ingest.to_batch(entry, report, received_ms)
 
     def submit(self, batch: IngestBatch) -> asyncio.Future[IngestResult]:

@@ -1,5 +1,5 @@
-"""Persistence behind one interface (`Store`): SQLite by default, any SQLAlchemy engine later."""
+"""Persistence behind one interface, `Store`, made of one protocol per aggregate."""
 
-from farmbridge.store.base import Store
+from farmbridge.store.base import CommandStore, FarmStore, HistoryStore, Store, UserStore
 
-__all__ = ["Store"]
+__all__ = ["CommandStore", "FarmStore", "HistoryStore", "Store", "UserStore"]

@@ -1,20 +1,21 @@
-"""The Store protocol: everything the service layer asks of persistence."""
+"""The Store protocol: everything the service layer asks of persistence, by aggregate.
+
+`Store` is the union of one protocol per aggregate (users, farms, history, commands) plus
+the lifecycle; a service that needs only one aggregate may ask for that protocol alone.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from farmbridge.domain import (
     Change,
     Command,
     CommandState,
-    CommandUpdate,
     Device,
     DeviceKind,
     Event,
-    EventLevel,
     Farm,
     IngestBatch,
     IngestResult,
@@ -27,52 +28,28 @@ from farmbridge.domain import (
     Sensor,
     User,
 )
+from farmbridge.domain.queries import EventFilter, ExportRow
+from farmbridge.domain.telemetry import SensorSpec
+from farmbridge.store.results import CommandChanged, CommandsExpired
 
-
-@dataclass(frozen=True, slots=True)
-class SensorSpec:
-    name: str
-    unit: str = ""
-    min_value: float | None = None
-    max_value: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EventFilter:
-    level: EventLevel | None = None
-    device_id: int | None = None
-    before_seq: int | None = None
-    limit: int = 100
-
+__all__ = [
+    "ChangeListener",
+    "CommandStore",
+    "EventFilter",
+    "ExportRow",
+    "FarmStore",
+    "HistoryStore",
+    "SensorSpec",
+    "Store",
+    "UserStore",
+]
 
 ChangeListener = Callable[[list[Change]], None]
 
 
-def changes_of(result: Any) -> list[Change]:
-    """The changes a write result carries (ingest results, command updates), in seq order."""
-    if isinstance(result, IngestResult):
-        return list(result.stored)
-    if isinstance(result, CommandUpdate):
-        return [result]
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], CommandUpdate):
-        return [result[1]]
-    if isinstance(result, list):
-        return [r for r in result if isinstance(r, CommandUpdate)]
-    return []
+class UserStore(Protocol):
+    """Users, their token versions (revocation) and their roles on farms."""
 
-
-class Store(Protocol):
-    """Async persistence; writes are durable when the awaited call returns.
-
-    Raises NotFound, Conflict and StoreUnavailable from farmbridge.domain.errors;
-    driver exceptions never leave an implementation.
-    """
-
-    async def start(self) -> None: ...
-    async def close(self) -> None: ...
-    async def ping(self) -> None: ...
-
-    # Users and membership.
     async def create_user(self, username: str, password_hash: str, *, is_admin: bool) -> User: ...
     async def get_user(self, user_id: int) -> User: ...
     async def get_user_by_name(self, username: str) -> User: ...
@@ -85,7 +62,10 @@ class Store(Protocol):
     async def memberships_of_user(self, user_id: int) -> list[Membership]: ...
     async def memberships_of_farm(self, farm_id: int) -> list[Membership]: ...
 
-    # Farms, devices, sensors.
+
+class FarmStore(Protocol):
+    """Farms, their devices and sensors, and devices heard of but not registered."""
+
     async def create_farm(self, name: str, title: str) -> Farm: ...
     async def get_farm(self, farm_id: int) -> Farm: ...
     async def get_farm_by_name(self, name: str) -> Farm: ...
@@ -106,6 +86,10 @@ class Store(Protocol):
     async def set_device_key_hash(self, device_id: int, key_hash: str) -> None: ...
     async def delete_device(self, device_id: int) -> None: ...
     async def create_sensor(self, device_id: int, spec: SensorSpec) -> Sensor: ...
+    async def list_sensors(
+        self, *, farm_id: int | None = None, device_id: int | None = None
+    ) -> list[Sensor]: ...
+    async def get_sensor(self, sensor_id: int) -> Sensor: ...
     async def note_pending_device(
         self, farm_id: int, name: str, source: str, sample: str, now_ms: int
     ) -> PendingDevice: ...
@@ -113,15 +97,15 @@ class Store(Protocol):
     async def get_pending_device(self, pending_id: int) -> PendingDevice: ...
     async def set_pending_state(self, pending_id: int, state: PendingState) -> None: ...
     async def delete_pending_device(self, pending_id: int) -> None: ...
-    async def list_sensors(
-        self, *, farm_id: int | None = None, device_id: int | None = None
-    ) -> list[Sensor]: ...
-    async def get_sensor(self, sensor_id: int) -> Sensor: ...
 
-    # Ingest: the hot path, group-committed.
-    async def ingest(self, batch: IngestBatch) -> IngestResult: ...
 
-    # Queries for the dashboard.
+class HistoryStore(Protocol):
+    """What devices reported, sequenced per farm: the ingest hot path and its queries."""
+
+    async def ingest(self, batch: IngestBatch) -> IngestResult:
+        """Stores a batch all-or-nothing, group-committed; its `stored` are its changes."""
+        ...
+
     async def readings(
         self, sensor_id: int, start_ms: int, end_ms: int, *, limit: int = 10_000
     ) -> list[Reading]: ...
@@ -131,9 +115,20 @@ class Store(Protocol):
     async def events(self, farm_id: int, flt: EventFilter) -> list[Event]: ...
     async def export_readings(
         self, farm_id: int, start_ms: int, end_ms: int, *, chunk: int = 5_000, after_seq: int = 0
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[ExportRow]: ...
 
-    # Commands.
+    async def changes_since(self, farm_id: int, after_seq: int, limit: int) -> list[Change]:
+        """A farm's changes with seq > after_seq, in order, at most `limit` of them."""
+        ...
+
+    async def prune_ingest_messages(self, older_than_ms: int) -> int:
+        """Forgets message ids received before `older_than_ms`; returns how many."""
+        ...
+
+
+class CommandStore(Protocol):
+    """Operator commands and their lifecycle; every state change is a streamed change."""
+
     async def create_command(
         self,
         device_id: int,
@@ -142,7 +137,7 @@ class Store(Protocol):
         *,
         created_by: int | None,
         expires_ms: int,
-    ) -> tuple[Command, CommandUpdate]: ...
+    ) -> CommandChanged: ...
     async def get_command(self, command_id: int) -> Command: ...
     async def list_commands(
         self,
@@ -154,15 +149,26 @@ class Store(Protocol):
     ) -> list[Command]: ...
     async def update_command(
         self, command_id: int, state: CommandState, detail: str = ""
-    ) -> tuple[Command, CommandUpdate]: ...
-    async def expire_commands(self, now_ms: int) -> list[CommandUpdate]: ...
+    ) -> CommandChanged:
+        """Raises Conflict when the command's state cannot become `state`."""
+        ...
+
+    async def expire_commands(self, now_ms: int) -> CommandsExpired:
+        """Times out the open commands whose expiry is at or before `now_ms`."""
+        ...
+
+
+class Store(UserStore, FarmStore, HistoryStore, CommandStore, Protocol):
+    """Async persistence; writes are durable when the awaited call returns.
+
+    Raises NotFound, Conflict and StoreUnavailable from farmbridge.domain.errors;
+    driver exceptions never leave an implementation.
+    """
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
 
     def add_listener(self, listener: ChangeListener) -> None:
         """`listener(changes)` runs on the event loop after each commit, in commit order."""
         ...
-
-    async def changes_since(self, farm_id: int, after_seq: int, limit: int) -> list[Change]:
-        """A farm's changes with seq > after_seq, in order, at most `limit` of them."""
-        ...
-
-    async def prune_ingest_messages(self, older_than_ms: int) -> int: ...

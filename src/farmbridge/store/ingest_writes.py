@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Select, Table, and_, bindparam, or_, select, update
+from sqlalchemy import JSON, Connection, Select, and_, bindparam, or_, select, update
 
 from farmbridge.domain import (
     DeviceStatus,
@@ -21,6 +21,7 @@ from farmbridge.domain import (
     StatusRecord,
     Stored,
 )
+from farmbridge.store.dialect import bulk_insert
 from farmbridge.store.schema import (
     devices,
     events,
@@ -32,26 +33,6 @@ from farmbridge.store.schema import (
 )
 
 READING_COLUMNS = ("farm_id", "seq", "sensor_id", "device_id", "value", "ts_ms", "received_ms")
-_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
-def bulk_insert(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """An executemany of plain tuples straight to the driver.
-
-    The hot table's rows skip SQLAlchemy's per-row parameter processing, which costs
-    more than SQLite's own insert; the values are plain ints and floats.
-    """
-    mark = _PLACEHOLDER.get(conn.dialect.paramstyle)
-    if mark is None:  # a driver with named parameters: let SQLAlchemy bind them
-        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
-        return
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - names from code
-        f"VALUES ({', '.join(mark for _ in columns)})"
-    )
-    conn.exec_driver_sql(sql, list(rows))
 
 
 def allocate_seqs(conn: Connection, need: dict[int, int]) -> dict[int, int]:

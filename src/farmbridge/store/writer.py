@@ -1,7 +1,8 @@
 """Group commit: one writer thread runs queued write jobs in shared transactions.
 
 Many small ingests then cost one fsync per group instead of one each. A job's
-awaitable resolves only after the transaction holding it has committed.
+awaitable resolves only after the transaction holding it has committed. The window
+that collects a group is timed on the injected clock's monotonic time.
 """
 
 from __future__ import annotations
@@ -10,42 +11,47 @@ import asyncio
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
+
+from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
 WRITER_THREAD_NAME: Final = "farmbridge.store.writer"
 
+P = TypeVar("P")
+R = TypeVar("R")
+
 
 @dataclass(slots=True)
-class Job:
+class Job(Generic[P, R]):
     """One unit of write work; `payload` is whatever the group handler understands."""
 
-    payload: Any
-    future: asyncio.Future[Any]
+    payload: P
+    future: asyncio.Future[R]
 
 
-GroupHandler = Callable[[Connection, Sequence[Any]], list[Any]]
+GroupHandler = Callable[[Connection, Sequence[P]], list[R | Exception]]
 """Runs payloads inside one open transaction; returns a result or an Exception per payload."""
 
 
-class GroupCommitWriter:
+class GroupCommitWriter(Generic[P, R]):
     """Owns the only write connection; see the module docstring for the contract."""
 
     def __init__(
         self,
         engine: Engine,
-        handler: GroupHandler,
+        handler: GroupHandler[P, R],
         *,
         window_s: float,
         max_jobs: int,
         translate: Callable[[Exception], Exception],
-        on_commit: Callable[[list[Any]], None] | None = None,
+        on_commit: Callable[[list[R]], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._engine = engine
         self._handler = handler
@@ -53,7 +59,8 @@ class GroupCommitWriter:
         self._max_jobs = max_jobs
         self._translate = translate
         self._on_commit = on_commit
-        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._clock = clock
+        self._queue: queue.SimpleQueue[Job[P, R] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.groups = 0
         self.jobs = 0
@@ -70,20 +77,20 @@ class GroupCommitWriter:
         self._thread.join()
         self._thread = None
 
-    def submit(self, payload: Any) -> asyncio.Future[Any]:
+    def submit(self, payload: P) -> asyncio.Future[R]:
         if self._thread is None:
             raise RuntimeError("writer is not running")
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.put(Job(payload, fut))
         return fut
 
-    def _collect(self, first: Job) -> tuple[list[Job], bool]:
+    def _collect(self, first: Job[P, R]) -> tuple[list[Job[P, R]], bool]:
         jobs = [first]
         stopping = False
-        deadline = time.monotonic() + self._window_s
+        deadline = self._clock.monotonic() + self._window_s
         while len(jobs) < self._max_jobs:
             try:
-                timeout = deadline - time.monotonic()
+                timeout = deadline - self._clock.monotonic()
                 item = self._queue.get_nowait() if timeout <= 0 else self._queue.get(True, timeout)
             except queue.Empty:
                 break
@@ -103,7 +110,7 @@ class GroupCommitWriter:
                 self._run_group(conn, jobs)
                 if stopping:
                     # Drain what was queued behind the stop marker so no awaiter hangs.
-                    rest: list[Job] = []
+                    rest: list[Job[P, R]] = []
                     while True:
                         try:
                             item = self._queue.get_nowait()
@@ -115,8 +122,9 @@ class GroupCommitWriter:
                         self._run_group(conn, rest)
                     return
 
-    def _run_group(self, conn: Connection, jobs: list[Job]) -> None:
+    def _run_group(self, conn: Connection, jobs: list[Job[P, R]]) -> None:
         payloads = [j.payload for j in jobs]
+        results: list[R | Exception]
         try:
             with conn.begin():
                 results = self._handler(conn, payloads)
@@ -135,7 +143,7 @@ class GroupCommitWriter:
             self._on_commit([r for r in results if not isinstance(r, Exception)])
         _resolve(jobs, results)
 
-    def _one(self, conn: Connection, payload: Any) -> Any:
+    def _one(self, conn: Connection, payload: P) -> R | Exception:
         try:
             with conn.begin():
                 (result,) = self._handler(conn, [payload])
@@ -150,8 +158,8 @@ class _GroupFailed(Exception):
     pass
 
 
-def _resolve(jobs: list[Job], results: list[Any]) -> None:
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, Any]]] = {}
+def _resolve(jobs: Sequence[Job[P, R]], results: Sequence[R | Exception]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job[P, R], R | Exception]]] = {}
     for job, result in zip(jobs, results, strict=True):
         by_loop.setdefault(job.future.get_loop(), []).append((job, result))
     for loop, pairs in by_loop.items():
@@ -161,7 +169,7 @@ def _resolve(jobs: list[Job], results: list[Any]) -> None:
             log.warning("event loop closed before %d write results were delivered", len(pairs))
 
 
-def _settle(pairs: list[tuple[Job, Any]]) -> None:
+def _settle(pairs: Sequence[tuple[Job[P, R], R | Exception]]) -> None:
     for job, result in pairs:
         if job.future.done():
             continue

@@ -1,0 +1,103 @@
+"""Everything in the SQL store that depends on the database behind the URL, in one place.
+
+- `build_engine`: SQLite runs in WAL mode with the configured `synchronous` level,
+  foreign keys on and a busy timeout (PRAGMAs on each new connection); other URLs get a
+  plain pooled engine.
+- `bulk_insert`: the hot table's executemany goes straight to the driver, in the
+  driver's own parameter style.
+- `upsert`: `INSERT ... ON CONFLICT DO UPDATE`, which SQLite and PostgreSQL spell alike.
+
+The rest of the store is portable SQLAlchemy Core; it relies on `UPDATE ... RETURNING`
+(SQLite 3.35 and later, PostgreSQL) to reserve sequence numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+SQLITE_SYNCHRONOUS_LEVELS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+_PLACEHOLDER: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def build_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
+    """Returns an engine; for SQLite, WAL with the given synchronous level and foreign keys on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(
+            url, json_serializer=_json_dumps, json_deserializer=orjson.loads, pool_pre_ping=True
+        )
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=8,
+    )
+    synchronous = sqlite_synchronous.upper()
+    if synchronous not in SQLITE_SYNCHRONOUS_LEVELS:
+        raise ValueError(
+            f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous}"
+        )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    return engine
+
+
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """An executemany of plain tuples straight to the driver.
+
+    The hot table's rows skip SQLAlchemy's per-row parameter processing, which costs
+    more than SQLite's own insert; the values are plain ints and floats.
+    """
+    mark = _PLACEHOLDER.get(conn.dialect.paramstyle)
+    if mark is None:  # a driver with named parameters: let SQLAlchemy bind them
+        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - names from code
+        f"VALUES ({', '.join(mark for _ in columns)})"
+    )
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    *,
+    key: Sequence[str],
+    values: Mapping[str, Any],
+    on_conflict: Mapping[str, Any],
+) -> None:
+    """Inserts `values`, or, when a row with the same `key` columns exists, sets
+    `on_conflict` on it (an expression there may name `table`'s columns: the old row)."""
+    name = conn.dialect.name
+    if name not in {"sqlite", "postgresql"}:
+        raise NotImplementedError(f"no upsert for the {name} dialect")
+    insert = sqlite.insert(table) if name == "sqlite" else postgresql.insert(table)
+    conn.execute(
+        insert.values(**values).on_conflict_do_update(index_elements=key, set_=dict(on_conflict))
+    )

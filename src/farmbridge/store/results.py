@@ -1,0 +1,44 @@
+"""Typed results of the store's writes that stream: what was written and its changes.
+
+A write that commits changes (ingest, command updates) answers with a record whose
+`changes` are exactly what the store's listeners hear after the commit, in seq order;
+nobody has to guess a result's shape to find them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from farmbridge.domain import Change, Command, CommandUpdate
+
+
+class Streamed(Protocol):
+    """A write result carrying the changes it committed, in seq order."""
+
+    @property
+    def changes(self) -> Sequence[Change]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandChanged:
+    """A command as written (created or moved to a new state) and the update that streams."""
+
+    command: Command
+    update: CommandUpdate
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return (self.update,)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandsExpired:
+    """The commands that timed out in one sweep, as their updates, in seq order."""
+
+    updates: tuple[CommandUpdate, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return self.updates
