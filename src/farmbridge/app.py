@@ -28,6 +28,7 @@ from farmbridge.api import (
 )
 from farmbridge.api.middleware import BodySizeLimit, RequestMetrics
 from farmbridge.config import Settings
+from farmbridge.domain.clock import SYSTEM_CLOCK
 from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
 from farmbridge.ingest import lorawan_http
@@ -47,7 +48,7 @@ from farmbridge.service.uplink import UplinkService
 from farmbridge.service.users import UserService
 from farmbridge.store.sql import SqlStore
 from farmbridge.ws.endpoint import WsEndpoint
-from farmbridge.ws.limits import WsLimits
+from farmbridge.ws.limits import WsLimits, burst_of
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def ws_limits(settings: Settings) -> WsLimits:
         auth_timeout_s=settings.ws_auth_timeout_s,
         max_subscriptions=settings.ws_max_subscriptions,
         messages_per_s=settings.ws_messages_per_s,
-        message_burst=max(1, int(settings.ws_messages_per_s * 2)),
+        message_burst=burst_of(settings.ws_messages_per_s),
         max_connections=settings.ws_max_connections,
         max_connections_per_user=settings.ws_max_connections_per_user,
         queue_max_messages=settings.ws_queue_max_messages,
@@ -238,6 +239,7 @@ class BridgeApp:
             stream=self.services.stream,
             registry=self.services.connections,
             limits=ws_limits(settings),
+            clock=SYSTEM_CLOCK,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
