@@ -49,6 +49,8 @@ LATENCY_SAMPLE: Final = 8
 
 
 class Connection:
+    """A live connection: the registry's view of it, the hub's sink, and its three loops."""
+
     def __init__(
         self,
         *,
