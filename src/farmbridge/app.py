@@ -47,7 +47,7 @@ from farmbridge.service.uplink import UplinkService
 from farmbridge.service.users import UserService
 from farmbridge.store.sql import SqlStore
 from farmbridge.ws.endpoint import WsEndpoint
-from farmbridge.ws.limits import WsLimits
+from farmbridge.ws.limits import WsLimits, burst_of
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def ws_limits(settings: Settings) -> WsLimits:
         auth_timeout_s=settings.ws_auth_timeout_s,
         max_subscriptions=settings.ws_max_subscriptions,
         messages_per_s=settings.ws_messages_per_s,
-        message_burst=max(1, int(settings.ws_messages_per_s * 2)),
+        message_burst=burst_of(settings.ws_messages_per_s),
         max_connections=settings.ws_max_connections,
         max_connections_per_user=settings.ws_max_connections_per_user,
         queue_max_messages=settings.ws_queue_max_messages,
@@ -250,6 +250,7 @@ class BridgeApp:
             stream=self.services.stream,
             registry=self.services.connections,
             limits=ws_limits(settings),
+            clock=self.services.clock,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from farmbridge.ingest.lorawan_integration import LorawanIntegration
 from farmbridge.ingest.mqtt.binding import MqttBinding
+from farmbridge.protocol import const as ws_default
+from farmbridge.ws.limits import SEND_TIMEOUT_S
 
 __all__ = ["LorawanIntegration", "MqttBinding", "Settings"]
 
@@ -54,18 +56,18 @@ class Settings(BaseSettings):
     command_ttl_s: int = 300
 
     # The live stream (/ws).
-    ws_heartbeat_s: float = 15.0
-    ws_auth_timeout_s: float = 5.0
-    ws_max_connections: int = 20_000
-    ws_max_connections_per_user: int = 50
-    ws_max_subscriptions: int = 32
-    ws_messages_per_s: float = 20.0
-    ws_max_frame_bytes: int = 65_536
-    ws_queue_max_messages: int = 2_000
-    ws_queue_max_bytes: int = 4 * 1024 * 1024
-    ws_max_replay: int = 100_000
+    ws_heartbeat_s: float = ws_default.HEARTBEAT_S
+    ws_auth_timeout_s: float = ws_default.AUTH_TIMEOUT_S
+    ws_max_connections: int = ws_default.MAX_CONNECTIONS
+    ws_max_connections_per_user: int = ws_default.MAX_CONNECTIONS_PER_USER
+    ws_max_subscriptions: int = ws_default.MAX_SUBSCRIPTIONS
+    ws_messages_per_s: float = ws_default.MAX_MESSAGES_PER_S
+    ws_max_frame_bytes: int = ws_default.MAX_FRAME_BYTES
+    ws_queue_max_messages: int = ws_default.QUEUE_MAX_MESSAGES
+    ws_queue_max_bytes: int = ws_default.QUEUE_MAX_BYTES
+    ws_max_replay: int = ws_default.MAX_REPLAY_CHANGES
     ws_recent_size: int = 20_000
-    ws_send_timeout_s: float = 30.0
+    ws_send_timeout_s: float = SEND_TIMEOUT_S
     ws_per_message_deflate: bool = Field(
         default=False, description="compress frames; off because it costs CPU per client"
     )

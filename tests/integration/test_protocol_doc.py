@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from farmbridge.protocol.client_messages import parse
-from farmbridge.protocol.const import CloseCode, ErrorCode
+from farmbridge.protocol.const import CLIENT_MESSAGE_TYPES, CloseCode, ErrorCode
 from tests.conftest import Bridge
 from tests.integration.api_client import Api, ingest
 from tests.integration.ws_probe import Probe
 
 DOC = Path(__file__).parents[2] / "docs" / "protocol.md"
-CLIENT_TYPES = {"auth", "subscribe", "unsubscribe", "ping", "pong"}
+CLIENT_TYPES = CLIENT_MESSAGE_TYPES
 
 
 def documented_messages() -> list[dict[str, Any]]:

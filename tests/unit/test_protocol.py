@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import orjson
 import pytest
 
@@ -15,8 +17,8 @@ from farmbridge.domain import (
     Reading,
     StatusRecord,
 )
-from farmbridge.protocol.client_messages import ProtocolViolation, Subscribe, parse
-from farmbridge.protocol.const import ALL_TOPICS, ErrorCode, Mode, Topic
+from farmbridge.protocol.client_messages import ClientMessage, ProtocolViolation, Subscribe, parse
+from farmbridge.protocol.const import ALL_TOPICS, CLIENT_MESSAGE_TYPES, ErrorCode, Mode, Topic
 from farmbridge.protocol.server_messages import batch_prefix, sent_tail, subscribed
 
 T0 = 1_767_225_600_000
@@ -61,6 +63,13 @@ def test_parse_echoes_the_id_of_a_bad_message() -> None:
     with pytest.raises(ProtocolViolation) as info:
         parse(b'{"type": "subscribe", "id": "s-1"}')
     assert info.value.ref == "s-1"
+
+
+def test_client_models_cover_the_protocols_client_types() -> None:
+    """Each client message type of the protocol has one model, and no model another type."""
+    models = get_args(get_args(ClientMessage)[0])
+    tags = [get_args(m.model_fields["type"].annotation)[0] for m in models]
+    assert sorted(tags) == sorted(CLIENT_MESSAGE_TYPES)
 
 
 def _changes() -> list[object]:

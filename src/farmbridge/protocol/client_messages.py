@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from farmbridge.protocol.const import MAX_SUBSCRIPTIONS, ErrorCode, Mode, Topic
+from farmbridge.domain.errors import ValidationFailed
+from farmbridge.protocol.const import CLIENT_MESSAGE_TYPES, ErrorCode, Mode, Topic
 
 
-class ProtocolViolation(Exception):
-    """A client message the server refuses; `code` goes back in the error message."""
+class ProtocolViolation(ValidationFailed):
+    """A client message the server refuses; `code` goes back in the error message, with
+    `ref` (the message's own `id`, when it had a readable one)."""
 
-    def __init__(self, code: ErrorCode, message: str, ref: int | str | None = None) -> None:
-        super().__init__(message)
+    code: ErrorCode
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        ref: int | str | None = None,
+        *,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
         self.code = code
-        self.message = message
         self.ref = ref
 
 
@@ -55,8 +65,7 @@ class Pong(_Msg):
 
 ClientMessage = Annotated[Auth | Subscribe | Unsubscribe | Ping | Pong, Field(discriminator="type")]
 _adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-KNOWN_TYPES = frozenset({"auth", "subscribe", "unsubscribe", "ping", "pong"})
-assert MAX_SUBSCRIPTIONS > 0
+KNOWN_TYPES: Final = CLIENT_MESSAGE_TYPES
 
 
 def parse(raw: str | bytes) -> ClientMessage:
@@ -79,5 +88,7 @@ def parse(raw: str | bytes) -> ClientMessage:
         return _adapter.validate_python(obj)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"][1:]) or "message"
-        raise ProtocolViolation(ErrorCode.INVALID_MESSAGE, f"{where}: {err['msg']}", ref) from None
+        path = ".".join(str(p) for p in err["loc"][1:])
+        raise ProtocolViolation(
+            ErrorCode.INVALID_MESSAGE, f"{path or 'message'}: {err['msg']}", ref, field=path or None
+        ) from None

@@ -1,4 +1,7 @@
-"""Protocol constants: version, topics, error codes, close codes and limits."""
+"""Protocol constants: version, message types, topics, error and close codes, and limits.
+
+web-admin/src/lib/ws/messages.ts mirrors them (tests/unit/test_protocol_mirror.py checks it).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,21 @@ from enum import IntEnum, StrEnum
 from typing import Final
 
 PROTOCOL_VERSION: Final = 1
+
+CLIENT_MESSAGE_TYPES: Final = frozenset({"auth", "subscribe", "unsubscribe", "ping", "pong"})
+SERVER_MESSAGE_TYPES: Final = frozenset(
+    {
+        "welcome",
+        "authenticated",
+        "subscribed",
+        "batch",
+        "resync_required",
+        "unsubscribed",
+        "error",
+        "ping",
+        "pong",
+    }
+)
 
 
 class Topic(StrEnum):
@@ -47,6 +65,15 @@ class ResyncReason(StrEnum):
     SLOW_CONSUMER = "slow_consumer"
 
 
+class UnsubscribeReason(StrEnum):
+    """Why the server ended a subscription (the `reason` of `unsubscribed`)."""
+
+    REQUESTED = "requested"
+    FORBIDDEN = "forbidden"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a reason
+    UNAUTHENTICATED = "unauthenticated"
+
+
 class CloseCode(IntEnum):
     """WebSocket close codes the server uses; 4xxx are this protocol's own."""
 
@@ -64,10 +91,20 @@ class CloseCode(IntEnum):
     ABUSE = 4029
 
 
-# Limits: each is also announced or documented in docs/protocol.md.
+# Limits. Each is the one declaration of a default: config.Settings (FARMBRIDGE_WS_*) and
+# ws.limits.WsLimits take it from here; each is announced in `welcome` or documented in
+# docs/protocol.md.
 MAX_FRAME_BYTES: Final = 64 * 1024
 AUTH_TIMEOUT_S: Final = 5.0
+HEARTBEAT_S: Final = 15.0
 MAX_SUBSCRIPTIONS: Final = 32
 MAX_MESSAGES_PER_S: Final = 20.0
-MESSAGE_BURST: Final = 40
+MESSAGE_BURST_S: Final = 2.0
+"""A client may send this many seconds' worth of its message rate at once."""
+MESSAGE_BURST: Final = int(MAX_MESSAGES_PER_S * MESSAGE_BURST_S)
 MAX_VIOLATIONS: Final = 10
+MAX_CONNECTIONS: Final = 20_000
+MAX_CONNECTIONS_PER_USER: Final = 50
+QUEUE_MAX_MESSAGES: Final = 2_000
+QUEUE_MAX_BYTES: Final = 4 * 1024 * 1024
+MAX_REPLAY_CHANGES: Final = 100_000

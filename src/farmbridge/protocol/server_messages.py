@@ -1,12 +1,12 @@
 """Messages the server sends, encoded to JSON text; data changes in the compact batch form.
 
 A batch is encoded once per farm (and topic set) and shared by every subscriber; each
-send appends its own `sent` time to the shared prefix (see `sent_tail`).
+send appends its own `sent` time to the shared prefix (see `sent_tail`). Server times
+(`server_time`, `t`, `sent`) come in as arguments, read from the caller's clock.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,6 +28,7 @@ from farmbridge.protocol.const import (
     Mode,
     ResyncReason,
     Topic,
+    UnsubscribeReason,
 )
 
 TOPIC_KEYS = {
@@ -36,10 +37,6 @@ TOPIC_KEYS = {
     Topic.EVENTS: "e",
     Topic.COMMANDS: "c",
 }
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -130,12 +127,18 @@ def stored_ms(ch: Change) -> int:
     return ch.received_ms
 
 
-def welcome(connection_id: str, heartbeat_s: float, max_frame_bytes: int = MAX_FRAME_BYTES) -> str:
+def welcome(
+    connection_id: str,
+    *,
+    server_time_ms: int,
+    heartbeat_s: float,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
+) -> str:
     return encode(
         {
             "type": "welcome",
             "protocol": PROTOCOL_VERSION,
-            "server_time": now_ms(),
+            "server_time": server_time_ms,
             "heartbeat_s": heartbeat_s,
             "max_frame_bytes": max_frame_bytes,
             "connection": connection_id,
@@ -209,8 +212,8 @@ def subscribed(
     return text
 
 
-def unsubscribed(ref: int | str | None, farm_id: int, reason: str) -> str:
-    return encode({"type": "unsubscribed", "id": ref, "farm": farm_id, "reason": reason})
+def unsubscribed(ref: int | str | None, farm_id: int, reason: UnsubscribeReason) -> str:
+    return encode({"type": "unsubscribed", "id": ref, "farm": farm_id, "reason": reason.value})
 
 
 def resync_required(farm_id: int, reason: ResyncReason, seq: int, epoch: str) -> str:
@@ -229,9 +232,9 @@ def error(code: ErrorCode, message: str, ref: int | str | None = None, **extra: 
     return encode({"type": "error", "code": code.value, "message": message, "id": ref, **extra})
 
 
-def ping() -> str:
-    return encode({"type": "ping", "t": now_ms()})
+def ping(t_ms: int) -> str:
+    return encode({"type": "ping", "t": t_ms})
 
 
-def pong(ref: int | str | None) -> str:
-    return encode({"type": "pong", "id": ref, "t": now_ms()})
+def pong(ref: int | str | None, t_ms: int) -> str:
+    return encode({"type": "pong", "id": ref, "t": t_ms})

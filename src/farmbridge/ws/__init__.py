@@ -1,1 +1,3 @@
-"""The /ws endpoint: a thin raw-ASGI layer over the hub and the stream service."""
+"""The /ws endpoint: admission (endpoint), a pure session per connection (session, handlers,
+actions, errors) inside a thin asyncio shell (connection) and the one reach into uvicorn
+(transport)."""

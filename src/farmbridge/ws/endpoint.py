@@ -10,6 +10,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from farmbridge import metrics
+from farmbridge.domain.clock import Clock
 from farmbridge.protocol import server_messages as out
 from farmbridge.protocol.const import CloseCode, ErrorCode
 from farmbridge.service.access import AccessService
@@ -31,11 +32,13 @@ class WsEndpoint:
         stream: StreamService,
         registry: ConnectionRegistry,
         limits: WsLimits,
+        clock: Clock,
     ) -> None:
         self._access = access
         self._stream = stream
         self._registry = registry
         self._limits = limits
+        self._clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -69,6 +72,7 @@ class WsEndpoint:
             stream=self._stream,
             registry=self._registry,
             limits=self._limits,
+            clock=self._clock,
             remote=f"{client[0]}:{client[1]}" if client else "unknown",
             cookie_token=self._cookie_token(headers),
         )

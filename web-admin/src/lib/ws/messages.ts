@@ -86,6 +86,8 @@ export enum UnsubscribeReason {
   Requested = "requested",
   Forbidden = "forbidden",
   TokenExpired = "token_expired",
+  /** The account was deleted or its tokens revoked; an `unauthenticated` error and 4001 follow. */
+  Unauthenticated = "unauthenticated",
 }
 
 export type DeviceState = "online" | "offline" | "error" | "maintenance" | "unknown";

@@ -1,0 +1,83 @@
+"""What the session does with each client message: a table of handlers keyed by type.
+
+A handler turns one parsed message into session verbs (frames to send, subscriptions to
+open or end, questions for the services); the session decides the rest when the answers
+come back. Handlers marked `needs_auth` run only once the connection is authenticated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from farmbridge.protocol import server_messages as out
+from farmbridge.protocol.client_messages import Auth, Ping, Pong, Subscribe, Unsubscribe
+from farmbridge.protocol.const import ALL_TOPICS, ErrorCode, UnsubscribeReason
+from farmbridge.ws.actions import AskPrincipal, EndSubscription, OpenSubscription
+
+if TYPE_CHECKING:
+    from farmbridge.ws.session import Session
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    run: Callable[[Session, Any], None]
+    needs_auth: bool = False
+
+
+def auth(session: Session, msg: Auth) -> None:
+    """Authenticate, or re-authenticate the open socket with a fresh token."""
+    session.emit(AskPrincipal(msg.token, msg.id))
+
+
+def ping(session: Session, msg: Ping) -> None:
+    session.send(out.pong(msg.id, session.clock.wall_ms()))
+
+
+def pong(session: Session, msg: Pong) -> None:
+    """An answer to the server's ping: receiving it was the sign of life."""
+
+
+def subscribe(session: Session, msg: Subscribe) -> None:
+    """Opens a farm's stream, replacing an earlier subscription to the same farm."""
+    assert session.principal is not None
+    limit = session.limits.max_subscriptions
+    if msg.farm not in session.subs and len(session.subs) >= limit:
+        session.error(
+            ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+            f"at most {limit} subscriptions per connection",
+            msg.id,
+        )
+        return
+    old = session.subs.pop(msg.farm, None)
+    if old is not None:
+        session.emit(EndSubscription(old))
+    session.emit(
+        OpenSubscription(
+            session.principal,
+            msg.id,
+            msg.farm,
+            frozenset(msg.topics) if msg.topics else ALL_TOPICS,
+            msg.mode,
+            msg.since,
+            msg.epoch,
+        )
+    )
+
+
+def unsubscribe(session: Session, msg: Unsubscribe) -> None:
+    sub = session.subs.get(msg.farm)
+    if sub is None:
+        session.error(ErrorCode.NOT_FOUND, f"not subscribed to farm {msg.farm}", msg.id)
+        return
+    session.end_subscription(msg.farm, sub, UnsubscribeReason.REQUESTED, msg.id)
+
+
+HANDLERS: Final[Mapping[str, Handler]] = {
+    "auth": Handler(auth),
+    "ping": Handler(ping),
+    "pong": Handler(pong),
+    "subscribe": Handler(subscribe, needs_auth=True),
+    "unsubscribe": Handler(unsubscribe, needs_auth=True),
+}
