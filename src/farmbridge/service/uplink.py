@@ -16,9 +16,10 @@ from typing import Final, Literal
 from farmbridge import metrics
 from farmbridge.domain import DeviceState, IngestBatch, IngestResult, PendingState
 from farmbridge.domain.errors import NotFound, ValidationFailed
+from farmbridge.domain.reports import DeviceReport, ReportedStatus
 from farmbridge.service.directory import DeviceDirectory, DeviceEntry
 from farmbridge.service.farms import FarmService
-from farmbridge.service.ingest import DeviceReport, IngestService, ReportedStatus
+from farmbridge.service.ingest import IngestService
 from farmbridge.store import Store
 from farmbridge.store.base import SensorSpec
 
