@@ -173,7 +173,9 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
             asyncio.create_task(housekeeping(svc, settings, store), name="farmbridge.housekeeping")
         ]
         if settings.mqtt_url:
-            bridge = MqttBridge(mqtt_options(settings), svc.uplink, svc.commands)
+            bridge = MqttBridge(
+                mqtt_options(settings), svc.uplink, svc.commands, clock=SYSTEM_CLOCK
+            )
             svc.probes.add("mqtt", bridge.probe)
             tasks.append(asyncio.create_task(bridge.run(), name="farmbridge.mqtt"))
         log.info("bridge started", extra={"version": __version__})
@@ -198,6 +200,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = svc
+    app.state.clock = SYSTEM_CLOCK
     app.state.settings = settings
     app.state.lorawan_integrations = settings.lorawan_integrations
     errors.install(app)
@@ -242,7 +245,9 @@ class BridgeApp:
         self.services = services or build_services(settings)
         self.api = build_app(settings, self.services)
         self.ingest = BodySizeLimit(
-            RequestMetrics(ingest_http.IngestEndpoint(self.services), route=INGEST_PATH),
+            RequestMetrics(
+                ingest_http.IngestEndpoint(self.services, clock=SYSTEM_CLOCK), route=INGEST_PATH
+            ),
             max_bytes=settings.max_body_bytes,
         )
         self.ws = WsEndpoint(

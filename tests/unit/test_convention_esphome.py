@@ -6,15 +6,9 @@ import orjson
 import pytest
 
 from farmbridge.domain import DeviceState
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
-    CommandReply,
-    Data,
-    DeviceRef,
-    Liveness,
-    OutgoingCommand,
-    Publish,
-)
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Liveness
+from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand, Publish
 from farmbridge.ingest.mqtt.conventions.esphome import EsphomeConvention
 
 NOW = 1_767_225_600_000

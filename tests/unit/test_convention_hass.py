@@ -5,19 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Discovered, Liveness
 from farmbridge.ingest.mqtt.conventions._template import parse
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
-    CommandReply,
-    Data,
-    DeviceRef,
-    Discovered,
-    Liveness,
-    Mapped,
-    OutgoingCommand,
-    Publish,
-    Watch,
-)
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish, Watch
 from farmbridge.ingest.mqtt.conventions.hass import HassConvention
 
 NOW = 1_767_225_600_000

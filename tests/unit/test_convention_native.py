@@ -6,14 +6,9 @@ import orjson
 import pytest
 
 from farmbridge.domain import DeviceState, EventLevel
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
-    CommandReply,
-    Data,
-    DeviceRef,
-    OutgoingCommand,
-    Publish,
-)
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import CommandReply, Data, DeviceRef
+from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand, Publish
 from farmbridge.ingest.mqtt.conventions.native import NativeConvention
 
 NOW = 1_767_225_600_000

@@ -8,16 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import CommandReply, DeviceRef
 from farmbridge.ingest.mqtt.conventions import CONVENTIONS, make_convention
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
-    CommandReply,
-    Convention,
-    DeviceRef,
-    Mapped,
-    OutgoingCommand,
-    Publish,
-)
+from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, OutgoingCommand, Publish
 
 NOW = 1_767_225_600_000
 SEED = 20_260_101

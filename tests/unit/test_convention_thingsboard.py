@@ -6,15 +6,9 @@ import orjson
 import pytest
 
 from farmbridge.domain import DeviceState
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
-    CommandReply,
-    Data,
-    DeviceRef,
-    Liveness,
-    Mapped,
-    OutgoingCommand,
-)
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Liveness
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 from farmbridge.ingest.mqtt.conventions.thingsboard import ThingsBoardConvention
 
 NOW = 1_767_225_600_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from farmbridge.domain import DeviceState, EventLevel
-from farmbridge.domain.errors import ValidationFailed
+from farmbridge.domain.errors import BadPayload, ValidationFailed
 from farmbridge.ingest.payloads import parse_report
 
 NOW = 1_767_225_600_000
@@ -53,3 +53,30 @@ def test_parse_report_names_the_field_at_fault(raw: bytes, field: str) -> None:
     with pytest.raises(ValidationFailed) as info:
         parse_report(raw, NOW)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("ts", "message"),
+    [
+        ("yesterday", "readings[0].ts: Value error, not an ISO 8601 date-time"),
+        (
+            "2026-01-01T00:00:00",
+            "readings[0].ts: Value error, the date-time needs a time zone (Z or +hh:mm)",
+        ),
+    ],
+)
+def test_parse_report_says_why_a_timestamp_is_refused(ts: str, message: str) -> None:
+    """A refused ISO 8601 `ts` is a BadPayload whose message names the item and the fault."""
+    raw = b'{"readings": [{"sensor": "t", "value": 1, "ts": "' + ts.encode() + b'"}]}'
+    with pytest.raises(BadPayload) as info:
+        parse_report(raw, NOW)
+    assert info.value.message == message
+
+
+def test_parse_report_reads_iso_timestamps_to_the_millisecond() -> None:
+    """Every ISO 8601 form with a zone becomes exact epoch milliseconds."""
+    raw = (
+        b'{"readings": [{"sensor": "t", "value": 1, "ts": "2026-01-01T05:30:00.250+05:30"},'
+        b' {"sensor": "t", "value": 2, "ts": "20260101T000001Z"}]}'
+    )
+    assert [r.ts_ms for r in parse_report(raw, NOW).readings] == [NOW + 250, NOW + 1_000]

@@ -10,10 +10,10 @@ import pytest
 from farmbridge.domain import DeviceState, EventLevel
 from farmbridge.domain.clock import FakeClock
 from farmbridge.domain.errors import RateLimited, ValidationFailed
+from farmbridge.domain.reports import DeviceReport, ReportedEvent, ReportedReading, ReportedStatus
 from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.service.bundle import Services
 from farmbridge.service.directory import DeviceEntry
-from farmbridge.service.ingest import DeviceReport, ReportedEvent, ReportedReading, ReportedStatus
 from tests.unit.bridge_services import device, running_services
 
 SKEW_S = 300

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import orjson
@@ -14,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from farmbridge import metrics
 from farmbridge.domain import CommandState
+from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import DomainError, Unauthenticated
 from farmbridge.http_errors import error_response
 from farmbridge.ingest.payloads import IngestBody, command_json, parse_report
@@ -30,6 +30,14 @@ async def _services(request: Request) -> Services:
 
 Svc = Annotated[Services, Depends(_services)]
 _bearer = HTTPBearer(auto_error=False, description="The device key given at device creation")
+
+
+async def _clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+AppClock = Annotated[Clock, Depends(_clock)]
 
 
 async def device(
@@ -61,12 +69,15 @@ _STATUSES = metrics.INGEST_ITEMS.labels("http", "status")
 _DUPLICATES = metrics.INGEST_DUPLICATES.labels("http")
 
 
-async def handle_ingest(svc: Services, authorization: str | None, raw: bytes) -> bytes:
+async def handle_ingest(
+    svc: Services, authorization: str | None, raw: bytes, *, clock: Clock
+) -> bytes:
     """Stores one device report; returns the JSON acknowledgement.
 
-    The hot path of the bridge: plain code, no framework layers. Raises DomainError.
+    The hot path of the bridge: plain code, no framework layers. `clock` tells the
+    receive time (the default `ts` of every item). Raises DomainError.
     """
-    received_ms = time.time_ns() // 1_000_000
+    received_ms = clock.wall_ms()
     try:
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key:
@@ -77,7 +88,7 @@ async def handle_ingest(svc: Services, authorization: str | None, raw: bytes) ->
     except DomainError as exc:
         metrics.INGEST_REJECTED.labels("http", exc.code).inc()
         raise
-    metrics.INGEST_COMMIT_SECONDS.observe(time.time() - received_ms / 1000)
+    metrics.INGEST_COMMIT_SECONDS.observe(clock.wall_s() - received_ms / 1000)
     if result.duplicate:
         _DUPLICATES.inc()
     else:
@@ -105,14 +116,18 @@ class IngestEndpoint:
     below stays for the OpenAPI page (and any other mounting) and runs the same code.
     """
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, clock: Clock) -> None:
         self._svc = services
+        self._clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
             body = await handle_ingest(
-                self._svc, request.headers.get("authorization"), await request.body()
+                self._svc,
+                request.headers.get("authorization"),
+                await request.body(),
+                clock=self._clock,
             )
             response = Response(body, media_type="application/json")
         except DomainError as exc:
@@ -134,7 +149,7 @@ class IngestEndpoint:
         "security": [{"HTTPBearer": []}],
     },
 )
-async def ingest(request: Request, svc: Svc) -> Response:
+async def ingest(request: Request, svc: Svc, clock: AppClock) -> Response:
     """Stores a device report; answers 200 only after a durable commit.
 
     Authenticated by the device key (`Authorization: Bearer <key>`). A report is
@@ -142,7 +157,9 @@ async def ingest(request: Request, svc: Svc) -> Response:
     field); reports accepted before are never affected. A single reading
     `{"sensor": ..., "value": ..., "ts": ...}` may be sent without the envelope.
     """
-    body = await handle_ingest(svc, request.headers.get("authorization"), await request.body())
+    body = await handle_ingest(
+        svc, request.headers.get("authorization"), await request.body(), clock=clock
+    )
     return Response(body, media_type="application/json")
 
 

@@ -9,7 +9,6 @@ device id, ChirpStack device name): an unregistered one is held as pending, like
 from __future__ import annotations
 
 import hmac
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,8 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from farmbridge import metrics
-from farmbridge.domain.errors import NotFound, Unauthenticated, ValidationFailed
-from farmbridge.ingest.lorawan import LorawanError, parse_chirpstack_event, parse_tts_uplink
+from farmbridge.domain.clock import Clock
+from farmbridge.domain.errors import BadPayload, NotFound, Unauthenticated, ValidationFailed
+from farmbridge.ingest.lorawan import parse_chirpstack_event, parse_tts_uplink
 from farmbridge.ingest.lorawan_integration import LorawanIntegration
 from farmbridge.service.bundle import Services
 
@@ -67,8 +67,9 @@ async def uplink(
     not uplinks (joins, acks, logs) are accepted and ignored; a body that cannot be read
     is answered 422 naming the field."""
     svc: Services = request.app.state.services
+    clock: Clock = request.app.state.clock
     body = await request.body()
-    received_ms = time.time_ns() // 1_000_000
+    received_ms = clock.wall_ms()
     try:
         if integration.kind == "tts":
             parsed = parse_tts_uplink(body, received_ms)
@@ -78,9 +79,10 @@ async def uplink(
                     "ChirpStack posts name their event: ?event=up", field="event"
                 )
             parsed = parse_chirpstack_event(event, body, received_ms)
-    except LorawanError as exc:
+    except BadPayload as exc:
         metrics.LORAWAN_UPLINKS.labels(integration.name, "bad_payload").inc()
-        raise ValidationFailed(exc.message, field="body") from None
+        # The 422 names the body as the field at fault; the message names the path in it.
+        raise BadPayload(exc.message, field="body") from None
     if parsed is None:
         metrics.LORAWAN_UPLINKS.labels(integration.name, "ignored").inc()
         return UplinkAck(status="ignored")

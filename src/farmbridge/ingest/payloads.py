@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from farmbridge.domain import DeviceState, EventLevel
-from farmbridge.domain.errors import ValidationFailed
-from farmbridge.service.ingest import DeviceReport, ReportedEvent, ReportedReading, ReportedStatus
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import DeviceReport, ReportedEvent, ReportedReading, ReportedStatus
+from farmbridge.ingest.fields import MAX_ACTUATOR_KEYS, iso8601_ms
 
 
 def _epoch_ms(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            dt = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("not an ISO 8601 date-time") from None
-        if dt.tzinfo is None:
-            raise ValueError("the date-time needs a time zone (Z or +hh:mm)")
-        return int(dt.timestamp() * 1000)
+            return iso8601_ms(value, "")
+        except BadPayload as exc:
+            # pydantic reports a ValueError at the field's own path (readings[1].ts).
+            raise ValueError(exc.message) from None
     return value
 
 
@@ -49,8 +47,8 @@ class StatusBody(_Item):
 
     @model_validator(mode="after")
     def _small_actuator(self) -> StatusBody:
-        if len(self.actuator) > 32:
-            raise ValueError("actuator holds more than 32 keys")
+        if len(self.actuator) > MAX_ACTUATOR_KEYS:
+            raise ValueError(f"actuator holds more than {MAX_ACTUATOR_KEYS} keys")
         return self
 
 
@@ -79,12 +77,12 @@ def _ms(ts: Timestamp | None, default: int) -> int:
 def parse_report(raw: bytes, received_ms: int) -> DeviceReport:
     """Parses a JSON body; a single reading `{"sensor", "value", "ts"}` is accepted alone too.
 
-    Raises ValidationFailed naming the first field at fault.
+    Raises BadPayload naming the first field at fault.
     """
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ValidationFailed(f"body is not valid JSON: {exc}", field="body") from None
+        raise BadPayload(f"body is not valid JSON: {exc}", field="body") from None
     try:
         if isinstance(obj, dict) and "sensor" in obj:
             body = IngestBody(readings=[ReadingBody.model_validate(obj)])
@@ -95,7 +93,7 @@ def parse_report(raw: bytes, received_ms: int) -> DeviceReport:
         field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
             ".[", "["
         )
-        raise ValidationFailed(f"{field or 'body'}: {err['msg']}", field=field or "body") from None
+        raise BadPayload(f"{field or 'body'}: {err['msg']}", field=field or "body") from None
     return DeviceReport(
         readings=[
             ReportedReading(r.sensor, r.value, _ms(r.ts, received_ms)) for r in body.readings

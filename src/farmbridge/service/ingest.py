@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
 
 from farmbridge.domain import (
-    DeviceState,
     EventIn,
-    EventLevel,
     IngestBatch,
     IngestResult,
     ReadingIn,
@@ -17,42 +13,11 @@ from farmbridge.domain import (
 )
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import ValidationFailed
+from farmbridge.domain.reports import DeviceReport
 from farmbridge.service.directory import DeviceDirectory, DeviceEntry
 from farmbridge.service.ratelimit import RateLimiter
 from farmbridge.service.security import Secrets
 from farmbridge.store import HistoryStore
-
-
-@dataclass(frozen=True, slots=True)
-class ReportedReading:
-    sensor: str
-    value: float
-    ts_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReportedEvent:
-    level: EventLevel
-    code: str
-    message: str
-    ts_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReportedStatus:
-    state: DeviceState
-    actuator: dict[str, Any]
-    ts_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceReport:
-    """What an adapter (HTTP, MQTT, ...) parsed from one device message."""
-
-    readings: list[ReportedReading] = field(default_factory=list)
-    status: ReportedStatus | None = None
-    events: list[ReportedEvent] = field(default_factory=list)
-    message_id: str | None = None
 
 
 class IngestService:

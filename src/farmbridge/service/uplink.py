@@ -16,10 +16,11 @@ from farmbridge import metrics
 from farmbridge.domain import DeviceState, IngestBatch, IngestResult, PendingState
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import NotFound, ValidationFailed
+from farmbridge.domain.reports import DeviceReport, ReportedStatus
 from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.service.directory import DeviceDirectory, DeviceEntry
 from farmbridge.service.farms import FarmService
-from farmbridge.service.ingest import DeviceReport, IngestService, ReportedStatus
+from farmbridge.service.ingest import IngestService
 from farmbridge.store import Store
 
 MAX_AUTO_SENSORS: Final = 64

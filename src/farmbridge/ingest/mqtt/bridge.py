@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,9 @@ from paho.mqtt.client import topic_matches_sub
 
 from farmbridge import metrics
 from farmbridge.domain import Command, CommandState, DeviceState, IngestResult
+from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import (
+    BadPayload,
     Conflict,
     DomainError,
     Forbidden,
@@ -33,24 +34,20 @@ from farmbridge.domain.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from farmbridge.ingest.mqtt.binding import MqttBinding
-from farmbridge.ingest.mqtt.conventions import make_convention
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
+from farmbridge.domain.reports import (
     CommandReply,
-    Convention,
     Data,
     DeviceRef,
+    DeviceReport,
     Discovered,
     Liveness,
-    Mapped,
-    OutgoingCommand,
-    Watch,
 )
+from farmbridge.ingest.mqtt.binding import MqttBinding
+from farmbridge.ingest.mqtt.conventions import make_convention
+from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, OutgoingCommand, Watch
 from farmbridge.ingest.mqtt.link import BrokerUrl, Delivery, LinkState, MqttLink
 from farmbridge.service.commands import CommandService
 from farmbridge.service.directory import DeviceEntry
-from farmbridge.service.ingest import DeviceReport
 from farmbridge.service.probes import ProbeResult
 from farmbridge.service.uplink import UplinkService
 
@@ -102,9 +99,19 @@ class Route:
     bound: Bound
     ref: DeviceRef
     entry: DeviceEntry
-    last_seen: float = 0.0
+    last_seen: float = 0.0  # monotonic seconds
     online: bool | None = None
     sent: list[OutgoingCommand] = field(default_factory=list)
+
+    def silent_too_long(self, now_s: float, timeout_s: float) -> bool:
+        """Whether a device taken as online has said nothing for more than `timeout_s`
+        (monotonic seconds), so the liveness sweep marks it offline."""
+        return self.online is True and now_s - self.last_seen > timeout_s
+
+    def drop_expired(self, now_ms: int) -> None:
+        """Forgets sent commands past their expiry (epoch ms): a reply can no longer
+        complete them, the store times them out."""
+        self.sent = [c for c in self.sent if c.expires_ms > now_ms]
 
 
 class MqttBridge:
@@ -113,8 +120,12 @@ class MqttBridge:
         options: MqttOptions,
         uplink: UplinkService,
         commands: CommandService,
+        *,
+        clock: Clock,
     ) -> None:
+        """`clock` tells message receive times, device liveness and command expiry."""
         self._uplink = uplink
+        self._clock = clock
         self._commands = commands
         self._max_payload = options.max_payload_bytes
         self._liveness_timeout_s = options.liveness_timeout_s
@@ -236,7 +247,7 @@ class MqttBridge:
             self._bad(bound, delivery, f"payload of {len(delivery.payload)} bytes is too large")
             return
         topic = delivery.topic[len(bound.spec.prefix) :]
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self._clock.wall_ms()
         try:
             mapped = bound.convention.map(topic, delivery.payload, now_ms)
         except BadPayload as exc:
@@ -248,7 +259,7 @@ class MqttBridge:
         for item in mapped:
             try:
                 await self._apply(bound, delivery, item, now_ms, commits)
-            except (ValidationFailed, BadPayload, Unauthenticated, RateLimited) as exc:
+            except (ValidationFailed, Unauthenticated, RateLimited) as exc:
                 self._bad(bound, delivery, exc.message)
         metrics.MQTT_MESSAGES.labels(label, "ok").inc()
 
@@ -300,7 +311,7 @@ class MqttBridge:
                 # A device that reports is alive: say so once, stored like any status.
                 status = (await self._uplink.liveness(entry, True, now_ms)).status
                 report = DeviceReport(report.readings, status, report.events, report.message_id)
-            batch = await self._uplink.prepare(entry, report, units=item.units)
+            batch = await self._uplink.prepare(entry, report, units=item.units, received_ms=now_ms)
             commits.append(self._uplink.submit(batch))
             if report.status is not None:
                 route.online = report.status.state != DeviceState.OFFLINE
@@ -308,7 +319,8 @@ class MqttBridge:
             if route.online is item.online and route.online is not None:
                 return
             report = await self._uplink.liveness(entry, item.online, item.ts_ms)
-            commits.append(self._uplink.submit(await self._uplink.prepare(entry, report)))
+            batch = await self._uplink.prepare(entry, report, received_ms=now_ms)
+            commits.append(self._uplink.submit(batch))
             route.online = item.online
         elif isinstance(item, Discovered):
             route.entry = await self._uplink.add_sensors(
@@ -345,7 +357,7 @@ class MqttBridge:
             self._routes[device_id] = route
         else:
             route.bound, route.ref, route.entry = bound, ref, entry
-        route.last_seen = time.monotonic()
+        route.last_seen = self._clock.monotonic()
         if first and self.link.connected:
             self._spawn(self._send_pending(route), "commands")
         return route
@@ -379,8 +391,7 @@ class MqttBridge:
             route.sent.append(out)
 
     async def _reply(self, route: Route, reply: CommandReply) -> None:
-        now_ms = time.time_ns() // 1_000_000
-        route.sent = [c for c in route.sent if c.expires_ms > now_ms]
+        route.drop_expired(self._clock.wall_ms())
         if reply.command_id is not None:
             state = CommandState.ACKNOWLEDGED if reply.ok else CommandState.FAILED
             await self._finish(route, reply.command_id, state, reply.detail)
@@ -407,14 +418,13 @@ class MqttBridge:
         interval = min(SWEEP_INTERVAL_S, self._liveness_timeout_s / 2)
         while True:
             await asyncio.sleep(interval)
-            now = time.monotonic()
+            now_s = self._clock.monotonic()
             for route in list(self._routes.values()):
-                if route.online and now - route.last_seen > self._liveness_timeout_s:
+                if route.silent_too_long(now_s, self._liveness_timeout_s):
                     try:
-                        report = await self._uplink.liveness(
-                            route.entry, False, time.time_ns() // 1_000_000
-                        )
-                        await self._uplink.store(route.entry, report)
+                        now_ms = self._clock.wall_ms()
+                        report = await self._uplink.liveness(route.entry, False, now_ms)
+                        await self._uplink.store(route.entry, report, received_ms=now_ms)
                         route.online = False
                     except DomainError as exc:
                         log.warning("could not mark %s offline: %s", route.entry.device.name, exc)

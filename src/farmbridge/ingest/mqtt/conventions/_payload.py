@@ -1,4 +1,4 @@
-"""Payload parts every convention reads and checks: JSON, text, values, timestamps, topics."""
+"""The conventions' own wording over the field kit, and the parts of outgoing commands."""
 
 from __future__ import annotations
 
@@ -8,92 +8,28 @@ from typing import Any, Final
 
 import orjson
 
-from farmbridge.ingest.mqtt.conventions.base import BadPayload, number
+from farmbridge.domain.errors import BadPayload
+from farmbridge.ingest import fields
+from farmbridge.ingest.fields import shown
 
-MAX_ACTUATOR_KEYS: Final = 32
-_SHOWN_CHARS: Final = 40
-
-
-def shown(value: Any) -> str:
-    """A short, safe rendering of a payload part for an error message.
-
-    Containers are named, never repr'd: a payload nested a thousand levels deep would
-    otherwise raise RecursionError inside the message that reports it.
-    """
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+# The wording the conventions' messages have always had (the bridge logs them).
+_NOT_JSON: Final = "not JSON ({error})"
+_NOT_OBJECT: Final = "expected a JSON object, got {shown}"
 
 
 def json_of(payload: bytes, where: str) -> Any:
     """The payload parsed as JSON; BadPayload when it is not JSON."""
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise BadPayload(f"{where}: not JSON ({exc})") from exc
+    return fields.json_value(payload, where, wording=_NOT_JSON)
 
 
 def object_of(raw: Any, where: str) -> dict[str, Any]:
     """`raw` when it is a JSON object; BadPayload else."""
-    if not isinstance(raw, dict):
-        raise BadPayload(f"{where}: expected a JSON object, got {shown(raw)}")
-    return raw
-
-
-def text_of(payload: bytes, where: str) -> str:
-    """A plain-text payload, surrounding whitespace removed; BadPayload unless UTF-8."""
-    try:
-        return payload.decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        raise BadPayload(f"{where}: not UTF-8 text") from exc
-
-
-def finite(raw: Any, where: str) -> float:
-    """A reading's value (see base.number), which must also be finite."""
-    # number() repr's what it rejects; only scalars may reach it (see shown()).
-    if not isinstance(raw, bool | int | float | str):
-        raise BadPayload(f"{where}: {shown(raw)} is not a number")
-    value = number(raw, where)
-    if not math.isfinite(value):
-        raise BadPayload(f"{where}: {shown(raw)} is not a finite number")
-    return value
-
-
-def maybe_number(raw: Any, where: str) -> float | None:
-    """A value when `raw` reads as one, None when it is text or structure; non-finite
-    numbers are still BadPayload, as nobody sends NaN on purpose."""
-    if not isinstance(raw, bool | int | float | str):
-        return None
-    try:
-        value = number(raw, where)
-    except BadPayload:
-        return None
-    if not math.isfinite(value):
-        raise BadPayload(f"{where}: {shown(raw)} is not a finite number")
-    return value
-
-
-def timestamp(raw: Any, where: str, now_ms: int) -> int:
-    """Epoch milliseconds from a payload's ts field, `now_ms` when absent."""
-    if raw is None:
-        return now_ms
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        raise BadPayload(f"{where}: {shown(raw)} is not epoch milliseconds")
-    return int(raw)
+    return fields.json_object(raw, where, wording=_NOT_OBJECT)
 
 
 def actuator_of(raw: Any, where: str) -> dict[str, Any]:
-    """An actuator dict: at most 32 keys, scalar values, as the HTTP ingest body allows."""
-    obj = object_of(raw, where)
-    if len(obj) > MAX_ACTUATOR_KEYS:
-        raise BadPayload(f"{where}: {len(obj)} keys, at most {MAX_ACTUATOR_KEYS} allowed")
-    for key, value in obj.items():
-        if value is not None and not isinstance(value, str | int | float | bool):
-            raise BadPayload(f"{where}.{key}: {shown(value)} is not a scalar")
-    return obj
+    """An actuator dict (see fields.actuator), as the HTTP ingest body allows."""
+    return fields.actuator(raw, where, wording=_NOT_OBJECT)
 
 
 def segment(name: str | None, what: str) -> str:
@@ -111,7 +47,7 @@ def dumps(value: Any, where: str) -> bytes:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise BadPayload(f"{where}: cannot encode as JSON ({exc})") from exc
+        raise fields.bad(where, f"cannot encode as JSON ({exc})") from exc
 
 
 def value_text(value: Any) -> str:

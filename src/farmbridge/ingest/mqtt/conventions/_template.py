@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from farmbridge.ingest.mqtt.conventions._payload import shown
-from farmbridge.ingest.mqtt.conventions.base import BadPayload
+from farmbridge.domain.errors import BadPayload
+from farmbridge.ingest.fields import shown
 
 MAX_TEMPLATE_CHARS: Final = 200
 _OUTER: Final = re.compile(r"\s*\{\{(?P<expr>.*)\}\}\s*", re.DOTALL)

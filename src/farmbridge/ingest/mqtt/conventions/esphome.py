@@ -7,28 +7,25 @@ import re
 from typing import Any, ClassVar, Final
 
 from farmbridge.domain import DeviceState
-from farmbridge.ingest.mqtt.conventions._payload import (
-    dumps,
-    finite,
-    json_of,
-    object_of,
-    segment,
-    shown,
-    state_shows,
-    text_of,
-)
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import (
     CommandReply,
     Data,
     DeviceRef,
+    DeviceReport,
     Liveness,
-    Mapped,
-    OutgoingCommand,
-    Publish,
-    clean_name,
+    ReportedReading,
+    ReportedStatus,
 )
-from farmbridge.service.ingest import DeviceReport, ReportedReading, ReportedStatus
+from farmbridge.ingest.fields import bad, clean_name, reading, shown, utf8_text
+from farmbridge.ingest.mqtt.conventions._payload import (
+    dumps,
+    json_of,
+    object_of,
+    segment,
+    state_shows,
+)
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish
 
 DEFAULT_COMPONENT: Final = "switch"
 _READING: Final = frozenset({"sensor", "binary_sensor"})
@@ -60,9 +57,9 @@ class EsphomeConvention:
         device = DeviceRef(name=clean_name(node))
         where = f"{component}/{object_id}"
         if component in _READING:
-            value = finite(text_of(payload, where), where)
-            reading = ReportedReading(clean_name(object_id), value, now_ms)
-            return [Data(device, DeviceReport(readings=[reading]))]
+            value = reading(utf8_text(payload, where), where)
+            reported = ReportedReading(clean_name(object_id), value, now_ms)
+            return [Data(device, DeviceReport(readings=[reported]))]
         state = {object_id: _on_off(component, payload, where)}
         status = ReportedStatus(DeviceState.ONLINE, state, now_ms)
         return [Data(device, DeviceReport(status=status)), CommandReply(device, None, state=state)]
@@ -72,7 +69,7 @@ class EsphomeConvention:
         object_id = segment(cmd.action, "entity's object_id")
         component = cmd.params.get("component", DEFAULT_COMPONENT)
         if not isinstance(component, str) or not _COMPONENT.fullmatch(component):
-            raise BadPayload(f"params.component: {shown(component)} is not an ESPHome component")
+            raise bad("params.component", f"{shown(component)} is not an ESPHome component")
         text = _command_text(component, cmd.params.get("value"))
         # ESPHome's MQTT light speaks its JSON schema; the other components take plain text.
         payload = dumps({"state": text}, "light command") if component == "light" else text.encode()
@@ -88,20 +85,20 @@ class EsphomeConvention:
 
 
 def _availability(device: DeviceRef, payload: bytes, now_ms: int) -> Liveness:
-    text = text_of(payload, "status")
+    text = utf8_text(payload, "status")
     if text not in ("online", "offline"):
-        raise BadPayload(f"status: expected online or offline, got {shown(text)}")
+        raise bad("status", f"expected online or offline, got {shown(text)}")
     return Liveness(device, text == "online", now_ms)
 
 
 def _on_off(component: str, payload: bytes, where: str) -> str:
-    text = text_of(payload, where)
+    text = utf8_text(payload, where)
     if component == "light" and text.startswith("{"):
         state = object_of(json_of(payload, where), where).get("state")
         text = state if isinstance(state, str) else ""
     upper = text.upper()
     if upper not in ("ON", "OFF"):
-        raise BadPayload(f"{where}: expected ON or OFF, got {shown(text)}")
+        raise bad(where, f"expected ON or OFF, got {shown(text)}")
     return upper
 
 
@@ -113,9 +110,9 @@ def _command_text(component: str, value: Any) -> str:
     if isinstance(value, bool):
         return "ON" if value else "OFF"
     if isinstance(value, float) and not math.isfinite(value):
-        raise BadPayload(f"params.value: {shown(value)} is not a finite number")
+        raise bad("params.value", f"{shown(value)} is not a finite number")
     if not isinstance(value, str | int | float):
-        raise BadPayload(f"params.value: {shown(value)} cannot be a command payload")
+        raise bad("params.value", f"{shown(value)} cannot be a command payload")
     text = str(value)
     if component in _SWITCHING and text.upper() not in ("ON", "OFF", "TOGGLE"):
         raise BadPayload(f"a {component} takes ON, OFF or TOGGLE, not {shown(value)}")

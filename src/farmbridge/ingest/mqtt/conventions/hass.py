@@ -7,29 +7,29 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, Final
 
-from farmbridge.ingest.mqtt.conventions._payload import (
-    finite,
-    json_of,
-    object_of,
-    shown,
-    state_shows,
-    text_of,
-)
-from farmbridge.ingest.mqtt.conventions._template import PLAIN, ValueTemplate, parse
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import (
     CommandReply,
     Data,
     DeviceRef,
+    DeviceReport,
     Discovered,
     Liveness,
-    Mapped,
-    OutgoingCommand,
-    Publish,
-    Watch,
-    clean_name,
+    ReportedReading,
 )
-from farmbridge.service.ingest import DeviceReport, ReportedReading
+from farmbridge.ingest.fields import (
+    at,
+    bad,
+    clean_name,
+    optional,
+    reading,
+    shown,
+    string,
+    utf8_text,
+)
+from farmbridge.ingest.mqtt.conventions._payload import json_of, object_of, state_shows
+from farmbridge.ingest.mqtt.conventions._template import PLAIN, ValueTemplate, parse
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish, Watch
 
 DEFAULT_DISCOVERY_PREFIX: Final = "homeassistant"
 _COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch"})
@@ -104,7 +104,7 @@ class HassConvention:
         available = self._by_availability.get(topic, [])
         if not entities and not available:
             return []
-        text = text_of(payload, topic)
+        text = utf8_text(payload, topic)
         out: list[Mapped] = _liveness(available, text, now_ms)
         if entities:
             out.extend(_states(entities, text, payload, now_ms))
@@ -164,12 +164,10 @@ class HassConvention:
 def _entity(component: str, node_id: str | None, object_id: str, payload: bytes) -> _Entity:
     raw = object_of(json_of(payload, "config"), "config")
     body = {_ABBREVIATIONS.get(k, k): v for k, v in raw.items()}
-    base = body.get("~")
-    if base is not None and not isinstance(base, str):
-        raise BadPayload(f"config.~: {shown(base)} is not a topic")
+    base = optional(string, body.get("~"), "config.~", wording="{shown} is not a topic")
     topics = {key: _topic(body.get(key), key, base) for key in _TOPIC_KEYS}
     if topics["state_topic"] is None and component != "switch":
-        raise BadPayload(f"config: a {component} needs a state_topic")
+        raise bad("config", f"a {component} needs a state_topic")
     device = object_of(body.get("device", {}), "config.device")
     device_title = device.get("name")
     identifiers = device.get("identifiers", device.get("ids"))
@@ -177,7 +175,7 @@ def _entity(component: str, node_id: str | None, object_id: str, payload: bytes)
         identifiers = identifiers[0] if identifiers else None
     named = [v for v in (device_title, identifiers, node_id, object_id) if isinstance(v, str) and v]
     if not named:
-        raise BadPayload("config: no device name, identifier, node_id or object_id")
+        raise bad("config", "no device name, identifier, node_id or object_id")
     template = body.get("value_template")
     unit = body.get("unit_of_measurement")
     payload_on = _text(body.get("payload_on", "ON"), "payload_on")
@@ -208,18 +206,18 @@ def _entity(component: str, node_id: str | None, object_id: str, payload: bytes)
 
 
 def _topic(raw: Any, key: str, base: str | None) -> str | None:
-    if raw is None:
+    where = at("config", key)
+    given = optional(string, raw, where, min_chars=1, wording="{shown} is not a topic")
+    if given is None:
         return None
-    if not isinstance(raw, str) or not raw:
-        raise BadPayload(f"config.{key}: {shown(raw)} is not a topic")
-    topic: str = raw
+    topic = given
     # HA replaces `~` with the base topic at the start or the end of a topic value.
     if base is not None and topic.startswith("~"):
         topic = base + topic[1:]
     elif base is not None and topic.endswith("~"):
         topic = topic[:-1] + base
     if any(c in topic for c in "+#\0"):
-        raise BadPayload(f"config.{key}: {shown(topic)} is not a topic name")
+        raise bad(where, f"{shown(topic)} is not a topic name")
     return topic
 
 
@@ -229,7 +227,7 @@ def _text(raw: Any, key: str) -> str:
         return raw
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         return str(raw)
-    raise BadPayload(f"config.{key}: {shown(raw)} is not text")
+    raise bad(at("config", key), f"{shown(raw)} is not text")
 
 
 def _on_off(value: Any) -> bool:
@@ -237,7 +235,7 @@ def _on_off(value: Any) -> bool:
         return value
     if isinstance(value, str) and value.casefold() in ("on", "true", "off", "false"):
         return value.casefold() in ("on", "true")
-    raise BadPayload(f"params.value: {shown(value)} is not ON, OFF, true or false")
+    raise bad("params.value", f"{shown(value)} is not ON, OFF, true or false")
 
 
 def _liveness(entities: list[_Entity], text: str, now_ms: int) -> list[Mapped]:
@@ -248,7 +246,7 @@ def _liveness(entities: list[_Entity], text: str, now_ms: int) -> list[Mapped]:
             online = text == e.payload_available
             out.setdefault(e.device, Liveness(e.device, online, now_ms))
     if entities and not out:
-        raise BadPayload(f"availability: {shown(text)} is neither available nor not available")
+        raise bad("availability", f"{shown(text)} is neither available nor not available")
     return list(out.values())
 
 
@@ -289,7 +287,7 @@ def _states(entities: list[_Entity], text: str, payload: bytes, now_ms: int) -> 
 def _value(e: _Entity, rendered: Any) -> tuple[float, Any]:
     """The reading, and the state a command's completion compares against."""
     if e.component == "sensor":
-        value = finite(rendered, e.sensor)
+        value = reading(rendered, e.sensor)
         return value, value
     # Jinja renders booleans as True/False; HA compares that text with payload_on/off.
     text = str(rendered) if isinstance(rendered, str | int | float | bool) else None

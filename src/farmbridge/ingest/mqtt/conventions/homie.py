@@ -6,33 +6,40 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from farmbridge.ingest.mqtt.conventions._payload import (
-    json_of,
-    maybe_number,
-    object_of,
-    same_value,
-    segment,
-    shown,
-    text_of,
-    value_text,
-)
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import (
     CommandReply,
     Data,
     DeviceRef,
+    DeviceReport,
     Discovered,
     Liveness,
-    Mapped,
-    OutgoingCommand,
-    Publish,
-    clean_name,
+    ReportedReading,
 )
-from farmbridge.service.ingest import DeviceReport, ReportedReading
+from farmbridge.ingest.fields import (
+    at,
+    bad,
+    boolean,
+    clean_name,
+    maybe_reading,
+    optional,
+    shown,
+    string,
+    utf8_text,
+)
+from farmbridge.ingest.mqtt.conventions._payload import (
+    json_of,
+    object_of,
+    same_value,
+    segment,
+    value_text,
+)
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish
 
 VERSION: Final = "5"
 _NUMERIC: Final = frozenset({"integer", "float", "boolean"})
 _STATES: Final = {"ready": True, "disconnected": False, "sleeping": False, "lost": False}
+_NOT_TEXT: Final = "{shown} is not text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +107,16 @@ class HomieConvention:
             self._described.pop(name, None)
             return []  # the retained description was cleared: device removed
         body = object_of(json_of(payload, "$description"), "$description")
-        title = body.get("name")
-        if title is not None and not isinstance(title, str):
-            raise BadPayload(f"$description.name: {shown(title)} is not text")
+        title = optional(string, body.get("name"), "$description.name", wording=_NOT_TEXT)
         properties: dict[str, _Property] = {}
         sensors: dict[str, str] = {}
         nodes = object_of(body.get("nodes", {}), "$description.nodes")
         for node_id, node in nodes.items():
-            where = f"$description.nodes.{node_id}"
-            props = object_of(object_of(node, where).get("properties", {}), f"{where}.properties")
+            where = at("$description.nodes", node_id)
+            props_at = at(where, "properties")
+            props = object_of(object_of(node, where).get("properties", {}), props_at)
             for prop_id, raw in props.items():
-                prop = _property(raw, f"{where}.properties.{prop_id}")
+                prop = _property(raw, at(props_at, prop_id))
                 properties[f"{node_id}/{prop_id}"] = prop
                 if prop.datatype in _NUMERIC:
                     sensors[clean_name(node_id, prop_id)] = prop.unit
@@ -119,7 +125,7 @@ class HomieConvention:
 
     def _value(self, name: str, node: str, prop: str, payload: bytes, now_ms: int) -> list[Mapped]:
         key = f"{node}/{prop}"
-        text = text_of(payload, key)
+        text = utf8_text(payload, key)
         if not text:
             return []  # a cleared retained value, not a reading
         device = DeviceRef(name=name)
@@ -127,10 +133,10 @@ class HomieConvention:
         known = self._described.get(name, {}).get(key)
         if known is not None and known.datatype not in _NUMERIC:
             return [reply]
-        value = maybe_number(text, key)
+        value = maybe_reading(text)
         if value is None:
             if known is not None:
-                raise BadPayload(f"{key}: {shown(text)} is not a {known.datatype}")
+                raise bad(key, f"{shown(text)} is not a {known.datatype}")
             return [reply]  # not described yet: a string property, most likely
         sensor = clean_name(node, prop)
         units = {sensor: known.unit} if known is not None and known.unit else {}
@@ -139,23 +145,23 @@ class HomieConvention:
 
 
 def _state(name: str, payload: bytes, now_ms: int) -> list[Mapped]:
-    state = text_of(payload, "$state")
+    state = utf8_text(payload, "$state")
     if state in ("", "init"):
         return []  # cleared (device removed) or still starting up
     if state not in _STATES:
-        raise BadPayload(f"$state: {shown(state)} is not a Homie 5 state")
+        raise bad("$state", f"{shown(state)} is not a Homie 5 state")
     return [Liveness(DeviceRef(name=name), _STATES[state], now_ms)]
 
 
 def _property(raw: Any, where: str) -> _Property:
     obj = object_of(raw, where)
-    datatype, unit, settable = obj.get("datatype"), obj.get("unit", ""), obj.get("settable", False)
-    if not isinstance(datatype, str):
-        raise BadPayload(f"{where}.datatype: {shown(datatype)} is not a datatype")
-    if not isinstance(unit, str):
-        raise BadPayload(f"{where}.unit: {shown(unit)} is not text")
-    if not isinstance(settable, bool):
-        raise BadPayload(f"{where}.settable: {shown(settable)} is not true or false")
+    datatype = string(
+        obj.get("datatype"), at(where, "datatype"), wording="{shown} is not a datatype"
+    )
+    unit = string(obj.get("unit", ""), at(where, "unit"), wording=_NOT_TEXT)
+    settable = boolean(
+        obj.get("settable", False), at(where, "settable"), wording="{shown} is not true or false"
+    )
     return _Property(datatype, unit, settable)
 
 
@@ -165,9 +171,9 @@ def _command_text(params: dict[str, Any]) -> str:
         raise BadPayload("a Homie command needs params.value")
     value = params["value"]
     if not isinstance(value, str | int | float | bool):
-        raise BadPayload(f"params.value: {shown(value)} cannot be a property value")
+        raise bad("params.value", f"{shown(value)} cannot be a property value")
     if isinstance(value, float) and not math.isfinite(value):
-        raise BadPayload(f"params.value: {shown(value)} is not a finite number")
+        raise bad("params.value", f"{shown(value)} is not a finite number")
     return value_text(value)
 
 

@@ -5,27 +5,36 @@ from __future__ import annotations
 from typing import Any, ClassVar, Final
 
 from farmbridge.domain import DeviceState, EventLevel
-from farmbridge.ingest.mqtt.conventions._payload import (
-    actuator_of,
-    dumps,
-    finite,
-    json_of,
-    object_of,
-    segment,
-    shown,
-    timestamp,
-)
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import (
     CommandReply,
     Data,
     DeviceRef,
-    Mapped,
-    OutgoingCommand,
-    Publish,
-    clean_name,
+    DeviceReport,
+    ReportedEvent,
+    ReportedReading,
+    ReportedStatus,
 )
-from farmbridge.service.ingest import DeviceReport, ReportedEvent, ReportedReading, ReportedStatus
+from farmbridge.ingest.fields import (
+    at,
+    bad,
+    boolean,
+    clean_name,
+    epoch_ms,
+    integer,
+    optional,
+    reading,
+    shown,
+    string,
+)
+from farmbridge.ingest.mqtt.conventions._payload import (
+    actuator_of,
+    dumps,
+    json_of,
+    object_of,
+    segment,
+)
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish
 
 MAX_MESSAGE_ID_CHARS: Final = 64
 MAX_EVENT_CODE_CHARS: Final = 64
@@ -87,20 +96,20 @@ def _only(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
     # Our own format is strict: a misspelt key ("sate") is an error, not silently dropped.
     extra = obj.keys() - allowed
     if extra:
-        raise BadPayload(f"{where}: unexpected keys {sorted(extra)[:5]}")
+        raise bad(where, f"unexpected keys {sorted(extra)[:5]}")
 
 
 def _telemetry(body: Any, now_ms: int) -> DeviceReport:
     obj = object_of(body, "telemetry")
-    ts = timestamp(obj.get("ts"), "telemetry.ts", now_ms)
-    message_id = obj.get("message_id")
-    if message_id is not None and (
-        not isinstance(message_id, str) or not 1 <= len(message_id) <= MAX_MESSAGE_ID_CHARS
-    ):
-        raise BadPayload(
-            f"telemetry.message_id: expected 1 to {MAX_MESSAGE_ID_CHARS} characters,"
-            f" got {shown(message_id)}"
-        )
+    ts = epoch_ms(obj.get("ts"), "telemetry.ts", default=now_ms)
+    message_id = optional(
+        string,
+        obj.get("message_id"),
+        "telemetry.message_id",
+        min_chars=1,
+        max_chars=MAX_MESSAGE_ID_CHARS,
+        wording="expected {min_chars} to {max_chars} characters, got {shown}",
+    )
     if "readings" in obj:
         _only(obj, _ENVELOPE_KEYS, "telemetry")
         values = object_of(obj["readings"], "telemetry.readings")
@@ -109,7 +118,7 @@ def _telemetry(body: Any, now_ms: int) -> DeviceReport:
     if not values:
         raise BadPayload("telemetry holds no readings")
     readings = [
-        ReportedReading(clean_name(sensor), finite(raw, f"telemetry.{sensor}"), ts)
+        ReportedReading(clean_name(sensor), reading(raw, at("telemetry", sensor)), ts)
         for sensor, raw in values.items()
     ]
     return DeviceReport(readings=readings, message_id=message_id)
@@ -120,41 +129,46 @@ def _status(body: Any, now_ms: int) -> ReportedStatus:
     _only(obj, _STATUS_KEYS, "status")
     state = obj.get("state")
     if not isinstance(state, str) or state not in _STATES:
-        raise BadPayload(f"status.state: {shown(state)} is not one of {sorted(_STATES)}")
+        raise bad("status.state", f"{shown(state)} is not one of {sorted(_STATES)}")
     actuator = actuator_of(obj.get("actuator", {}), "status.actuator")
-    ts = timestamp(obj.get("ts"), "status.ts", now_ms)
+    ts = epoch_ms(obj.get("ts"), "status.ts", default=now_ms)
     return ReportedStatus(DeviceState(state), actuator, ts)
 
 
 def _events(body: Any, now_ms: int) -> list[ReportedEvent]:
     items = body if isinstance(body, list) else [body]
     if not items:
-        raise BadPayload("events: empty array")
+        raise bad("events", "empty array")
     return [_event(item, f"events[{i}]", now_ms) for i, item in enumerate(items)]
 
 
 def _event(item: Any, where: str, now_ms: int) -> ReportedEvent:
     obj = object_of(item, where)
     _only(obj, _EVENT_KEYS, where)
-    level, code, message = obj.get("level"), obj.get("code"), obj.get("message", "")
+    level = obj.get("level")
     if not isinstance(level, str) or level not in _LEVELS:
-        raise BadPayload(f"{where}.level: {shown(level)} is not one of {sorted(_LEVELS)}")
-    if not isinstance(code, str) or not 1 <= len(code) <= MAX_EVENT_CODE_CHARS:
-        raise BadPayload(f"{where}.code: expected 1 to {MAX_EVENT_CODE_CHARS} characters")
-    if not isinstance(message, str) or len(message) > MAX_EVENT_MESSAGE_CHARS:
-        raise BadPayload(f"{where}.message: expected at most {MAX_EVENT_MESSAGE_CHARS} characters")
-    ts = timestamp(obj.get("ts"), f"{where}.ts", now_ms)
+        raise bad(at(where, "level"), f"{shown(level)} is not one of {sorted(_LEVELS)}")
+    code = string(
+        obj.get("code"),
+        at(where, "code"),
+        min_chars=1,
+        max_chars=MAX_EVENT_CODE_CHARS,
+        wording="expected {min_chars} to {max_chars} characters",
+    )
+    message = string(
+        obj.get("message", ""),
+        at(where, "message"),
+        max_chars=MAX_EVENT_MESSAGE_CHARS,
+        wording="expected at most {max_chars} characters",
+    )
+    ts = epoch_ms(obj.get("ts"), at(where, "ts"), default=now_ms)
     return ReportedEvent(EventLevel(level), code, message, ts)
 
 
 def _ack(device: DeviceRef, body: Any) -> CommandReply:
     obj = object_of(body, "ack")
     _only(obj, _ACK_KEYS, "ack")
-    command_id, ok, detail = obj.get("id"), obj.get("ok"), obj.get("detail", "")
-    if isinstance(command_id, bool) or not isinstance(command_id, int):
-        raise BadPayload(f"ack.id: {shown(command_id)} is not a command id")
-    if not isinstance(ok, bool):
-        raise BadPayload(f"ack.ok: {shown(ok)} is not true or false")
-    if not isinstance(detail, str):
-        raise BadPayload(f"ack.detail: {shown(detail)} is not text")
+    command_id = integer(obj.get("id"), "ack.id", wording="{shown} is not a command id")
+    ok = boolean(obj.get("ok"), "ack.ok", wording="{shown} is not true or false")
+    detail = string(obj.get("detail", ""), "ack.detail", wording="{shown} is not text")
     return CommandReply(device, command_id, ok=ok, detail=detail)

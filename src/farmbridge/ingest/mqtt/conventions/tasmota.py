@@ -7,28 +7,25 @@ import re
 from typing import Any, ClassVar, Final
 
 from farmbridge.domain import DeviceState
-from farmbridge.ingest.mqtt.conventions._payload import (
-    actuator_of,
-    finite,
-    json_of,
-    object_of,
-    segment,
-    shown,
-    state_shows,
-    text_of,
-)
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import (
     CommandReply,
     Data,
     DeviceRef,
+    DeviceReport,
     Liveness,
-    Mapped,
-    OutgoingCommand,
-    Publish,
-    clean_name,
+    ReportedReading,
+    ReportedStatus,
 )
-from farmbridge.service.ingest import DeviceReport, ReportedReading, ReportedStatus
+from farmbridge.ingest.fields import bad, clean_name, reading, shown, utf8_text
+from farmbridge.ingest.mqtt.conventions._payload import (
+    actuator_of,
+    json_of,
+    object_of,
+    segment,
+    state_shows,
+)
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish
 
 # Tasmota's sensor JSON is at most three levels deep; deeper is not Tasmota.
 MAX_SENSOR_DEPTH: Final = 6
@@ -104,18 +101,18 @@ def _command_text(value: Any) -> str:
     if isinstance(value, bool):
         return "ON" if value else "OFF"
     if isinstance(value, float) and not math.isfinite(value):
-        raise BadPayload(f"params.value: {shown(value)} is not a finite number")
+        raise bad("params.value", f"{shown(value)} is not a finite number")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, str | int | float):
         return str(value)
-    raise BadPayload(f"params.value: {shown(value)} cannot be a command payload")
+    raise bad("params.value", f"{shown(value)} cannot be a command payload")
 
 
 def _lwt(device: DeviceRef, payload: bytes, now_ms: int) -> Liveness:
-    text = text_of(payload, "LWT").casefold()
+    text = utf8_text(payload, "LWT").casefold()
     if text not in ("online", "offline"):
-        raise BadPayload(f"LWT: expected Online or Offline, got {shown(text)}")
+        raise bad("LWT", f"expected Online or Offline, got {shown(text)}")
     return Liveness(device, text == "online", now_ms)
 
 
@@ -136,7 +133,7 @@ def _sensor(device: DeviceRef, body: dict[str, Any], now_ms: int) -> list[Mapped
     while stack:
         path, obj = stack.pop()
         if len(path) >= MAX_SENSOR_DEPTH:
-            raise BadPayload(f"SENSOR: nested deeper than {MAX_SENSOR_DEPTH} levels")
+            raise bad("SENSOR", f"nested deeper than {MAX_SENSOR_DEPTH} levels")
         for key, raw in obj.items():
             if (not path and key == "Time") or key.endswith("Unit"):
                 continue
@@ -144,7 +141,7 @@ def _sensor(device: DeviceRef, body: dict[str, Any], now_ms: int) -> list[Mapped
                 stack.append(((*path, key), raw))
             elif isinstance(raw, int | float) and not isinstance(raw, bool):
                 sensor = clean_name(*path, key)
-                readings.append(ReportedReading(sensor, finite(raw, f"SENSOR.{sensor}"), now_ms))
+                readings.append(ReportedReading(sensor, reading(raw, f"SENSOR.{sensor}"), now_ms))
                 unit = _FIXED_UNITS.get(key, "")
                 if key in _TEMPERATURE_KEYS:
                     unit = temperature_unit
@@ -168,7 +165,7 @@ def _state(device: DeviceRef, body: dict[str, Any], now_ms: int) -> Data:
     wifi = body.get("Wifi")
     if isinstance(wifi, dict) and "RSSI" in wifi:
         # Tasmota's RSSI is a link quality in percent; the dBm figure is Wifi.Signal.
-        rssi = finite(wifi["RSSI"], "STATE.Wifi.RSSI")
+        rssi = reading(wifi["RSSI"], "STATE.Wifi.RSSI")
         readings.append(ReportedReading("Wifi.RSSI", rssi, now_ms))
         units["Wifi.RSSI"] = "%"
     return Data(device, DeviceReport(readings=readings, status=status), units)
@@ -177,12 +174,12 @@ def _state(device: DeviceRef, body: dict[str, Any], now_ms: int) -> Data:
 def _result(device: DeviceRef, kind: str, payload: bytes) -> CommandReply:
     """A command's result: JSON on RESULT (or on the command's own topic with SetOption4),
     plain text on stat/{topic}/POWER."""
-    text = text_of(payload, kind)
+    text = utf8_text(payload, kind)
     if kind == "RESULT" or text.startswith("{"):
         state = object_of(json_of(payload, kind), kind)
         if not state:
-            raise BadPayload(f"{kind}: empty result")
+            raise bad(kind, "empty result")
         return CommandReply(device, None, state=state)
     if not text:
-        raise BadPayload(f"{kind}: empty payload")
+        raise bad(kind, "empty payload")
     return CommandReply(device, None, state={kind: text})

@@ -5,28 +5,35 @@ from __future__ import annotations
 from typing import Any, ClassVar, Final
 
 from farmbridge.domain import DeviceState
+from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.reports import (
+    CommandReply,
+    Data,
+    DeviceRef,
+    DeviceReport,
+    Liveness,
+    ReportedReading,
+    ReportedStatus,
+)
+from farmbridge.ingest.fields import (
+    at,
+    bad,
+    clean_name,
+    epoch_ms,
+    integer,
+    json_array,
+    maybe_reading,
+    shown,
+    string,
+)
 from farmbridge.ingest.mqtt.conventions._payload import (
     actuator_of,
     dumps,
     json_of,
-    maybe_number,
     object_of,
     segment,
-    shown,
-    timestamp,
 )
-from farmbridge.ingest.mqtt.conventions.base import (
-    BadPayload,
-    CommandReply,
-    Data,
-    DeviceRef,
-    Liveness,
-    Mapped,
-    OutgoingCommand,
-    Publish,
-    clean_name,
-)
-from farmbridge.service.ingest import DeviceReport, ReportedReading, ReportedStatus
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish
 
 _DEVICE_API: Final = ["v1", "devices", "me"]
 _GATEWAY_RPC: Final = "v1/gateway/rpc"
@@ -102,14 +109,13 @@ class ThingsBoardConvention:
         if kind == "rpc":
             return self._gateway_reply(body)
         if not body:
-            raise BadPayload(f"gateway {kind}: no devices")
+            raise bad(f"gateway {kind}", "no devices")
         out: list[Mapped] = []
         for name, value in body.items():
-            where = f"gateway {kind}.{name}"
+            where = at(f"gateway {kind}", name)
             if kind == "telemetry":
-                if not isinstance(value, list):
-                    raise BadPayload(f"{where}: expected an array of {{ts, values}}")
-                report = DeviceReport(readings=_readings(value, now_ms, where))
+                entries = json_array(value, where, wording="expected an array of {{ts, values}}")
+                report = DeviceReport(readings=_readings(entries, now_ms, where))
             else:
                 report = DeviceReport(status=_attributes(value, now_ms, where))
             out.append(Data(self._named(name, where), report))
@@ -120,20 +126,19 @@ class ThingsBoardConvention:
         if isinstance(data, dict) and "method" in data:
             return []  # our own request, echoed back on the shared topic
         device = self._named(body.get("device"), "gateway rpc.device")
-        command_id = body.get("id")
-        if isinstance(command_id, bool) or not isinstance(command_id, int):
-            raise BadPayload(f"gateway rpc.id: {shown(command_id)} is not a request id")
+        command_id = integer(
+            body.get("id"), "gateway rpc.id", wording="{shown} is not a request id"
+        )
         error = body.get("error")
         if error is None and isinstance(data, dict):
             error = data.get("error")
         return [_reply(device, command_id, error, data)]
 
     def _named(self, raw: Any, where: str) -> DeviceRef:
-        if not isinstance(raw, str):
-            raise BadPayload(f"{where}: {shown(raw)} is not a device name")
-        name = clean_name(raw)
-        if name != raw:
-            self._gateway_names[name] = raw
+        given = string(raw, where, wording="{shown} is not a device name")
+        name = clean_name(given)
+        if name != given:
+            self._gateway_names[name] = given
         return DeviceRef(name=name)
 
 
@@ -151,25 +156,26 @@ def _readings(body: Any, now_ms: int, where: str = "telemetry") -> list[Reported
     """
     items = body if isinstance(body, list) else [body]
     if not items:
-        raise BadPayload(f"{where}: empty array")
+        raise bad(where, "empty array")
     readings: list[ReportedReading] = []
     skipped: list[str] = []
     for i, item in enumerate(items):
-        entry = object_of(item, f"{where}[{i}]")
+        item_at = at(where, i)
+        entry = object_of(item, item_at)
         ts = now_ms
         if "ts" in entry and "values" in entry:
             if len(entry) != 2:
-                raise BadPayload(f"{where}[{i}]: keys beside ts and values")
-            ts = timestamp(entry["ts"], f"{where}[{i}].ts", now_ms)
-            entry = object_of(entry["values"], f"{where}[{i}].values")
+                raise bad(item_at, "keys beside ts and values")
+            ts = epoch_ms(entry["ts"], at(item_at, "ts"), default=now_ms)
+            entry = object_of(entry["values"], at(item_at, "values"))
         for key, raw in entry.items():
-            value = maybe_number(raw, f"{where}[{i}].{key}")
+            value = maybe_reading(raw)
             if value is None:
                 skipped.append(key)
             else:
                 readings.append(ReportedReading(clean_name(key), value, ts))
     if not readings:
-        raise BadPayload(f"{where}: no numeric values (skipped {skipped[:5]})")
+        raise bad(where, f"no numeric values (skipped {skipped[:5]})")
     return readings
 
 
@@ -178,13 +184,13 @@ def _attributes(body: Any, now_ms: int, where: str = "attributes") -> ReportedSt
     obj = object_of(body, where)
     scalars = {k: v for k, v in obj.items() if not isinstance(v, dict | list)}
     if not scalars:
-        raise BadPayload(f"{where}: no scalar attributes")
+        raise bad(where, "no scalar attributes")
     return ReportedStatus(DeviceState.ONLINE, actuator_of(scalars, where), now_ms)
 
 
 def _rpc_response(device: DeviceRef, request_id: str, payload: bytes) -> CommandReply:
     if not (request_id.isascii() and request_id.isdigit()):
-        raise BadPayload(f"rpc response: {shown(request_id)} is not a request id")
+        raise bad("rpc response", f"{shown(request_id)} is not a request id")
     body = json_of(payload, "rpc response")
     error = body.get("error") if isinstance(body, dict) else None
     return _reply(device, int(request_id), error, body)
