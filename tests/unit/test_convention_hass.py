@@ -6,9 +6,10 @@ import orjson
 import pytest
 
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Discovered, Liveness
 from farmbridge.ingest.mqtt.conventions._template import parse
-from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish, Watch
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Watch
 from farmbridge.ingest.mqtt.conventions.hass import HassConvention
 
 NOW = 1_767_225_600_000

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Discovered, Liveness
-from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand, Publish
+from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand
 from farmbridge.ingest.mqtt.conventions.homie import HomieConvention
 
 NOW = 1_767_225_600_000

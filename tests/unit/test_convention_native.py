@@ -7,8 +7,9 @@ import pytest
 
 from farmbridge.domain import DeviceState, EventLevel
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, Data, DeviceRef
-from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand, Publish
+from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand
 from farmbridge.ingest.mqtt.conventions.native import NativeConvention
 
 NOW = 1_767_225_600_000

@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, DeviceRef
 from farmbridge.ingest.mqtt.conventions import CONVENTIONS, make_convention
-from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, OutgoingCommand, Publish
+from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, OutgoingCommand
 
 NOW = 1_767_225_600_000
 SEED = 20_260_101

@@ -6,8 +6,9 @@ import pytest
 
 from farmbridge.domain import DeviceState
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Liveness
-from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand, Publish
+from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand
 from farmbridge.ingest.mqtt.conventions.tasmota import TasmotaConvention
 
 NOW = 1_767_225_600_000

@@ -14,6 +14,7 @@ import pytest
 from farmbridge.config import MqttBinding, Settings
 from farmbridge.demo import DEMO_FARM, with_demo_binding
 from farmbridge.domain import DeviceState
+from farmbridge.domain.mqtt import Publish
 from farmbridge.ingest.mqtt.conventions import CONVENTIONS, make_convention
 from farmbridge.ingest.mqtt.conventions.base import (
     CommandReply,
@@ -24,7 +25,6 @@ from farmbridge.ingest.mqtt.conventions.base import (
     Liveness,
     Mapped,
     OutgoingCommand,
-    Publish,
 )
 from farmbridge.sim.devices import DEMO_DEVICES, DeviceSpec
 from farmbridge.sim.greenhouse import Greenhouse

@@ -34,6 +34,7 @@ from farmbridge.domain.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from farmbridge.domain.mqtt import BrokerUrl
 from farmbridge.domain.reports import (
     CommandReply,
     Data,
@@ -45,7 +46,7 @@ from farmbridge.domain.reports import (
 from farmbridge.ingest.mqtt.binding import MqttBinding
 from farmbridge.ingest.mqtt.conventions import make_convention
 from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, OutgoingCommand, Watch
-from farmbridge.ingest.mqtt.link import BrokerUrl, Delivery, LinkState, MqttLink
+from farmbridge.ingest.mqtt.link import Delivery, LinkState, MqttLink
 from farmbridge.service.commands import CommandService
 from farmbridge.service.directory import DeviceEntry
 from farmbridge.service.probes import ProbeResult

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from farmbridge import metrics
+from farmbridge.domain.mqtt import BrokerUrl
 
 log = logging.getLogger(__name__)
 
@@ -42,38 +42,6 @@ class LinkState(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerUrl:
-    host: str
-    port: int
-    tls: bool
-    username: str | None
-    password: str | None
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerUrl:
-        """mqtt://[user[:pass]@]host[:port] or mqtts://...; raises ValueError naming the fault."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts"):
-            raise ValueError(f"MQTT URL scheme must be mqtt or mqtts, not {parts.scheme!r}")
-        if not parts.hostname:
-            raise ValueError("MQTT URL has no host")
-        tls = parts.scheme == "mqtts"
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (8883 if tls else 1883),
-            tls=tls,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-    def safe(self) -> str:
-        """For logs: no password."""
-        scheme = "mqtts" if self.tls else "mqtt"
-        user = f"{self.username}@" if self.username else ""
-        return f"{scheme}://{user}{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,7 @@ from typing import Any, Final
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from farmbridge.ingest.mqtt.conventions.base import Publish
-from farmbridge.ingest.mqtt.link import BrokerUrl
+from farmbridge.domain.mqtt import BrokerUrl, Publish
 from farmbridge.sim.devices import DeviceSpec
 
 log = logging.getLogger(__name__)

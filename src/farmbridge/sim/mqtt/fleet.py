@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from farmbridge.domain.clock import Clock
-from farmbridge.ingest.mqtt.link import BrokerUrl
+from farmbridge.domain.mqtt import BrokerUrl
 from farmbridge.sim.devices import DeviceSpec, State
 from farmbridge.sim.mqtt.client import Client
 from farmbridge.sim.mqtt.commands import Request

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Final
 
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
-from farmbridge.ingest.mqtt.link import BrokerUrl
+from farmbridge.domain.mqtt import BrokerUrl
 from farmbridge.sim.clock import SimClock
 from farmbridge.sim.devices import DEMO_DEVICES, DeviceSpec, SensorSpecIn, State, load_devices
 from farmbridge.sim.events import EventOwners

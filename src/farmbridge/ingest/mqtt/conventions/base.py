@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Discovered, Liveness
 
 
@@ -33,13 +34,6 @@ class OutgoingCommand:
     action: str
     params: dict[str, Any]
     expires_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Publish:
-    topic: str
-    payload: bytes
-    retain: bool = False
 
 
 class Convention(Protocol):

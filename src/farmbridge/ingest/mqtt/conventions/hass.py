@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any, ClassVar, Final
 
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import (
     CommandReply,
     Data,
@@ -29,7 +30,7 @@ from farmbridge.ingest.fields import (
 )
 from farmbridge.ingest.mqtt.conventions._payload import json_of, object_of, state_shows
 from farmbridge.ingest.mqtt.conventions._template import PLAIN, ValueTemplate, parse
-from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish, Watch
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Watch
 
 DEFAULT_DISCOVERY_PREFIX: Final = "homeassistant"
 _COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch"})

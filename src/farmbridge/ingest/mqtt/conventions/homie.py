@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import (
     CommandReply,
     Data,
@@ -34,7 +35,7 @@ from farmbridge.ingest.mqtt.conventions._payload import (
     segment,
     value_text,
 )
-from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 
 VERSION: Final = "5"
 _NUMERIC: Final = frozenset({"integer", "float", "boolean"})

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Final
 
 from farmbridge.domain import DeviceState, EventLevel
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import (
     CommandReply,
     Data,
@@ -34,7 +35,7 @@ from farmbridge.ingest.mqtt.conventions._payload import (
     object_of,
     segment,
 )
-from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 
 MAX_MESSAGE_ID_CHARS: Final = 64
 MAX_EVENT_CODE_CHARS: Final = 64

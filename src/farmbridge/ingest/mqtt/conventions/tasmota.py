@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Final
 
 from farmbridge.domain import DeviceState
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import (
     CommandReply,
     Data,
@@ -25,7 +26,7 @@ from farmbridge.ingest.mqtt.conventions._payload import (
     segment,
     state_shows,
 )
-from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 
 # Tasmota's sensor JSON is at most three levels deep; deeper is not Tasmota.
 MAX_SENSOR_DEPTH: Final = 6

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Final
 
 from farmbridge.domain import DeviceState
 from farmbridge.domain.errors import BadPayload
+from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import (
     CommandReply,
     Data,
@@ -33,7 +34,7 @@ from farmbridge.ingest.mqtt.conventions._payload import (
     object_of,
     segment,
 )
-from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Publish
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 
 _DEVICE_API: Final = ["v1", "devices", "me"]
 _GATEWAY_RPC: Final = "v1/gateway/rpc"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from farmbridge.ingest.mqtt.conventions.base import Publish
+from farmbridge.domain.mqtt import Publish
 from farmbridge.sim.devices import DeviceSpec, State
 from farmbridge.sim.mqtt.commands import Outcome, Request
 from farmbridge.sim.mqtt.dialects._payload import (

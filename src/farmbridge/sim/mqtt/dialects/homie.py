@@ -6,7 +6,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from farmbridge.ingest.mqtt.conventions.base import Publish
+from farmbridge.domain.mqtt import Publish
 from farmbridge.sim.devices import DeviceSpec, SensorSpecIn, State
 from farmbridge.sim.events import SimEvent
 from farmbridge.sim.mqtt.commands import Outcome, Request

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from farmbridge.ingest.mqtt.conventions.base import Publish
+from farmbridge.domain.mqtt import Publish
 from farmbridge.sim.devices import MAX_ACK_DETAIL_CHARS, DeviceSpec, State
 from farmbridge.sim.events import SimEvent
 from farmbridge.sim.mqtt.commands import Outcome, Request

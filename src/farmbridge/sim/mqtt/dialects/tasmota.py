@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from farmbridge.ingest.mqtt.conventions.base import Publish
+from farmbridge.domain.mqtt import Publish
 from farmbridge.sim.devices import DeviceSpec, State
 from farmbridge.sim.mqtt.commands import Outcome, Request
 from farmbridge.sim.mqtt.dialects._payload import (
