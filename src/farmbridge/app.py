@@ -40,10 +40,10 @@ from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.probes import Probes
 from farmbridge.service.security import Secrets
 from farmbridge.service.stream import StreamService
-from farmbridge.service.uplink import UplinkService
 from farmbridge.service.users import UserService
 from farmbridge.store.sql import SqlStore
 from farmbridge.ws.endpoint import WsEndpoint
@@ -113,7 +113,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         connections=registry,
         commands=CommandService(store, farm_svc, ttl_s=settings.command_ttl_s, clock=clock),
         ingest=ingest,
-        uplink=UplinkService(
+        named_devices=NamedDeviceService(
             store,
             directory,
             farm_svc,
@@ -174,7 +174,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         ]
         if settings.mqtt_url:
             bridge = MqttBridge(
-                mqtt_options(settings), svc.uplink, svc.commands, clock=SYSTEM_CLOCK
+                mqtt_options(settings), svc.named_devices, svc.commands, clock=svc.clock
             )
             svc.probes.add("mqtt", bridge.probe)
             tasks.append(asyncio.create_task(bridge.run(), name="farmbridge.mqtt"))
@@ -200,7 +200,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = svc
-    app.state.clock = SYSTEM_CLOCK
+    app.state.clock = svc.clock
     app.state.settings = settings
     app.state.lorawan_integrations = settings.lorawan_integrations
     errors.install(app)
@@ -246,7 +246,8 @@ class BridgeApp:
         self.api = build_app(settings, self.services)
         self.ingest = BodySizeLimit(
             RequestMetrics(
-                ingest_http.IngestEndpoint(self.services, clock=SYSTEM_CLOCK), route=INGEST_PATH
+                ingest_http.IngestEndpoint(self.services, clock=self.services.clock),
+                route=INGEST_PATH,
             ),
             max_bytes=settings.max_body_bytes,
         )

@@ -11,7 +11,7 @@ from farmbridge.domain import DeviceKind
 from farmbridge.domain.clock import FakeClock
 from farmbridge.service.bundle import Services
 from farmbridge.service.directory import MISS_TTL_S, DeviceDirectory
-from farmbridge.service.uplink import FARM_MISS_TTL_S, NOTE_EVERY_S
+from farmbridge.service.named_devices import FARM_MISS_TTL_S, NOTE_EVERY_S
 from tests.unit.bridge_services import running_services
 
 
@@ -44,11 +44,11 @@ async def test_unknown_farm_is_looked_up_again_after_its_miss_ttl(
     svc: Services, clock: FakeClock
 ) -> None:
     """A topic's farm that does not exist is remembered as missing for FARM_MISS_TTL_S."""
-    assert await svc.uplink.farm_id("later") is None
+    assert await svc.named_devices.farm_id("later") is None
     farm = await svc.store.create_farm("later", "")
-    assert await svc.uplink.farm_id("later") is None
+    assert await svc.named_devices.farm_id("later") is None
     clock.advance(FARM_MISS_TTL_S)
-    assert await svc.uplink.farm_id("later") == farm.id
+    assert await svc.named_devices.farm_id("later") == farm.id
 
 
 async def test_unknown_device_is_noted_once_per_interval(svc: Services, clock: FakeClock) -> None:
@@ -56,10 +56,10 @@ async def test_unknown_device_is_noted_once_per_interval(svc: Services, clock: F
     per NOTE_EVERY_S, stamped with the clock's wall time."""
     farm = await svc.store.create_farm("f", "")
     for _ in range(3):
-        assert await svc.uplink.device(farm.id, "ghost", source="mqtt", sample=b"{}") is None
+        assert await svc.named_devices.device(farm.id, "ghost", source="mqtt", sample=b"{}") is None
     (pending,) = await svc.store.list_pending_devices(farm.id)
     assert (pending.messages, pending.first_seen_ms) == (1, clock.wall_ms())
     clock.advance(NOTE_EVERY_S)
-    await svc.uplink.device(farm.id, "ghost", source="mqtt", sample=b"{}")
+    await svc.named_devices.device(farm.id, "ghost", source="mqtt", sample=b"{}")
     (pending,) = await svc.store.list_pending_devices(farm.id)
     assert (pending.messages, pending.last_seen_ms) == (2, clock.wall_ms())

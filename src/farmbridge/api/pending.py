@@ -21,7 +21,7 @@ async def approve(pending_id: int, body: ApproveIn, svc: Svc, who: Who) -> Devic
     """Registers the device under the name it reported; its next message is stored, and
     its sensors are registered as they report. The key is shown this once."""
     device, key = await svc.farms.approve_pending(who, pending_id, body.kind, body.title)
-    svc.uplink.forget(device.farm_id, device.name)
+    svc.named_devices.forget(device.farm_id, device.name)
     return DeviceCreated(device=DeviceOut.of(device), sensors=[], key=key)
 
 
@@ -37,4 +37,4 @@ async def forget(pending_id: int, svc: Svc, who: Who) -> None:
     """Deletes the record; a device that sends again is held as pending again."""
     pending = await svc.farms.get_pending(who, pending_id)
     await svc.farms.forget_pending(who, pending_id)
-    svc.uplink.forget(pending.farm_id, pending.name)
+    svc.named_devices.forget(pending.farm_id, pending.name)

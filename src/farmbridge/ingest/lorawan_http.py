@@ -86,19 +86,19 @@ async def uplink(
     if parsed is None:
         metrics.LORAWAN_UPLINKS.labels(integration.name, "ignored").inc()
         return UplinkAck(status="ignored")
-    farm_id = await svc.uplink.farm_id(integration.farm)
+    farm_id = await svc.named_devices.farm_id(integration.farm)
     if farm_id is None:
         raise NotFound(
             f"integration {integration.name!r} names farm {integration.farm!r}, "
             "which does not exist"
         )
-    entry = await svc.uplink.device(
+    entry = await svc.named_devices.device(
         farm_id, parsed.device, source=f"lorawan:{integration.name}", sample=body
     )
     if entry is None:
         metrics.LORAWAN_UPLINKS.labels(integration.name, "unregistered").inc()
         return UplinkAck(status="unregistered", device=parsed.device)
-    result = await svc.uplink.store(
+    result = await svc.named_devices.store(
         entry, parsed.report, units=parsed.units, received_ms=received_ms
     )
     metrics.LORAWAN_UPLINKS.labels(integration.name, "stored").inc()

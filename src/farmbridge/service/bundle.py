@@ -10,9 +10,9 @@ from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.probes import Probes
 from farmbridge.service.stream import StreamService
-from farmbridge.service.uplink import UplinkService
 from farmbridge.service.users import UserService
 from farmbridge.store import Store
 
@@ -29,6 +29,6 @@ class Services:
     ingest: IngestService
     stream: StreamService
     connections: ConnectionRegistry
-    uplink: UplinkService
+    named_devices: NamedDeviceService
     probes: Probes
     clock: Clock

@@ -49,8 +49,8 @@ from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, Outgoing
 from farmbridge.ingest.mqtt.link import Delivery, LinkState, MqttLink
 from farmbridge.service.commands import CommandService
 from farmbridge.service.directory import DeviceEntry
+from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.probes import ProbeResult
-from farmbridge.service.uplink import UplinkService
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +119,13 @@ class MqttBridge:
     def __init__(
         self,
         options: MqttOptions,
-        uplink: UplinkService,
+        named_devices: NamedDeviceService,
         commands: CommandService,
         *,
         clock: Clock,
     ) -> None:
         """`clock` tells message receive times, device liveness and command expiry."""
-        self._uplink = uplink
+        self._named_devices = named_devices
         self._clock = clock
         self._commands = commands
         self._max_payload = options.max_payload_bytes
@@ -304,27 +304,29 @@ class MqttBridge:
             if delivery.retained:
                 # Re-sent by the broker on subscribing: store only what is new, and take
                 # it as no sign of life (the device may have died since).
-                news = await self._uplink.news_in(entry, item.report)
+                news = await self._named_devices.news_in(entry, item.report)
                 if news is None:
                     return
                 report = news
             elif report.status is None and route.online is not True:
                 # A device that reports is alive: say so once, stored like any status.
-                status = (await self._uplink.liveness(entry, True, now_ms)).status
+                status = (await self._named_devices.liveness(entry, True, now_ms)).status
                 report = DeviceReport(report.readings, status, report.events, report.message_id)
-            batch = await self._uplink.prepare(entry, report, units=item.units, received_ms=now_ms)
-            commits.append(self._uplink.submit(batch))
+            batch = await self._named_devices.prepare(
+                entry, report, units=item.units, received_ms=now_ms
+            )
+            commits.append(self._named_devices.submit(batch))
             if report.status is not None:
                 route.online = report.status.state != DeviceState.OFFLINE
         elif isinstance(item, Liveness):
             if route.online is item.online and route.online is not None:
                 return
-            report = await self._uplink.liveness(entry, item.online, item.ts_ms)
-            batch = await self._uplink.prepare(entry, report, received_ms=now_ms)
-            commits.append(self._uplink.submit(batch))
+            report = await self._named_devices.liveness(entry, item.online, item.ts_ms)
+            batch = await self._named_devices.prepare(entry, report, received_ms=now_ms)
+            commits.append(self._named_devices.submit(batch))
             route.online = item.online
         elif isinstance(item, Discovered):
-            route.entry = await self._uplink.add_sensors(
+            route.entry = await self._named_devices.add_sensors(
                 entry, sorted(item.sensors), dict(item.sensors)
             )
         elif isinstance(item, CommandReply):
@@ -333,16 +335,16 @@ class MqttBridge:
     async def _route(self, bound: Bound, ref: DeviceRef, delivery: Delivery) -> Route | None:
         """The device a message is about, or None (unknown: held as pending or dropped)."""
         if ref.key is not None:
-            entry = await self._uplink.device_by_key(ref.key)
+            entry = await self._named_devices.device_by_key(ref.key)
         else:
             farm_name = ref.farm or bound.spec.farm
             if farm_name is None or ref.name is None:
                 raise BadPayload("the binding names no farm and the topic carries none")
-            farm_id = await self._uplink.farm_id(farm_name)
+            farm_id = await self._named_devices.farm_id(farm_name)
             if farm_id is None:
                 metrics.MQTT_MESSAGES.labels(bound.key, "unknown_farm").inc()
                 return None
-            found = await self._uplink.device(
+            found = await self._named_devices.device(
                 farm_id, ref.name, source=f"mqtt:{bound.key}", sample=delivery.payload
             )
             if found is None:
@@ -424,8 +426,8 @@ class MqttBridge:
                 if route.silent_too_long(now_s, self._liveness_timeout_s):
                     try:
                         now_ms = self._clock.wall_ms()
-                        report = await self._uplink.liveness(route.entry, False, now_ms)
-                        await self._uplink.store(route.entry, report, received_ms=now_ms)
+                        report = await self._named_devices.liveness(route.entry, False, now_ms)
+                        await self._named_devices.store(route.entry, report, received_ms=now_ms)
                         route.online = False
                     except DomainError as exc:
                         log.warning("could not mark %s offline: %s", route.entry.device.name, exc)

@@ -31,7 +31,7 @@ NOTE_EVERY_S: Final = 10.0
 FARM_MISS_TTL_S: Final = 5.0
 
 
-class UplinkService:
+class NamedDeviceService:
     def __init__(
         self,
         store: Store,
