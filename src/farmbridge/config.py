@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from farmbridge.hub.hub import HUB_TICK_S, RECENT_SIZE
 from farmbridge.ingest.lorawan_integration import LorawanIntegration
 from farmbridge.ingest.mqtt.binding import MqttBinding
 from farmbridge.protocol import const as ws_default
@@ -66,13 +67,13 @@ class Settings(BaseSettings):
     ws_queue_max_messages: int = ws_default.QUEUE_MAX_MESSAGES
     ws_queue_max_bytes: int = ws_default.QUEUE_MAX_BYTES
     ws_max_replay: int = ws_default.MAX_REPLAY_CHANGES
-    ws_recent_size: int = 20_000
+    ws_recent_size: int = RECENT_SIZE
     ws_send_timeout_s: float = SEND_TIMEOUT_S
     ws_per_message_deflate: bool = Field(
         default=False, description="compress frames; off because it costs CPU per client"
     )
     ws_allowed_origins: tuple[str, ...] = ()
-    hub_tick_ms: float = 5.0
+    hub_tick_ms: float = HUB_TICK_S * 1000
 
     # Devices heard of over MQTT or LoRaWAN but not registered: held for an admin to
     # approve ("pending"), or their messages dropped ("reject"). Never created silently.

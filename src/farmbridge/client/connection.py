@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, NamedTuple
 
@@ -23,26 +22,22 @@ from farmbridge.client.errors import ClientAuthError
 from farmbridge.client.messages import Message, Resynced, Unsubscribed
 from farmbridge.client.state import Counters
 from farmbridge.client.subscriptions import Subscriptions
-from farmbridge.protocol.const import CloseCode, ErrorCode
+from farmbridge.domain.clock import Clock
+from farmbridge.protocol.const import HEARTBEAT_S, CloseCode, ErrorCode
 
 log = logging.getLogger(__name__)
 
 WELCOME_TIMEOUT_S: Final = 10.0
-DEFAULT_HEARTBEAT_S: Final = 15.0
 
 Renew = Callable[[], Awaitable[str]]
 """Fetches a fresh token."""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _heartbeat_s(welcome: dict[str, Any]) -> float:
     beat = welcome.get("heartbeat_s")
     if isinstance(beat, int | float) and beat > 0:
         return float(beat)
-    return DEFAULT_HEARTBEAT_S
+    return HEARTBEAT_S
 
 
 class Ended(NamedTuple):
@@ -64,6 +59,7 @@ class Connection:
         heartbeat_grace: float,
         renew: Renew | None,
         on_authenticated: Callable[[str], Awaitable[None]],
+        clock: Clock,
     ) -> None:
         """
         Args:
@@ -75,7 +71,9 @@ class Connection:
             heartbeat_grace: heartbeat intervals of silence after which the server is gone.
             renew: fetches a fresh token after `token_expired`; None for a fixed token.
             on_authenticated: called with the user name when the first `auth` succeeds.
+            clock: stamps each message's arrival (`received_at_ms`).
         """
+        self._clock = clock
         self._ws = ws
         self._subs = subs
         self._queue = queue
@@ -137,7 +135,7 @@ class Connection:
             except TimeoutError:
                 await self._ws.close(CloseCode.GOING_AWAY, "server silent")
                 return Ended(None, f"server silent for {silence_s:g} s")
-            received_at_ms = _now_ms()
+            received_at_ms = self._clock.wall_ms()
             self._counters.frames += 1
             self._counters.bytes_received += len(raw)
             try:

@@ -24,6 +24,7 @@ from farmbridge.client.errors import ClientAuthError, ClientClosedError, ClientE
 from farmbridge.client.messages import Message, StateChanged
 from farmbridge.client.state import ConnectionState, Counters
 from farmbridge.client.subscriptions import Subscriptions
+from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.protocol.const import CloseCode, Mode, Topic
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class StreamClient:
         heartbeat_grace: float = 2.5,
         queue_size: int = 10_000,
         on_state: StateCallback | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """
         Args:
@@ -81,10 +83,12 @@ class StreamClient:
                 (`welcome.heartbeat_s`) is taken for gone, and the client reconnects.
             queue_size: messages held for `messages()` before reading pauses.
             on_state: called with each state change, as it happens.
+            clock: stamps each message's arrival (`received_at_ms`).
 
         Raises ValueError for an unknown topic or mode.
         """
         self._url = url
+        self._clock = clock
         self._token_source = token
         self._token: str | None = token if isinstance(token, str) else None
         self._subs = Subscriptions(
@@ -247,6 +251,7 @@ class StreamClient:
                     heartbeat_grace=self._heartbeat_grace,
                     renew=renew,
                     on_authenticated=self._authenticated,
+                    clock=self._clock,
                 )
                 return await conn.run(token)
         except ConnectionClosed as exc:

@@ -11,16 +11,26 @@ import asyncio
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Final
 
 from farmbridge.domain import Change
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.hub.channel import Channel, Subscription
 from farmbridge.hub.state import FarmState
 
+HUB_TICK_S: Final = 0.005
+"""The most a change waits for the next flush while changes keep coming."""
+RECENT_SIZE: Final = 20_000
+"""Changes per farm kept in memory for resumes; older ones come from the store."""
+
 
 class Hub:
     def __init__(
-        self, *, tick_s: float = 0.005, recent_size: int = 20_000, clock: Clock = SYSTEM_CLOCK
+        self,
+        *,
+        tick_s: float = HUB_TICK_S,
+        recent_size: int = RECENT_SIZE,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._tick_s = tick_s
         self._clock = clock
