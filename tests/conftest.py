@@ -10,7 +10,6 @@ a fresh one of its own.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import os
 import shutil
@@ -166,11 +165,15 @@ def make_admin(data_dir: Path) -> None:
     global _admin_template
     if _admin_template is None:
         template = Path(tempfile.mkdtemp(prefix="farmbridge-admin-"))
-        atexit.register(shutil.rmtree, template, ignore_errors=True)
         _create_admin(template)
         _admin_template = template
     data_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(_admin_template, data_dir, dirs_exist_ok=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _admin_template is not None:
+        shutil.rmtree(_admin_template, ignore_errors=True)
 
 
 def started_bridge(data_dir: Path, **env: str) -> Bridge:

@@ -68,14 +68,26 @@ def _is_e2e(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Runs the end-to-end tests last (the slowest, after the fast feedback). When something
-    the browser tests need is missing the run stops, saying what: `make test` installs it
-    all, and a browser test that silently skipped would prove nothing."""
+    """Runs the end-to-end tests last (the slowest, after the fast feedback)."""
     items.sort(key=_is_e2e)  # stable: the order within each group is kept
-    if any(item.path.name == "test_dashboard.py" for item in items):
-        reason = _missing()
-        if reason is not None:
-            raise pytest.UsageError(f"end-to-end tests cannot run: {reason}")
+
+
+class _Unrunnable(pytest.Module):
+    """The browser tests' module when something they need is missing: its collection fails."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        raise self.CollectError(f"end-to-end tests cannot run: {_missing()}")
+
+
+def pytest_pycollect_makemodule(
+    module_path: Path, parent: pytest.Collector
+) -> pytest.Module | None:
+    """When something the browser tests need is missing the run stops, saying what (a
+    collection error, also under xdist): `make test` installs it all, and a browser test
+    that silently skipped would prove nothing."""
+    if module_path.name == "test_dashboard.py" and _missing() is not None:
+        return _Unrunnable.from_parent(parent, path=module_path)
+    return None
 
 
 @dataclass
