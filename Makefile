@@ -4,9 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup web web-check system demo serve test check unit integration e2e bench clean
+.PHONY: setup web web-check system demo serve test check unit integration e2e screenshots bench clean
 
 WEB_STAMP := src/farmbridge/web/index.html
+# npm ci writes it; the dashboard's lint, tests and build share one install.
+NODE_STAMP := web-admin/node_modules/.package-lock.json
+# The suite runs on every core, each test file on one worker (a file's shared servers are
+# started once), and ends with its slowest tests.
+PYTEST_PARALLEL := -n auto --dist loadfile
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,14 +22,18 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
+$(NODE_STAMP): web-admin/package-lock.json web-admin/package.json
+	cd web-admin && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 # The dashboard's build goes into the package, so the wheel carries it.
-$(WEB_STAMP): $(shell find web-admin/src -type f 2>/dev/null) web-admin/package-lock.json web-admin/index.html
-	cd web-admin && npm ci --no-audit --no-fund && npm run build
+$(WEB_STAMP): $(shell find web-admin/src -type f 2>/dev/null) $(NODE_STAMP) web-admin/index.html
+	cd web-admin && npm run build
 
 web: $(WEB_STAMP)
 
-web-check:
-	cd web-admin && npm ci --no-audit --no-fund && npm run lint && npm test
+web-check: $(NODE_STAMP)
+	cd web-admin && npm run lint && npm test
 
 # Debian's packages the tests start themselves: Chromium for the end-to-end tests
 # (Playwright drives it; it downloads nothing) and Mosquitto for the MQTT tests.
@@ -55,7 +64,12 @@ e2e: setup web system
 	$(BIN)/pytest tests/e2e -q
 
 test: check web-check web system
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) --durations=15
+
+# The documentation's screenshots: the end-to-end scenes, written to docs/screenshots/
+# (a test run writes them nowhere).
+screenshots: setup web system
+	FARMBRIDGE_E2E_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_dashboard.py -q
 
 bench: setup
 	$(BIN)/python bench/ingest.py

@@ -1,18 +1,29 @@
-"""Shared fixtures: a real bridge process on loopback, and an admin to drive it."""
+"""Shared fixtures: real bridge processes on loopback, and an admin to drive them.
+
+Starting a bridge costs seconds, so tests share one where they can: `shared_bridge` serves
+the whole run (one per xdist worker), and each test on it works on a farm, devices and
+users of its own (`unique`), never on what the server holds as a whole. A test that
+restarts, kills or reconfigures its bridge, or must see an empty server, takes `bridge`,
+a fresh one of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 import httpx
 import pytest
@@ -22,12 +33,22 @@ from farmbridge.config import Settings
 from tests.integration.api_client import Api
 
 ADMIN = ("admin", "admin-password")
+START_TIMEOUT_S: Final = 60.0
+"""Generous: a bridge starts in about two seconds, but much later on a busy machine."""
+SHARED_LOGIN_RATE_PER_MIN: Final = "60000"
+"""Every test on a shared bridge logs in from 127.0.0.1: one login bucket for them all."""
+TEMPLATE_SECRET: Final = "only-signs-nothing-while-the-admin-template-is-made"
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses, for farms, devices and users on a shared bridge."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @dataclass
@@ -43,7 +64,14 @@ class Bridge:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> None:
+    @property
+    def log(self) -> str:
+        """What the process wrote so far (warnings and errors)."""
+        path = self.data_dir / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def launch(self) -> None:
+        """Starts the process without waiting for it (see `wait_ready`, `wait_listening`)."""
         env = {**os.environ, "FARMBRIDGE_LOG_LEVEL": "warning", **self.env}
         with (self.data_dir / "server.log").open("ab") as log:
             self.proc = subprocess.Popen(
@@ -63,17 +91,39 @@ class Bridge:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def readyz(self) -> httpx.Response | None:
+        """The answer of /readyz, or None while nothing listens."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"bridge exited: {self.log}")
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=5)
+        except httpx.TransportError:
+            return None
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Waits until /readyz answers 200; RuntimeError after `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bridge exited: {(self.data_dir / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+            r = self.readyz()
+            if r is not None and r.status_code == 200:
+                return
             time.sleep(0.05)
         raise RuntimeError("bridge did not become ready")
+
+    def wait_listening(self, timeout: float = START_TIMEOUT_S) -> httpx.Response:
+        """Waits until /readyz answers at all (ready or not); its first answer."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.readyz()
+            if r is not None:
+                return r
+            time.sleep(0.05)
+        raise RuntimeError("bridge did not listen")
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        self.launch()
+        self.wait_ready(timeout)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
@@ -87,9 +137,11 @@ class Bridge:
         self.proc = None
 
 
-def make_admin(data_dir: Path) -> None:
+def _create_admin(data_dir: Path) -> None:
     async def work() -> None:
-        svc = build_services(Settings(data_dir=data_dir))
+        # A secret given, so none is kept in the folder: each copy makes its own.
+        settings = Settings(data_dir=data_dir, secret_key=TEMPLATE_SECRET)
+        svc = build_services(settings)
         await svc.store.start()
         try:
             await svc.users.create_user_unchecked(*ADMIN, is_admin=True)
@@ -101,11 +153,45 @@ def make_admin(data_dir: Path) -> None:
         pool.submit(asyncio.run, work()).result()
 
 
-@pytest.fixture
-def bridge(tmp_path: Path) -> Iterator[Bridge]:
-    make_admin(tmp_path)
-    b = Bridge(tmp_path)
+_admin_template: Path | None = None
+
+
+def make_admin(data_dir: Path) -> None:
+    """Gives `data_dir` a store holding the global admin ADMIN.
+
+    The store is made (migrated, admin password hashed) once per process and copied; it
+    holds no secret key, so each bridge still makes its own.
+    """
+    global _admin_template
+    if _admin_template is None:
+        template = Path(tempfile.mkdtemp(prefix="farmbridge-admin-"))
+        _create_admin(template)
+        _admin_template = template
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(_admin_template, data_dir, dirs_exist_ok=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _admin_template is not None:
+        shutil.rmtree(_admin_template, ignore_errors=True)
+
+
+def started_bridge(data_dir: Path, **env: str) -> Bridge:
+    """A started bridge on `data_dir` (given an admin) with FARMBRIDGE_* settings `env`."""
+    make_admin(data_dir)
+    b = Bridge(data_dir, env=env)
     b.start()
+    return b
+
+
+@pytest.fixture
+def bridge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bridge]:
+    """A fresh bridge of the test's own: empty but for the admin; stop or restart it freely.
+
+    `@pytest.mark.bridge_env(FARMBRIDGE_X="...")` starts it with those settings.
+    """
+    marker = request.node.get_closest_marker("bridge_env")
+    b = started_bridge(tmp_path, **(marker.kwargs if marker else {}))
     yield b
     b.stop()
 
@@ -113,5 +199,24 @@ def bridge(tmp_path: Path) -> Iterator[Bridge]:
 @pytest.fixture
 def admin_api(bridge: Bridge) -> Iterator[Api]:
     api = Api(bridge.url, *ADMIN)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def shared_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
+    """One bridge for every test that needs no bridge of its own; never stop or restart it."""
+    b = started_bridge(
+        tmp_path_factory.mktemp("shared-bridge"),
+        FARMBRIDGE_LOGIN_RATE_PER_MIN=SHARED_LOGIN_RATE_PER_MIN,
+    )
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_admin(shared_bridge: Bridge) -> Iterator[Api]:
+    """The global admin of `shared_bridge`."""
+    api = Api(shared_bridge.url, *ADMIN)
     yield api
     api.close()

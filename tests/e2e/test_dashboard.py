@@ -1,8 +1,8 @@
 """The Web Admin in a real headless Chromium against a real demo bridge, end to end.
 
 The tests share one tab and run in order: log in, live data, commands, no polling, the
-admin pages, then a server restart and an offline spell. Screenshots of the main
-screens go to docs/screenshots/.
+admin pages, then a server restart and an offline spell. `make screenshots` runs them
+to write the main screens to docs/screenshots/; a plain test run writes them nowhere.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
+def eventually(check: Callable[[], T | None], timeout: float = 30.0, what: str = "") -> T:
     """Polls `check` until it returns something other than None or False."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -62,7 +62,7 @@ class Device:
         self.client.reconnect_delay_set(1, 2)
         self.client.connect("127.0.0.1", port, keepalive=keepalive)
         self.client.loop_start()
-        eventually(self.client.is_connected, 10, "device connected")
+        eventually(self.client.is_connected, 30, "device connected")
 
     def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
         with self._lock:

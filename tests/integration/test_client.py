@@ -29,7 +29,7 @@ from farmbridge.client import (
     stream_url,
 )
 from farmbridge.protocol.const import ErrorCode
-from tests.conftest import Bridge
+from tests.conftest import Bridge, unique
 from tests.integration.api_client import Api, ingest
 
 pytestmark = pytest.mark.integration
@@ -50,11 +50,12 @@ class Farm:
     pump_key: str
 
 
-def make_farm(api: Api, name: str = "greenhouse", user: str = "viewer") -> Farm:
-    farm = api.farm(name)
+def make_farm(api: Api, user: str = "viewer") -> Farm:
+    """A farm of its own with a node and a pump, and `user` as its viewer."""
+    farm = api.farm(unique("greenhouse"))
     node = api.device(farm["id"], "node")
     pump = api.device(farm["id"], "pump", kind="actuator")
-    api.user(user, PASSWORD, farm["id"])
+    add_viewer(api, user, farm["id"])
     return Farm(
         id=farm["id"],
         node_key=node["key"],
@@ -63,6 +64,17 @@ def make_farm(api: Api, name: str = "greenhouse", user: str = "viewer") -> Farm:
         pump_id=pump["device"]["id"],
         pump_key=pump["key"],
     )
+
+
+def add_viewer(api: Api, user: str, farm_id: int) -> None:
+    """Makes `user` (created unless an earlier farm on the bridge made it) a viewer of the farm."""
+    r = api.http.post("/api/v1/users", json={"username": user, "password": PASSWORD})
+    if r.status_code == 409:
+        user_id = next(u["id"] for u in api.ok("GET", "/api/v1/users") if u["username"] == user)
+    else:
+        assert r.status_code == 201, r.text
+        user_id = r.json()["id"]
+    api.ok("PUT", f"/api/v1/farms/{farm_id}/members/{user_id}", json={"role": "viewer"})
 
 
 def login(bridge: Bridge, user: str = "viewer") -> str:
@@ -111,9 +123,22 @@ async def take(stream: AsyncIterator[Message], kind: type[M], n: int) -> list[M]
     return [await next_of(stream, kind) for _ in range(n)]
 
 
-async def test_client_subscribe_starts_with_a_snapshot(bridge: Bridge, admin_api: Api) -> None:
+async def wait_queued(client: StreamClient, n: int) -> None:
+    """Waits until `n` messages the caller has not consumed yet wait in the client's queue.
+
+    The queue is private and signals nothing, so this polls it.
+    """
+    async with asyncio.timeout(WAIT_S):
+        while client._queue.qsize() < n:  # noqa: ASYNC110 - nothing to wait on but the size
+            await asyncio.sleep(0.01)
+
+
+async def test_client_subscribe_starts_with_a_snapshot(
+    shared_bridge: Bridge, shared_admin: Api
+) -> None:
     """A subscription without `since` yields the farm's snapshot as of its last seq first."""
-    farm = make_farm(admin_api)
+    bridge = shared_bridge
+    farm = make_farm(shared_admin)
     send_readings(bridge, farm, [11.5, 12.5])
     async with StreamClient(url=stream_url(bridge.url), token=login(bridge)) as client:
         client.subscribe(farm.id)
@@ -137,9 +162,10 @@ async def test_client_subscribe_starts_with_a_snapshot(bridge: Bridge, admin_api
 
 
 async def test_client_live_changes_arrive_in_order_and_decoded(
-    bridge: Bridge, admin_api: Api
+    shared_bridge: Bridge, shared_admin: Api
 ) -> None:
     """Readings, a status, an event and a command update come in seq order with their fields."""
+    bridge, admin_api = shared_bridge, shared_admin
     farm = make_farm(admin_api)
     async with StreamClient(url=stream_url(bridge.url), token=login(bridge)) as client:
         client.subscribe(farm.id)
@@ -274,7 +300,8 @@ async def test_client_drops_what_it_already_holds_when_resuming(
         client.subscribe(farm.id)
         await next_of(stream, Snapshot)
         send_readings(bridge, farm, [1.0, 2.0, 3.0])
-        await asyncio.sleep(0.5)  # received into the queue, not consumed: last_seq stays 0
+        # Received into the queue, not consumed: last_seq stays 0.
+        await wait_queued(client, 3)
         assert client.last_seq == {farm.id: 0}
         await asyncio.to_thread(bridge.stop)
         bridge.start()
@@ -295,9 +322,12 @@ async def test_client_drops_what_it_already_holds_when_resuming(
     assert client.duplicates_dropped == 3
 
 
-async def test_client_bad_static_token_ends_in_auth_error(bridge: Bridge, admin_api: Api) -> None:
+async def test_client_bad_static_token_ends_in_auth_error(
+    shared_bridge: Bridge, shared_admin: Api
+) -> None:
     """A refused string token closes the client and `messages()` raises ClientAuthError."""
-    farm = make_farm(admin_api)
+    bridge = shared_bridge
+    farm = make_farm(shared_admin)
     seen: list[Message] = []
     async with StreamClient(url=stream_url(bridge.url), token="not-a-token") as client:
         client.subscribe(farm.id)
@@ -311,10 +341,11 @@ async def test_client_bad_static_token_ends_in_auth_error(bridge: Bridge, admin_
 
 
 async def test_client_token_callable_is_asked_again_after_a_refusal(
-    bridge: Bridge, admin_api: Api
+    shared_bridge: Bridge, shared_admin: Api
 ) -> None:
     """With a token callable, a 4001 fetches a fresh token and the client connects."""
-    farm = make_farm(admin_api)
+    bridge = shared_bridge
+    farm = make_farm(shared_admin)
     tokens = iter(["stale-token", login(bridge)])
     calls = 0
 
@@ -332,14 +363,12 @@ async def test_client_token_callable_is_asked_again_after_a_refusal(
     assert client.reconnects == 0
 
 
+@pytest.mark.bridge_env(FARMBRIDGE_WS_HEARTBEAT_S="0.4")
 async def test_client_reconnects_when_the_server_falls_silent(
     bridge: Bridge, admin_api: Api
 ) -> None:
     """A server frozen past the heartbeat grace is taken for gone; the client comes back."""
     farm = make_farm(admin_api)
-    bridge.stop()
-    bridge.env["FARMBRIDGE_WS_HEARTBEAT_S"] = "0.4"
-    bridge.start()
     client = StreamClient(url=stream_url(bridge.url), token=login(bridge), backoff_base_s=0.05)
     async with client, aclosing(client.messages()) as stream:
         client.subscribe(farm.id)
@@ -362,13 +391,11 @@ async def test_client_reconnects_when_the_server_falls_silent(
     assert client.reconnects == 1
 
 
-async def test_client_renews_an_expired_token_on_the_open_socket(
-    bridge: Bridge, admin_api: Api
-) -> None:
+# Tokens live 2-3 s (expiry is in whole seconds): time for the set-up's few requests,
+# however busy the machine.
+@pytest.mark.bridge_env(FARMBRIDGE_TOKEN_TTL_S="3")
+async def test_client_renews_an_expired_token_on_the_open_socket(bridge: Bridge) -> None:
     """When the token expires the callable's new one re-authenticates and the stream resumes."""
-    bridge.stop()
-    bridge.env["FARMBRIDGE_TOKEN_TTL_S"] = "2"
-    bridge.start()
     api = Api(bridge.url, "admin", "admin-password")
     try:
         farm = make_farm(api)

@@ -8,7 +8,6 @@ import io
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, Bridge, make_admin
+from tests.conftest import Bridge
 from tests.integration.api_client import Api, ingest
 
 FARMS = 2
@@ -25,22 +24,15 @@ REQUESTS_PER_DEVICE = 25
 CSV_HEADER = ["seq", "ts_ms", "received_ms", "device", "sensor", "unit", "value"]
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
-    """One bridge for the module; each test works on farms of its own."""
-    data_dir = tmp_path_factory.mktemp("semantics")
-    make_admin(data_dir)
-    bridge = Bridge(data_dir)
-    bridge.start()
-    yield bridge
-    bridge.stop()
+@pytest.fixture
+def shared(shared_bridge: Bridge) -> Bridge:
+    """The run's shared bridge; each test works on farms of its own."""
+    return shared_bridge
 
 
-@pytest.fixture(scope="module")
-def admin(shared: Bridge) -> Iterator[Api]:
-    api = Api(shared.url, *ADMIN)
-    yield api
-    api.close()
+@pytest.fixture
+def admin(shared_admin: Api) -> Api:
+    return shared_admin
 
 
 def unique(prefix: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, Bridge, make_admin
+from tests.conftest import ADMIN, Bridge, started_bridge
 from tests.integration.api_client import Api
 
 SAMPLES = Path(__file__).parent.parent / "samples" / "lorawan"
@@ -19,24 +19,37 @@ SECRET = "s3cret-lorawan-integration-key"
 FARM = "orchard"
 
 
-@pytest.fixture
-def lora_bridge(tmp_path: Path) -> Iterator[Bridge]:
-    make_admin(tmp_path)
+@pytest.fixture(scope="module")
+def lora_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
+    """One bridge for the module: both integrations feed FARM.
+
+    The tests share that farm (the settings name it); each approves the pending device it
+    makes, so the next one finds none.
+    """
     integrations = [
         {"name": "tts-main", "kind": "tts", "farm": FARM, "secret": SECRET},
         {"name": "cs-main", "kind": "chirpstack", "farm": FARM, "secret": SECRET},
     ]
-    b = Bridge(tmp_path, env={"FARMBRIDGE_LORAWAN_INTEGRATIONS": json.dumps(integrations)})
-    b.start()
+    b = started_bridge(
+        tmp_path_factory.mktemp("lorawan"),
+        FARMBRIDGE_LORAWAN_INTEGRATIONS=json.dumps(integrations),
+    )
     yield b
     b.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def api(lora_bridge: Bridge) -> Iterator[Api]:
     a = Api(lora_bridge.url, *ADMIN)
     yield a
     a.close()
+
+
+@pytest.fixture(scope="module")
+def farm(api: Api) -> dict[str, Any]:
+    """FARM, which the integrations feed."""
+    created: dict[str, Any] = api.farm(FARM)
+    return created
 
 
 def _now_iso() -> str:
@@ -86,13 +99,13 @@ def sensor_values(api: Api, farm_id: int) -> dict[str, float | None]:
 def test_uplink_from_unknown_device_is_held_then_stored_after_approval(
     lora_bridge: Bridge,
     api: Api,
+    farm: dict[str, Any],
     integration: str,
     file: str,
     event: str | None,
     device: str,
     expected: dict[str, float],
 ) -> None:
-    farm = api.farm(FARM)
     body = sample(file)
     first = post(lora_bridge, integration, body, event=event)
     assert first.status_code == 200, first.text
@@ -120,8 +133,7 @@ def test_uplink_from_unknown_device_is_held_then_stored_after_approval(
     assert again.json()["status"] == "duplicate"
 
 
-def test_integration_secret_is_required(lora_bridge: Bridge, api: Api) -> None:
-    api.farm(FARM)
+def test_integration_secret_is_required(lora_bridge: Bridge, farm: dict[str, Any]) -> None:
     body = sample("tts_uplink.json")
     assert (
         post(lora_bridge, "tts-main", body, secret="wrong-secret-of-some-length").status_code == 401
@@ -131,8 +143,9 @@ def test_integration_secret_is_required(lora_bridge: Bridge, api: Api) -> None:
     assert post(lora_bridge, "nope", body).status_code == 404
 
 
-def test_non_uplink_events_are_ignored_and_bad_bodies_named(lora_bridge: Bridge, api: Api) -> None:
-    api.farm(FARM)
+def test_non_uplink_events_are_ignored_and_bad_bodies_named(
+    lora_bridge: Bridge, farm: dict[str, Any]
+) -> None:
     assert (
         post(lora_bridge, "tts-main", sample("tts_join_accept.json")).json()["status"] == "ignored"
     )

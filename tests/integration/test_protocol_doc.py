@@ -10,7 +10,7 @@ from typing import Any
 
 from farmbridge.protocol.client_messages import parse
 from farmbridge.protocol.const import CLIENT_MESSAGE_TYPES, CloseCode, ErrorCode
-from tests.conftest import Bridge
+from tests.conftest import Bridge, unique
 from tests.integration.api_client import Api, ingest
 from tests.integration.ws_probe import Probe
 
@@ -51,7 +51,7 @@ def test_protocol_doc_tables_list_every_code() -> None:
 
 
 async def _live_messages(bridge: Bridge, api: Api) -> list[dict[str, Any]]:
-    farm = api.farm("doc")
+    farm = api.farm(unique("doc"))
     dev = api.device(farm["id"], "pump", kind="actuator")
     probe = await Probe.open(bridge.url)
     seen: list[dict[str, Any]] = [await probe.expect("welcome")]
@@ -90,10 +90,10 @@ async def _live_messages(bridge: Bridge, api: Api) -> list[dict[str, Any]]:
 
 
 async def test_protocol_doc_server_examples_match_live_messages(
-    bridge: Bridge, admin_api: Api
+    shared_bridge: Bridge, shared_admin: Api
 ) -> None:
     """Each documented server message has the keys (and batch row widths) of a live one."""
-    live = await _live_messages(bridge, admin_api)
+    live = await _live_messages(shared_bridge, shared_admin)
     by_type: dict[str, list[dict[str, Any]]] = {}
     for m in live:
         by_type.setdefault(m["type"], []).append(m)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-from tests.conftest import Bridge
+from tests.conftest import Bridge, unique
 from tests.integration.api_client import Api, ingest
 
 
-def test_ingest_then_query_round_trip(bridge: Bridge, admin_api: Api) -> None:
+def test_ingest_then_query_round_trip(shared_bridge: Bridge, shared_admin: Api) -> None:
     """A reading ingested over HTTP shows in raw readings, buckets and the snapshot."""
-    api = admin_api
-    farm = api.farm("f1")
+    bridge, api = shared_bridge, shared_admin
+    farm = api.farm(unique("smoke"))
     dev = api.device(farm["id"], "node-1")
     now = int(time.time() * 1000)
     r = ingest(bridge.url, dev["key"], {"readings": [{"sensor": "temp", "value": 21.5, "ts": now}]})

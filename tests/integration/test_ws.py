@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, Bridge, make_admin
+from tests.conftest import ADMIN, Bridge, make_admin, started_bridge
 from tests.integration.api_client import Api, ingest
 from tests.integration.ws_probe import Probe
 
@@ -50,14 +50,12 @@ def login(url: str, user: str, password: str) -> str:
 
 @pytest.fixture
 def custom_bridge(tmp_path: Path) -> Iterator[Any]:
+    """Starts bridges of the test's own with settings given by name (`token_ttl_s="2"`)."""
     started: list[Bridge] = []
 
     def start(**env: str) -> Bridge:
-        data = tmp_path / f"b{len(started)}"
-        data.mkdir()
-        make_admin(data)
-        b = Bridge(data, env={f"FARMBRIDGE_{k.upper()}": v for k, v in env.items()})
-        b.start()
+        settings = {f"FARMBRIDGE_{k.upper()}": v for k, v in env.items()}
+        b = started_bridge(tmp_path / f"b{len(started)}", **settings)
         started.append(b)
         return b
 

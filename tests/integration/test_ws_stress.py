@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import ADMIN, Bridge, make_admin
+from tests.conftest import ADMIN, Bridge, make_admin, unique
 from tests.integration.api_client import Api
 from tests.integration.ws_probe import Probe
 
@@ -34,10 +34,11 @@ def _ingest_loop(url: str, key: str, stop: threading.Event, acked: list[int]) ->
 
 
 async def test_ws_exactly_once_in_order_across_50_forced_disconnects(
-    bridge: Bridge, admin_api: Api
+    shared_bridge: Bridge, shared_admin: Api
 ) -> None:
     """With ingest running, 50 abrupt disconnects and resumes deliver every seq once, in order."""
-    farm = admin_api.farm("f1")
+    bridge, admin_api = shared_bridge, shared_admin
+    farm = admin_api.farm(unique("stress"))
     key = admin_api.device(farm["id"], "node")["key"]
     stop = threading.Event()
     acked: list[int] = []
