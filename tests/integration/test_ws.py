@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, Bridge, make_admin, started_bridge
+from tests.conftest import ADMIN, Bridge, make_admin, started_bridge, unique
 from tests.integration.api_client import Api, ingest
 from tests.integration.ws_probe import Probe
 
@@ -64,9 +64,12 @@ def custom_bridge(tmp_path: Path) -> Iterator[Any]:
         b.stop()
 
 
-async def test_ws_snapshot_then_live_readings_in_order(bridge: Bridge, admin_api: Api) -> None:
+async def test_ws_snapshot_then_live_readings_in_order(
+    shared_bridge: Bridge, shared_admin: Api
+) -> None:
     """A subscription starts with a snapshot at the farm's seq, then every new reading in order."""
-    farm = make_farm(admin_api, "f1")
+    bridge, admin_api = shared_bridge, shared_admin
+    farm = make_farm(admin_api, unique("f1"))
     first = send_readings(bridge.url, farm, [20.0])
     probe = await Probe.open(bridge.url)
     await probe.auth(admin_api.token)
@@ -85,10 +88,11 @@ async def test_ws_snapshot_then_live_readings_in_order(bridge: Bridge, admin_api
 
 
 async def test_ws_resume_since_replays_exactly_what_was_missed(
-    bridge: Bridge, admin_api: Api
+    shared_bridge: Bridge, shared_admin: Api
 ) -> None:
     """After a disconnect, `since` gets exactly the missed changes, then live ones, no duplicate."""
-    farm = make_farm(admin_api, "f1")
+    bridge, admin_api = shared_bridge, shared_admin
+    farm = make_farm(admin_api, unique("f1"))
     probe = await Probe.open(bridge.url)
     await probe.auth(admin_api.token)
     await probe.send({"type": "subscribe", "farm": farm.id})
@@ -182,12 +186,16 @@ async def test_ws_auth_timeout_closes_silent_clients(custom_bridge: Any) -> None
     assert await probe.close_code() == 4002
 
 
-async def test_ws_cross_farm_subscription_is_forbidden(bridge: Bridge, admin_api: Api) -> None:
+async def test_ws_cross_farm_subscription_is_forbidden(
+    shared_bridge: Bridge, shared_admin: Api
+) -> None:
     """A viewer of farm A cannot subscribe to farm B, and gets A's data only."""
-    a = make_farm(admin_api, "a")
-    b = make_farm(admin_api, "b")
-    admin_api.user("viewer", "viewer-password", a.id, "viewer")
-    token = login(bridge.url, "viewer", "viewer-password")
+    bridge, admin_api = shared_bridge, shared_admin
+    viewer = unique("viewer")
+    a = make_farm(admin_api, unique("a"))
+    b = make_farm(admin_api, unique("b"))
+    admin_api.user(viewer, "viewer-password", a.id, "viewer")
+    token = login(bridge.url, viewer, "viewer-password")
     probe = await Probe.open(bridge.url)
     await probe.auth(token)
     await probe.send({"type": "subscribe", "farm": b.id, "id": "b"})
@@ -205,30 +213,35 @@ async def test_ws_cross_farm_subscription_is_forbidden(bridge: Bridge, admin_api
     await probe.close()
 
 
-async def test_ws_revoked_membership_ends_the_subscription(bridge: Bridge, admin_api: Api) -> None:
+async def test_ws_revoked_membership_ends_the_subscription(
+    shared_bridge: Bridge, shared_admin: Api
+) -> None:
     """Removing a user's role on a farm ends their live subscription (unsubscribed)."""
-    a = make_farm(admin_api, "a")
-    admin_api.user("viewer", "viewer-password", a.id, "viewer")
-    token = login(bridge.url, "viewer", "viewer-password")
+    bridge, admin_api = shared_bridge, shared_admin
+    viewer = unique("viewer")
+    a = make_farm(admin_api, unique("a"))
+    admin_api.user(viewer, "viewer-password", a.id, "viewer")
+    token = login(bridge.url, viewer, "viewer-password")
     probe = await Probe.open(bridge.url)
     await probe.auth(token)
     await probe.send({"type": "subscribe", "farm": a.id})
     await probe.expect("subscribed")
     users = {u["username"]: u["id"] for u in admin_api.ok("GET", "/api/v1/users")}
-    admin_api.ok("DELETE", f"/api/v1/farms/{a.id}/members/{users['viewer']}")
+    admin_api.ok("DELETE", f"/api/v1/farms/{a.id}/members/{users[viewer]}")
     msg = await probe.expect("unsubscribed")
     assert (msg["farm"], msg["reason"]) == (a.id, "forbidden")
     await probe.close()
 
 
 async def test_ws_malformed_input_is_answered_and_abuse_closes(
-    bridge: Bridge, admin_api: Api
+    shared_bridge: Bridge, shared_admin: Api
 ) -> None:
     """Bad JSON, unknown types and bad fields get named errors; repeated abuse closes with 4029.
 
     Meanwhile another client keeps receiving its farm's data.
     """
-    farm = make_farm(admin_api, "f1")
+    bridge, admin_api = shared_bridge, shared_admin
+    farm = make_farm(admin_api, unique("f1"))
     good = await Probe.open(bridge.url)
     await good.auth(admin_api.token)
     await good.send({"type": "subscribe", "farm": farm.id})
@@ -308,9 +321,10 @@ async def test_ws_connections_endpoint_lists_live_clients_for_admins(
     await probe.close()
 
 
-async def test_ws_topics_narrow_the_stream(bridge: Bridge, admin_api: Api) -> None:
+async def test_ws_topics_narrow_the_stream(shared_bridge: Bridge, shared_admin: Api) -> None:
     """A subscriber to events only never gets readings."""
-    farm = make_farm(admin_api, "f1")
+    bridge, admin_api = shared_bridge, shared_admin
+    farm = make_farm(admin_api, unique("f1"))
     probe = await Probe.open(bridge.url)
     await probe.auth(admin_api.token)
     await probe.send({"type": "subscribe", "farm": farm.id, "topics": ["events"]})
