@@ -17,8 +17,22 @@ from farmbridge.domain import (
     Reading,
     StatusRecord,
 )
-from farmbridge.protocol.client_messages import ClientMessage, ProtocolViolation, Subscribe, parse
-from farmbridge.protocol.const import ALL_TOPICS, CLIENT_MESSAGE_TYPES, ErrorCode, Mode, Topic
+from farmbridge.protocol.client_messages import (
+    Auth,
+    ClientMessage,
+    ProtocolViolation,
+    Subscribe,
+    parse,
+)
+from farmbridge.protocol.const import (
+    ALL_TOPICS,
+    CLIENT_MESSAGE_TYPES,
+    MAX_ID,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    Mode,
+    Topic,
+)
 from farmbridge.protocol.server_messages import batch_prefix, sent_tail, subscribed
 
 T0 = 1_767_225_600_000
@@ -45,7 +59,11 @@ def test_parse_subscribe_with_defaults() -> None:
             "topics",
         ),
         (b'{"type": "subscribe", "farm": 1, "since": -1}', ErrorCode.INVALID_MESSAGE, "since"),
-        (b'{"type": "auth", "token": "x", "extra": 1}', ErrorCode.INVALID_MESSAGE, "extra"),
+        (b'{"type": "auth", "token": "x", "protocol": 2}', ErrorCode.INVALID_MESSAGE, "protocol"),
+        (b'{"type": "auth"}', ErrorCode.UNAUTHENTICATED, "token"),
+        (b'{"type": "auth", "token": ""}', ErrorCode.UNAUTHENTICATED, "token"),
+        (b'{"type": "auth", "token": 7}', ErrorCode.UNAUTHENTICATED, "token"),
+        (b'{"type": ["auth"]}', ErrorCode.UNKNOWN_TYPE, "['auth']"),
     ],
 )
 def test_parse_refuses_bad_messages_naming_the_problem(
@@ -63,6 +81,57 @@ def test_parse_echoes_the_id_of_a_bad_message() -> None:
     with pytest.raises(ProtocolViolation) as info:
         parse(b'{"type": "subscribe", "id": "s-1"}')
     assert info.value.ref == "s-1"
+
+
+@pytest.mark.parametrize(
+    ("field", "literal"),
+    [
+        ("farm", "true"),
+        ("farm", '"2"'),
+        ("farm", "2.0"),
+        ("farm", "0"),
+        ("farm", str(MAX_ID + 1)),
+        ("farm", "99999999999999999999"),
+        ("since", "true"),
+        ("since", '"5"'),
+        ("since", str(MAX_ID + 1)),
+        ("epoch", "5"),
+        ("id", "true"),
+        ("id", str(MAX_ID + 1)),
+    ],
+)
+def test_parse_subscribe_fields_are_strict_and_bounded(field: str, literal: str) -> None:
+    """No bool or string passes as an int, and no id or seq beyond what the store holds."""
+    raw = '{"type": "subscribe", "farm": 1, "%s": %s}' % (field, literal)  # noqa: UP031
+    with pytest.raises(ProtocolViolation) as info:
+        parse(raw)
+    assert info.value.code is ErrorCode.INVALID_MESSAGE
+    assert info.value.field == field
+    assert info.value.message.startswith(f"{field}: ")
+
+
+def test_parse_accepts_ids_up_to_what_the_store_holds() -> None:
+    """Farm 2**63-1 and seq 2**63-1 are valid: the bound is the store's, not smaller."""
+    msg = parse(orjson.dumps({"type": "subscribe", "farm": MAX_ID, "since": MAX_ID, "id": MAX_ID}))
+    assert msg == Subscribe(type="subscribe", farm=MAX_ID, since=MAX_ID, id=MAX_ID)
+
+
+def test_parse_auth_tolerates_the_protocol_field_and_unknown_optional_fields() -> None:
+    """`protocol` (the served version) and fields a later release may add are accepted."""
+    msg = parse(
+        orjson.dumps(
+            {"type": "auth", "token": "x", "protocol": PROTOCOL_VERSION, "client": "v9", "id": 1}
+        )
+    )
+    assert msg == Auth(type="auth", token="x", protocol=PROTOCOL_VERSION, id=1)
+    assert parse(b'{"type": "ping", "future": {"a": 1}}').type == "ping"
+
+
+def test_parse_refuses_a_bool_protocol_version() -> None:
+    """`"protocol": true` is not version 1."""
+    with pytest.raises(ProtocolViolation) as info:
+        parse(b'{"type": "auth", "token": "x", "protocol": true}')
+    assert (info.value.code, info.value.field) == (ErrorCode.INVALID_MESSAGE, "protocol")
 
 
 def test_client_models_cover_the_protocols_client_types() -> None:

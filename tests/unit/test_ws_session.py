@@ -42,6 +42,7 @@ from farmbridge.ws.actions import (
     RecheckAccess,
     RegisterUser,
     SendFrame,
+    SendPing,
     SendResync,
 )
 from farmbridge.ws.handlers import HANDLERS
@@ -92,8 +93,14 @@ class Peer:
         registry: ConnectionRegistry | None = None,
         answer_subscribes: bool = True,
         cookie_token: str | None = None,
+        write_pings: bool = True,
     ) -> None:
         self.id = f"c{next(_ids)}"
+        self.clock = clock
+        # A shell whose writer is idle writes a ping at once; tests of a busy writer hold
+        # them (`unwritten_pings`) and say when each is written.
+        self.write_pings = write_pings
+        self.unwritten_pings = 0
         self.session = Session(connection_id=self.id, limits=limits or WsLimits(), clock=clock)
         self.tokens = tokens or {}
         self.registry = ConnectionRegistry() if registry is None else registry
@@ -129,6 +136,12 @@ class Peer:
             match action:
                 case SendFrame(text=text):
                     self.frames.append(orjson.loads(text))
+                case SendPing(text=text):
+                    self.frames.append(orjson.loads(text))
+                    if self.write_pings:
+                        self.carry_out(self.session.ping_written())
+                    else:
+                        self.unwritten_pings += 1
                 case CloseWith():
                     self.closes.append(action)
                 case AskPrincipal(token=token):
