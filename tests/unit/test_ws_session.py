@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from farmbridge.domain import Reading, Role, User
 from farmbridge.domain.clock import FakeClock
@@ -624,3 +625,174 @@ def test_session_handlers_cover_every_client_message_type() -> None:
     """The handler table has one entry per client message type; only the stream ones need auth."""
     assert set(HANDLERS) == CLIENT_MESSAGE_TYPES
     assert {k for k, h in HANDLERS.items() if h.needs_auth} == {"subscribe", "unsubscribe"}
+
+
+# Issue 11: every documented refusal exactly as documented, and an exact heartbeat.
+
+
+def heartbeat_timeouts() -> float:
+    """The process's heartbeat-timeout counter."""
+    value = REGISTRY.get_sample_value("farmbridge_ws_heartbeat_timeouts_total")
+    return value or 0.0
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"type": "auth", "id": "a"},
+        {"type": "auth", "token": "", "id": "a"},
+        {"type": "auth", "token": 42, "id": "a"},
+        {"type": "auth", "token": None, "id": "a"},
+    ],
+)
+def test_session_auth_without_a_usable_token_closes_with_4001(
+    clock: FakeClock, msg: dict[str, Any]
+) -> None:
+    """An auth with no, an empty or a non-string token is `unauthenticated`, then close 4001."""
+    peer = Peer(clock)
+    peer.take()
+    peer.send(msg)
+    (err,) = peer.take()
+    assert (err["code"], err["id"]) == ("unauthenticated", "a")
+    assert "token" in err["message"]
+    assert peer.close_code == CloseCode.UNAUTHENTICATED == 4001
+
+
+def test_session_ping_before_auth_is_answered_and_the_auth_deadline_holds(
+    clock: FakeClock,
+) -> None:
+    """A ping before auth gets its pong (docs/protocol.md); it does not defer the auth deadline."""
+    peer = Peer(clock, limits=WsLimits(auth_timeout_s=5))
+    peer.take()
+    peer.send({"type": "ping", "id": 1})
+    assert peer.take() == [{"type": "pong", "id": 1, "t": clock.wall_ms()}]
+    assert peer.close_code is None
+    clock.advance(5)
+    peer.tick()
+    assert [m["code"] for m in peer.take()] == ["auth_timeout"]
+    assert peer.close_code == CloseCode.AUTH_TIMEOUT
+
+
+def test_session_auth_accepts_the_protocol_field_and_unknown_fields(clock: FakeClock) -> None:
+    """`protocol` (Versioning) and optional fields a later release adds do not refuse auth."""
+    peer = Peer(clock, tokens={"t": principal(clock)})
+    peer.take()
+    peer.send(
+        {"type": "auth", "token": "t", "id": "a", "protocol": PROTOCOL_VERSION, "client": "x/2"}
+    )
+    assert [m["type"] for m in peer.take()] == ["authenticated"]
+
+
+@pytest.mark.parametrize("farm", [True, "2", 0, 2**63, 2.0])
+def test_session_subscribe_to_a_bad_farm_id_is_answered_not_dropped(
+    clock: FakeClock, farm: object
+) -> None:
+    """A farm id that is not a strict int within 1..2**63-1 is `invalid_message` naming
+    `farm`; nothing is subscribed and the connection stays open."""
+    peer = authed(clock)
+    peer.send('{"type": "subscribe", "id": 9, "farm": %s}' % orjson.dumps(farm).decode())  # noqa: UP031
+    (err,) = peer.take()
+    assert (err["code"], err["id"]) == ("invalid_message", 9)
+    assert err["message"].startswith("farm: ")
+    assert peer.session.subs == {}
+    assert peer.pending == []
+    assert peer.close_code is None
+
+
+def test_session_rate_limited_messages_count_as_violations(clock: FakeClock) -> None:
+    """Past the burst each message is a rate_limited violation: the 11th closes 4029, and
+    nothing sent after the close is answered."""
+    peer = authed(clock, limits=WsLimits(messages_per_s=20, message_burst=40, max_violations=10))
+    for i in range(300):
+        peer.send({"type": "ping", "id": i})
+    frames = peer.take()
+    assert [m["type"] for m in frames[:39]] == ["pong"] * 39
+    assert [m.get("code") for m in frames[39:]] == ["rate_limited"] * 11
+    assert peer.closes == [CloseWith(CloseCode.ABUSE, "too many invalid or excess messages")]
+
+
+def test_session_internal_error_is_answered_and_the_connection_stays(clock: FakeClock) -> None:
+    """An unexpected failure in the shell becomes `internal_error` with the message's id."""
+    peer = authed(clock)
+    peer.carry_out(peer.session.internal_error(12))
+    (err,) = peer.take()
+    assert (err["type"], err["code"], err["id"]) == ("error", "internal_error", 12)
+    assert peer.close_code is None
+
+
+def test_session_silent_peer_is_closed_just_after_two_intervals(clock: FakeClock) -> None:
+    """The heartbeat deadline is two intervals after the last frame, to the instant: still
+    open at exactly two intervals, closed (4010) at once after."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    heard = clock.monotonic()
+    clock.advance(10)
+    peer.tick()
+    assert [m["type"] for m in peer.take()] == ["ping"]
+    assert peer.session.next_deadline() == pytest.approx(heard + 20)
+    clock.advance(10)
+    peer.tick()
+    assert peer.close_code is None
+    clock.advance(0.001)
+    peer.tick()
+    assert peer.close_code == CloseCode.HEARTBEAT_TIMEOUT
+
+
+def test_session_any_frame_is_a_sign_of_life(clock: FakeClock) -> None:
+    """A client that sends anything (here a ping of its own) within each interval stays."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    for _ in range(50):
+        clock.advance(9.9)
+        peer.tick()
+        peer.send({"type": "ping"})
+    assert peer.close_code is None
+
+
+def test_session_ping_written_late_leaves_the_client_a_full_interval(clock: FakeClock) -> None:
+    """A ping queued behind a busy writer is not counted until written; from its write the
+    client has one interval to answer, and an answer in time keeps it, whatever the delay."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10), write_pings=False)
+    for _ in range(5):
+        clock.advance(10)
+        peer.tick()  # pings queue; none is on the socket yet
+    assert peer.unwritten_pings == 5
+    assert peer.close_code is None
+    peer.carry_out(peer.session.ping_written())  # 50 s after the last frame
+    written = clock.monotonic()
+    assert peer.session.next_deadline() <= written + 10
+    clock.advance(9.999)
+    peer.tick()
+    assert peer.close_code is None
+    peer.send({"type": "pong"})  # in time
+    clock.advance(10)
+    peer.tick()
+    assert peer.close_code is None
+    clock.advance(0.5)
+    peer.carry_out(peer.session.ping_written())
+    clock.advance(10)
+    peer.tick()
+    assert peer.close_code is None  # silent 20.5 s, but the ping is only 10 s old
+    clock.advance(0.001)
+    peer.tick()
+    assert peer.close_code == CloseCode.HEARTBEAT_TIMEOUT
+
+
+def test_session_heard_while_busy_is_not_silence(clock: FakeClock) -> None:
+    """While the shell is busy with a client's message, its queued frames are a sign of life."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    for _ in range(10):
+        clock.advance(10)
+        peer.carry_out(peer.session.heard())
+        peer.tick()
+    assert peer.close_code is None
+
+
+def test_session_heartbeat_timeout_is_counted_once(clock: FakeClock) -> None:
+    """A silent client is counted once in heartbeat_timeouts_total, however long it lingers."""
+    before = heartbeat_timeouts()
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    for _ in range(20):
+        clock.advance(10)
+        peer.tick()
+    assert peer.closes == [CloseWith(CloseCode.HEARTBEAT_TIMEOUT, "no answer to heartbeats")]
+    assert heartbeat_timeouts() == before + 1
+    assert [m["type"] for m in peer.take()] == ["ping", "ping"]
