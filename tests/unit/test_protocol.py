@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import get_args
+from pathlib import Path
+from typing import Final, get_args
 
 import orjson
 import pytest
@@ -26,16 +27,26 @@ from farmbridge.protocol.client_messages import (
 )
 from farmbridge.protocol.const import (
     ALL_TOPICS,
+    AUTH_TIMEOUT_S,
     CLIENT_MESSAGE_TYPES,
+    HEARTBEAT_S,
+    MAX_FRAME_BYTES,
     MAX_ID,
+    MAX_MESSAGES_PER_S,
+    MAX_SUBSCRIPTIONS,
+    MAX_VIOLATIONS,
+    MESSAGE_BURST,
     PROTOCOL_VERSION,
+    CloseCode,
     ErrorCode,
     Mode,
     Topic,
 )
 from farmbridge.protocol.server_messages import batch_prefix, sent_tail, subscribed
+from farmbridge.ws.session import HEARTBEAT_SILENCE_INTERVALS, PING_ANSWER_INTERVALS
 
 T0 = 1_767_225_600_000
+HEARTBEAT_SILENCE_INTERVALS_WORD: Final = "two"
 
 
 def test_parse_subscribe_with_defaults() -> None:
@@ -209,3 +220,49 @@ def test_subscribed_splices_the_shared_snapshot() -> None:
     assert msg["snapshot"] == {"seq": 10, "devices": [], "sensors": []}
     assert msg["mode"] == "latest"
     assert msg["id"] == 2
+
+
+DOC = Path(__file__).parents[2] / "docs" / "protocol.md"
+
+
+def _table_keys(section: str) -> set[str]:
+    """The first column of the first table under the `section` heading of protocol.md."""
+    text = DOC.read_text()
+    body = text.split(section, 1)[1]
+    keys: set[str] = set()
+    started = False
+    for line in body.splitlines():
+        if line.startswith("|"):
+            started = True
+            first = line.split("|")[1].strip()
+            if first and set(first) != {"-"} and first not in {"code", "what"}:
+                keys |= {k.strip().strip("`") for k in first.split(",")}
+        elif started:
+            break
+    return keys
+
+
+def test_protocol_doc_close_code_table_is_the_servers() -> None:
+    """The doc's close-code table lists exactly the server's close codes, no more, no fewer."""
+    assert _table_keys("## Close codes") == {str(c.value) for c in CloseCode}
+
+
+def test_protocol_doc_error_code_table_is_the_servers() -> None:
+    """The doc's error-code table lists exactly the server's error codes."""
+    assert _table_keys("### Recovery and errors") == {c.value for c in ErrorCode}
+
+
+def test_protocol_doc_states_the_servers_limits_and_timings() -> None:
+    """Every limit and timing the doc states is the default the server runs with."""
+    text = " ".join(DOC.read_text().split())
+    assert f"within {AUTH_TIMEOUT_S:g} s (`auth_timeout`)" in text
+    assert f"| heartbeat | {HEARTBEAT_S:g} s |" in text
+    assert f"silent for more than {HEARTBEAT_SILENCE_INTERVALS_WORD} intervals" in text
+    assert f"More than {MAX_VIOLATIONS} violations close the connection with 4029" in text
+    assert f"more than {MAX_SUBSCRIPTIONS} farms on one connection" in text
+    assert f"| {MAX_MESSAGES_PER_S:g} (bursts of {MESSAGE_BURST}) |" in text
+    assert f"| {MAX_FRAME_BYTES // 1024} KiB |" in text
+    assert f"`welcome.protocol` is {PROTOCOL_VERSION}" in text
+    assert HEARTBEAT_SILENCE_INTERVALS == 2
+    assert PING_ANSWER_INTERVALS == 1
+    assert "leaves the client a full interval" in text
