@@ -786,6 +786,23 @@ def test_session_heard_while_busy_is_not_silence(clock: FakeClock) -> None:
     assert peer.close_code is None
 
 
+def test_session_time_the_shell_could_not_listen_is_not_silence(clock: FakeClock) -> None:
+    """A loop stalled for 25 s moves the deadline by 25 s: the pong that waits unread in
+    that time still counts, and a client silent beyond the moved deadline is closed."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    heard = clock.monotonic()
+    clock.advance(10)
+    peer.tick()  # the ping is written at heard + 10
+    clock.advance(25)  # the loop was blocked: nothing was read, nothing ticked
+    peer.carry_out(peer.session.deaf_for(25 - 10))  # woke 15 s after its deadline
+    peer.tick()
+    assert peer.close_code is None
+    assert peer.session.next_deadline() == pytest.approx(heard + 20 + 15)
+    clock.advance(0.001)
+    peer.tick()
+    assert peer.close_code == CloseCode.HEARTBEAT_TIMEOUT
+
+
 def test_session_heartbeat_timeout_is_counted_once(clock: FakeClock) -> None:
     """A silent client is counted once in heartbeat_timeouts_total, however long it lingers."""
     before = heartbeat_timeouts()

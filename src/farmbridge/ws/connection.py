@@ -239,6 +239,11 @@ class Connection:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._wake_at - now):
                     await self._timers_moved.wait()
+            late_s = self._clock.monotonic() - self._wake_at
+            if late_s > 0:
+                # A busy loop woke us late: the client's frames of that time may still wait
+                # unread, so that time is not the client's silence.
+                self._apply(self.session.deaf_for(late_s))
             if self._stalled():
                 # The socket has taken nothing for a long time: a stalled consumer.
                 metrics.WS_SLOW_CONSUMERS.inc()

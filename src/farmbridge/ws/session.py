@@ -166,6 +166,15 @@ class Session:
         self._unanswered_ping = None
         return self._actions()
 
+    def deaf_for(self, seconds: float) -> list[Action]:
+        """The shell could not listen for `seconds` (its loop was busy): the heartbeat's
+        deadline moves by as much, as frames of that time may wait unread."""
+        now = self.clock.monotonic()
+        self._last_heard = min(now, self._last_heard + seconds)
+        if self._unanswered_ping is not None:
+            self._unanswered_ping = min(now, self._unanswered_ping + seconds)
+        return self._actions()
+
     def ping_written(self) -> list[Action]:
         """The heartbeat's ping (SendPing) is on the socket now: the client's answer is due
         one interval from here at the earliest."""
