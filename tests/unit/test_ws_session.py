@@ -7,7 +7,9 @@ would receive. No socket, no task, no waiting: time moves when the test says so.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,6 +35,7 @@ from farmbridge.protocol.const import (
 )
 from farmbridge.service.access import Principal
 from farmbridge.service.connections import ConnectionInfo, ConnectionRegistry
+from farmbridge.service.security import Secrets
 from farmbridge.service.stream import Resync, Subscribed
 from farmbridge.ws.actions import (
     Action,
@@ -46,9 +49,11 @@ from farmbridge.ws.actions import (
     SendPing,
     SendResync,
 )
+from farmbridge.ws.connection import Connection
 from farmbridge.ws.handlers import HANDLERS
 from farmbridge.ws.limits import WsLimits
 from farmbridge.ws.session import Session
+from tests.unit.bridge_services import SECRET_KEY, admin, running_services
 
 _ids = itertools.count(1)
 HOUR_S = 3600
@@ -813,3 +818,80 @@ def test_session_heartbeat_timeout_is_counted_once(clock: FakeClock) -> None:
     assert peer.closes == [CloseWith(CloseCode.HEARTBEAT_TIMEOUT, "no answer to heartbeats")]
     assert heartbeat_timeouts() == before + 1
     assert [m["type"] for m in peer.take()] == ["ping", "ping"]
+
+
+class Socket:
+    """An ASGI WebSocket's two ends for the shell: frames in through a queue, frames out
+    recorded, so a test can wait on what the client receives."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.received: list[dict[str, Any]] = []
+        self._arrived = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        return await self.inbox.get()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            data = orjson.loads(message["text"])
+            self.received.extend(data if isinstance(data, list) else [data])
+            self._arrived.set()
+
+    def client_sends(self, msg: dict[str, Any]) -> None:
+        self.inbox.put_nowait({"type": "websocket.receive", "text": orjson.dumps(msg).decode()})
+
+    async def until(self, kind: str, ref: object) -> dict[str, Any]:
+        """The first message of `kind` answering `ref`, once it has arrived."""
+        async with asyncio.timeout(30):  # a bound for a broken build, not a timing assertion
+            while True:
+                for msg in self.received:
+                    if msg["type"] == kind and msg.get("id") == ref:
+                        return msg
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+async def test_connection_answers_an_unexpected_error_and_logs_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a service (here a subscribe that raises) is answered `internal_error` with
+    the message's id and logged with its traceback; the socket stays open."""
+    clock = FakeClock()
+    async with running_services(tmp_path, clock) as svc:
+        user = (await admin(svc)).user
+        token, _ = Secrets(SECRET_KEY, token_ttl_s=HOUR_S, clock=clock).issue_token(
+            user.id, user.token_version
+        )
+
+        async def broken(*args: object, **kwargs: object) -> Subscribed:
+            raise RuntimeError("a bug in subscribe")
+
+        monkeypatch.setattr(svc.stream, "subscribe", broken)
+        socket = Socket()
+        conn = Connection(
+            send=socket.send,
+            access=svc.access,
+            stream=svc.stream,
+            registry=svc.connections,
+            limits=WsLimits(),
+            clock=clock,
+            remote="test",
+        )
+        svc.connections.add(conn)
+        running = asyncio.create_task(conn.run(socket.receive))
+        socket.client_sends({"type": "auth", "token": token, "id": "a"})
+        socket.client_sends({"type": "subscribe", "farm": 1, "id": 3})
+        socket.client_sends({"type": "ping", "id": 4})
+        await socket.until("pong", 4)
+        err = await socket.until("error", 3)
+        assert (err["code"], err["message"]) == (
+            "internal_error",
+            "internal error; the server logged it",
+        )
+        (record,) = [r for r in caplog.records if r.name == "farmbridge.ws.connection"]
+        assert record.exc_info is not None
+        assert "a bug in subscribe" in str(record.exc_info[1])
+        socket.inbox.put_nowait({"type": "websocket.disconnect"})
+        await running
+        svc.connections.remove(conn)
