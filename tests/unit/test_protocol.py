@@ -43,6 +43,7 @@ from farmbridge.protocol.const import (
     Topic,
 )
 from farmbridge.protocol.server_messages import batch_prefix, sent_tail, subscribed
+from farmbridge.ws.limits import MAX_SLOW_STRIKES, SEND_TIMEOUT_S
 from farmbridge.ws.session import HEARTBEAT_SILENCE_INTERVALS, PING_ANSWER_INTERVALS
 
 T0 = 1_767_225_600_000
@@ -263,6 +264,8 @@ def test_protocol_doc_states_the_servers_limits_and_timings() -> None:
     assert f"| {MAX_MESSAGES_PER_S:g} (bursts of {MESSAGE_BURST}) |" in text
     assert f"| {MAX_FRAME_BYTES // 1024} KiB |" in text
     assert f"`welcome.protocol` is {PROTOCOL_VERSION}" in text
+    assert f"a third queue overflow, or a socket that took nothing for {SEND_TIMEOUT_S:g} s" in text
+    assert MAX_SLOW_STRIKES == 3
     assert HEARTBEAT_SILENCE_INTERVALS == 2
     assert PING_ANSWER_INTERVALS == 1
     assert "leaves the client a full interval" in text
