@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import ADMIN, Bridge, make_admin, started_bridge, unique
 from tests.integration.api_client import Api, ingest
@@ -264,6 +265,65 @@ async def test_ws_malformed_input_is_answered_and_abuse_closes(
     seqs = send_readings(bridge.url, farm, [1.0, 2.0])
     assert [r[0] for r in await good.readings(2)] == seqs
     await good.close()
+
+
+async def test_ws_out_of_range_and_loose_ids_are_answered_not_dropped(
+    shared_bridge: Bridge, shared_admin: Api
+) -> None:
+    """A global admin's subscribe to farm 2**63, `true` or `"2"` gets `invalid_message`
+    naming `farm`, and the socket stays open (issue 11: it used to drop with 1006)."""
+    probe = await Probe.open(shared_bridge.url)
+    await probe.auth(shared_admin.token)
+    for ref, farm in enumerate(["9223372036854775808", "true", '"2"', "0"]):
+        await probe.send('{"type": "subscribe", "id": %d, "farm": %s}' % (ref, farm))  # noqa: UP031
+        err = await probe.recv()
+        assert (err["type"], err["code"], err["id"]) == ("error", "invalid_message", ref)
+        assert err["message"].startswith("farm: ")
+    await probe.send({"type": "ping", "id": "alive"})
+    assert (await probe.expect("pong"))["id"] == "alive"
+    await probe.close()
+
+
+async def test_ws_auth_takes_the_protocol_field_and_refuses_a_missing_token(
+    shared_bridge: Bridge, shared_admin: Api
+) -> None:
+    """`auth` with `protocol` and an unknown optional field authenticates; one without a
+    token gets `unauthenticated` and close 4001, as documented."""
+    probe = await Probe.open(shared_bridge.url)
+    await probe.expect("welcome")
+    await probe.send(
+        {"type": "auth", "token": shared_admin.token, "protocol": 1, "agent": "x", "id": 1}
+    )
+    assert (await probe.expect("authenticated"))["id"] == 1
+    await probe.close()
+    probe = await Probe.open(shared_bridge.url)
+    await probe.expect("welcome")
+    await probe.send({"type": "auth", "id": 2})
+    err = await probe.recv()
+    assert (err["type"], err["code"], err["id"]) == ("error", "unauthenticated", 2)
+    assert await probe.close_code() == 4001
+
+
+async def test_ws_flood_gets_eleven_rate_limited_then_4029(
+    shared_bridge: Bridge, shared_admin: Api
+) -> None:
+    """Each message past the rate limit is a violation: 11 `rate_limited`, then close 4029."""
+    probe = await Probe.open(shared_bridge.url)
+    await probe.auth(shared_admin.token)
+    for i in range(300):
+        await probe.send({"type": "ping", "id": i})
+    codes: list[str] = []
+    code: int | None = None
+    try:
+        while True:
+            msg = await probe.recv(timeout=10)
+            if msg["type"] == "error":
+                codes.append(msg["code"])
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd else None
+    await probe.close()
+    assert codes == ["rate_limited"] * 11
+    assert code == 4029
 
 
 async def test_ws_oversized_frame_closes_with_1009(custom_bridge: Any) -> None:

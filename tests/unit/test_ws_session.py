@@ -7,11 +7,14 @@ would receive. No socket, no task, no waiting: time moves when the test says so.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from farmbridge.domain import Reading, Role, User
 from farmbridge.domain.clock import FakeClock
@@ -32,6 +35,7 @@ from farmbridge.protocol.const import (
 )
 from farmbridge.service.access import Principal
 from farmbridge.service.connections import ConnectionInfo, ConnectionRegistry
+from farmbridge.service.security import Secrets
 from farmbridge.service.stream import Resync, Subscribed
 from farmbridge.ws.actions import (
     Action,
@@ -42,11 +46,14 @@ from farmbridge.ws.actions import (
     RecheckAccess,
     RegisterUser,
     SendFrame,
+    SendPing,
     SendResync,
 )
+from farmbridge.ws.connection import Connection
 from farmbridge.ws.handlers import HANDLERS
 from farmbridge.ws.limits import WsLimits
 from farmbridge.ws.session import Session
+from tests.unit.bridge_services import SECRET_KEY, admin, running_services
 
 _ids = itertools.count(1)
 HOUR_S = 3600
@@ -92,8 +99,14 @@ class Peer:
         registry: ConnectionRegistry | None = None,
         answer_subscribes: bool = True,
         cookie_token: str | None = None,
+        write_pings: bool = True,
     ) -> None:
         self.id = f"c{next(_ids)}"
+        self.clock = clock
+        # A shell whose writer is idle writes a ping at once; tests of a busy writer hold
+        # them (`unwritten_pings`) and say when each is written.
+        self.write_pings = write_pings
+        self.unwritten_pings = 0
         self.session = Session(connection_id=self.id, limits=limits or WsLimits(), clock=clock)
         self.tokens = tokens or {}
         self.registry = ConnectionRegistry() if registry is None else registry
@@ -129,6 +142,12 @@ class Peer:
             match action:
                 case SendFrame(text=text):
                     self.frames.append(orjson.loads(text))
+                case SendPing(text=text):
+                    self.frames.append(orjson.loads(text))
+                    if self.write_pings:
+                        self.carry_out(self.session.ping_written())
+                    else:
+                        self.unwritten_pings += 1
                 case CloseWith():
                     self.closes.append(action)
                 case AskPrincipal(token=token):
@@ -611,3 +630,268 @@ def test_session_handlers_cover_every_client_message_type() -> None:
     """The handler table has one entry per client message type; only the stream ones need auth."""
     assert set(HANDLERS) == CLIENT_MESSAGE_TYPES
     assert {k for k, h in HANDLERS.items() if h.needs_auth} == {"subscribe", "unsubscribe"}
+
+
+# Issue 11: every documented refusal exactly as documented, and an exact heartbeat.
+
+
+def heartbeat_timeouts() -> float:
+    """The process's heartbeat-timeout counter."""
+    value = REGISTRY.get_sample_value("farmbridge_ws_heartbeat_timeouts_total")
+    return value or 0.0
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"type": "auth", "id": "a"},
+        {"type": "auth", "token": "", "id": "a"},
+        {"type": "auth", "token": 42, "id": "a"},
+        {"type": "auth", "token": None, "id": "a"},
+    ],
+)
+def test_session_auth_without_a_usable_token_closes_with_4001(
+    clock: FakeClock, msg: dict[str, Any]
+) -> None:
+    """An auth with no, an empty or a non-string token is `unauthenticated`, then close 4001."""
+    peer = Peer(clock)
+    peer.take()
+    peer.send(msg)
+    (err,) = peer.take()
+    assert (err["code"], err["id"]) == ("unauthenticated", "a")
+    assert "token" in err["message"]
+    assert peer.close_code == CloseCode.UNAUTHENTICATED == 4001
+
+
+def test_session_ping_before_auth_is_answered_and_the_auth_deadline_holds(
+    clock: FakeClock,
+) -> None:
+    """A ping before auth gets its pong (docs/protocol.md); it does not defer the auth deadline."""
+    peer = Peer(clock, limits=WsLimits(auth_timeout_s=5))
+    peer.take()
+    peer.send({"type": "ping", "id": 1})
+    assert peer.take() == [{"type": "pong", "id": 1, "t": clock.wall_ms()}]
+    assert peer.close_code is None
+    clock.advance(5)
+    peer.tick()
+    assert [m["code"] for m in peer.take()] == ["auth_timeout"]
+    assert peer.close_code == CloseCode.AUTH_TIMEOUT
+
+
+def test_session_auth_accepts_the_protocol_field_and_unknown_fields(clock: FakeClock) -> None:
+    """`protocol` (Versioning) and optional fields a later release adds do not refuse auth."""
+    peer = Peer(clock, tokens={"t": principal(clock)})
+    peer.take()
+    peer.send(
+        {"type": "auth", "token": "t", "id": "a", "protocol": PROTOCOL_VERSION, "client": "x/2"}
+    )
+    assert [m["type"] for m in peer.take()] == ["authenticated"]
+
+
+@pytest.mark.parametrize("farm", [True, "2", 0, 2**63, 2.0])
+def test_session_subscribe_to_a_bad_farm_id_is_answered_not_dropped(
+    clock: FakeClock, farm: object
+) -> None:
+    """A farm id that is not a strict int within 1..2**63-1 is `invalid_message` naming
+    `farm`; nothing is subscribed and the connection stays open."""
+    peer = authed(clock)
+    peer.send('{"type": "subscribe", "id": 9, "farm": %s}' % orjson.dumps(farm).decode())  # noqa: UP031
+    (err,) = peer.take()
+    assert (err["code"], err["id"]) == ("invalid_message", 9)
+    assert err["message"].startswith("farm: ")
+    assert peer.session.subs == {}
+    assert peer.pending == []
+    assert peer.close_code is None
+
+
+def test_session_rate_limited_messages_count_as_violations(clock: FakeClock) -> None:
+    """Past the burst each message is a rate_limited violation: the 11th closes 4029, and
+    nothing sent after the close is answered."""
+    peer = authed(clock, limits=WsLimits(messages_per_s=20, message_burst=40, max_violations=10))
+    for i in range(300):
+        peer.send({"type": "ping", "id": i})
+    frames = peer.take()
+    assert [m["type"] for m in frames[:39]] == ["pong"] * 39
+    assert [m.get("code") for m in frames[39:]] == ["rate_limited"] * 11
+    assert peer.closes == [CloseWith(CloseCode.ABUSE, "too many invalid or excess messages")]
+
+
+def test_session_internal_error_is_answered_and_the_connection_stays(clock: FakeClock) -> None:
+    """An unexpected failure in the shell becomes `internal_error` with the message's id."""
+    peer = authed(clock)
+    peer.carry_out(peer.session.internal_error(12))
+    (err,) = peer.take()
+    assert (err["type"], err["code"], err["id"]) == ("error", "internal_error", 12)
+    assert peer.close_code is None
+
+
+def test_session_silent_peer_is_closed_just_after_two_intervals(clock: FakeClock) -> None:
+    """The heartbeat deadline is two intervals after the last frame, to the instant: still
+    open at exactly two intervals, closed (4010) at once after."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    heard = clock.monotonic()
+    clock.advance(10)
+    peer.tick()
+    assert [m["type"] for m in peer.take()] == ["ping"]
+    assert peer.session.next_deadline() == pytest.approx(heard + 20)
+    clock.advance(10)
+    peer.tick()
+    assert peer.close_code is None
+    clock.advance(0.001)
+    peer.tick()
+    assert peer.close_code == CloseCode.HEARTBEAT_TIMEOUT
+
+
+def test_session_any_frame_is_a_sign_of_life(clock: FakeClock) -> None:
+    """A client that sends anything (here a ping of its own) within each interval stays."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    for _ in range(50):
+        clock.advance(9.9)
+        peer.tick()
+        peer.send({"type": "ping"})
+    assert peer.close_code is None
+
+
+def test_session_ping_written_late_leaves_the_client_a_full_interval(clock: FakeClock) -> None:
+    """A ping queued behind a busy writer is not counted until written; from its write the
+    client has one interval to answer, and an answer in time keeps it, whatever the delay."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10), write_pings=False)
+    for _ in range(5):
+        clock.advance(10)
+        peer.tick()  # pings queue; none is on the socket yet
+    assert peer.unwritten_pings == 5
+    assert peer.close_code is None
+    peer.carry_out(peer.session.ping_written())  # 50 s after the last frame
+    written = clock.monotonic()
+    assert peer.session.next_deadline() <= written + 10
+    clock.advance(9.999)
+    peer.tick()
+    assert peer.close_code is None
+    peer.send({"type": "pong"})  # in time
+    clock.advance(10)
+    peer.tick()
+    assert peer.close_code is None
+    clock.advance(0.5)
+    peer.carry_out(peer.session.ping_written())
+    clock.advance(10)
+    peer.tick()
+    assert peer.close_code is None  # silent 20.5 s, but the ping is only 10 s old
+    clock.advance(0.001)
+    peer.tick()
+    assert peer.close_code == CloseCode.HEARTBEAT_TIMEOUT
+
+
+def test_session_heard_while_busy_is_not_silence(clock: FakeClock) -> None:
+    """While the shell is busy with a client's message, its queued frames are a sign of life."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    for _ in range(10):
+        clock.advance(10)
+        peer.carry_out(peer.session.heard())
+        peer.tick()
+    assert peer.close_code is None
+
+
+def test_session_time_the_shell_could_not_listen_is_not_silence(clock: FakeClock) -> None:
+    """A loop stalled for 25 s moves the deadline by 25 s: the pong that waits unread in
+    that time still counts, and a client silent beyond the moved deadline is closed."""
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    heard = clock.monotonic()
+    clock.advance(10)
+    peer.tick()  # the ping is written at heard + 10
+    clock.advance(25)  # the loop was blocked: nothing was read, nothing ticked
+    peer.carry_out(peer.session.deaf_for(25 - 10))  # woke 15 s after its deadline
+    peer.tick()
+    assert peer.close_code is None
+    assert peer.session.next_deadline() == pytest.approx(heard + 20 + 15)
+    clock.advance(0.001)
+    peer.tick()
+    assert peer.close_code == CloseCode.HEARTBEAT_TIMEOUT
+
+
+def test_session_heartbeat_timeout_is_counted_once(clock: FakeClock) -> None:
+    """A silent client is counted once in heartbeat_timeouts_total, however long it lingers."""
+    before = heartbeat_timeouts()
+    peer = authed(clock, limits=WsLimits(heartbeat_s=10))
+    for _ in range(20):
+        clock.advance(10)
+        peer.tick()
+    assert peer.closes == [CloseWith(CloseCode.HEARTBEAT_TIMEOUT, "no answer to heartbeats")]
+    assert heartbeat_timeouts() == before + 1
+    assert [m["type"] for m in peer.take()] == ["ping", "ping"]
+
+
+class Socket:
+    """An ASGI WebSocket's two ends for the shell: frames in through a queue, frames out
+    recorded, so a test can wait on what the client receives."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.received: list[dict[str, Any]] = []
+        self._arrived = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        return await self.inbox.get()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            data = orjson.loads(message["text"])
+            self.received.extend(data if isinstance(data, list) else [data])
+            self._arrived.set()
+
+    def client_sends(self, msg: dict[str, Any]) -> None:
+        self.inbox.put_nowait({"type": "websocket.receive", "text": orjson.dumps(msg).decode()})
+
+    async def until(self, kind: str, ref: object) -> dict[str, Any]:
+        """The first message of `kind` answering `ref`, once it has arrived."""
+        async with asyncio.timeout(30):  # a bound for a broken build, not a timing assertion
+            while True:
+                for msg in self.received:
+                    if msg["type"] == kind and msg.get("id") == ref:
+                        return msg
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+async def test_connection_answers_an_unexpected_error_and_logs_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a service (here a subscribe that raises) is answered `internal_error` with
+    the message's id and logged with its traceback; the socket stays open."""
+    clock = FakeClock()
+    async with running_services(tmp_path, clock) as svc:
+        user = (await admin(svc)).user
+        token, _ = Secrets(SECRET_KEY, token_ttl_s=HOUR_S, clock=clock).issue_token(
+            user.id, user.token_version
+        )
+
+        async def broken(*args: object, **kwargs: object) -> Subscribed:
+            raise RuntimeError("a bug in subscribe")
+
+        monkeypatch.setattr(svc.stream, "subscribe", broken)
+        socket = Socket()
+        conn = Connection(
+            send=socket.send,
+            access=svc.access,
+            stream=svc.stream,
+            registry=svc.connections,
+            limits=WsLimits(),
+            clock=clock,
+            remote="test",
+        )
+        svc.connections.add(conn)
+        running = asyncio.create_task(conn.run(socket.receive))
+        socket.client_sends({"type": "auth", "token": token, "id": "a"})
+        socket.client_sends({"type": "subscribe", "farm": 1, "id": 3})
+        socket.client_sends({"type": "ping", "id": 4})
+        await socket.until("pong", 4)
+        err = await socket.until("error", 3)
+        assert (err["code"], err["message"]) == (
+            "internal_error",
+            "internal error; the server logged it",
+        )
+        (record,) = [r for r in caplog.records if r.name == "farmbridge.ws.connection"]
+        assert record.exc_info is not None
+        assert "a bug in subscribe" in str(record.exc_info[1])
+        socket.inbox.put_nowait({"type": "websocket.disconnect"})
+        await running
+        svc.connections.remove(conn)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 from farmbridge.domain.errors import ValidationFailed
-from farmbridge.protocol.const import CLIENT_MESSAGE_TYPES, ErrorCode, Mode, Topic
+from farmbridge.protocol.const import (
+    CLIENT_MESSAGE_TYPES,
+    MAX_ID,
+    MAX_TOKEN_CHARS,
+    SUPPORTED_PROTOCOLS,
+    ErrorCode,
+    Mode,
+    Topic,
+)
 
 
 class ProtocolViolation(ValidationFailed):
@@ -30,28 +38,43 @@ class ProtocolViolation(ValidationFailed):
         self.ref = ref
 
 
+# Strict: JSON `true` is not 1 and `"2"` is not 2. Bounded: every integer fits the store's
+# signed 64 bits (and orjson's), so no id reaches SQLite or an encoder it would overflow.
+StoreId = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+Seq = Annotated[int, Strict(), Field(ge=0, le=MAX_ID)]
+Ref = (
+    Annotated[int, Strict(), Field(ge=-MAX_ID, le=MAX_ID)]
+    | Annotated[str, Strict(), Field(max_length=128)]
+)
+
+
 class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    id: int | str | None = Field(default=None, description="echoed in the answer")
+    # Unknown fields are ignored: a later release of protocol 1 may add optional ones
+    # (docs/protocol.md, Versioning), and an older server must still serve such a client.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    id: Ref | None = Field(default=None, description="echoed in the answer")
 
 
 class Auth(_Msg):
     type: Literal["auth"]
-    token: str = Field(min_length=1, max_length=4096)
+    token: Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TOKEN_CHARS)]
+    protocol: Annotated[int, Strict()] | None = Field(
+        default=None, description="the protocol version the client speaks (default: the newest)"
+    )
 
 
 class Subscribe(_Msg):
     type: Literal["subscribe"]
-    farm: int
+    farm: StoreId
     topics: list[Topic] | None = Field(default=None, max_length=len(Topic))
-    since: int | None = Field(default=None, ge=0)
-    epoch: str | None = Field(default=None, max_length=64)
+    since: Seq | None = None
+    epoch: Annotated[str, Strict(), Field(max_length=64)] | None = None
     mode: Mode = Mode.ALL
 
 
 class Unsubscribe(_Msg):
     type: Literal["unsubscribe"]
-    farm: int
+    farm: StoreId
 
 
 class Ping(_Msg):
@@ -60,7 +83,7 @@ class Ping(_Msg):
 
 class Pong(_Msg):
     type: Literal["pong"]
-    t: int | None = None
+    t: Annotated[int, Strict(), Field(ge=-MAX_ID, le=MAX_ID)] | None = None
 
 
 ClientMessage = Annotated[Auth | Subscribe | Unsubscribe | Ping | Pong, Field(discriminator="type")]
@@ -68,27 +91,61 @@ _adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 KNOWN_TYPES: Final = CLIENT_MESSAGE_TYPES
 
 
+def _ref_of(obj: dict[str, Any]) -> int | str | None:
+    """The message's `id` when it can be echoed as it came (a bounded int or a string)."""
+    ref = obj.get("id")
+    if isinstance(ref, str) and len(ref) <= 128:
+        return ref
+    if isinstance(ref, int) and not isinstance(ref, bool) and -MAX_ID <= ref <= MAX_ID:
+        return ref
+    return None
+
+
 def parse(raw: str | bytes) -> ClientMessage:
-    """Decodes one frame; raises ProtocolViolation naming what is wrong."""
+    """Decodes one frame; raises ProtocolViolation naming what is wrong.
+
+    A missing or bad `token` in `auth` raises with code `unauthenticated`, which ends the
+    connection (4001) as docs/protocol.md says; an unsupported `protocol` is an
+    `invalid_message` naming it.
+    """
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ProtocolViolation(ErrorCode.INVALID_JSON, f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolViolation(ErrorCode.INVALID_MESSAGE, "a message must be a JSON object")
-    ref = obj.get("id") if isinstance(obj.get("id"), int | str) else None
+    ref = _ref_of(obj)
     kind = obj.get("type")
-    if kind not in KNOWN_TYPES:
+    if not isinstance(kind, str) or kind not in KNOWN_TYPES:
         raise ProtocolViolation(
             ErrorCode.UNKNOWN_TYPE,
             f"unknown message type {kind!r}; expected one of {sorted(KNOWN_TYPES)}",
             ref,
         )
     try:
-        return _adapter.validate_python(obj)
+        msg = _adapter.validate_python(obj)
     except ValidationError as exc:
         err = exc.errors()[0]
-        path = ".".join(str(p) for p in err["loc"][1:])
+        # The field and its list indices; a union's member tags (`constrained-int`) say
+        # nothing to a client.
+        loc = err["loc"][1:]
+        path = ".".join(str(p) for i, p in enumerate(loc) if i == 0 or isinstance(p, int))
+        code = ErrorCode.INVALID_MESSAGE
+        if kind == "auth" and path == "token":
+            code = ErrorCode.UNAUTHENTICATED
         raise ProtocolViolation(
-            ErrorCode.INVALID_MESSAGE, f"{path or 'message'}: {err['msg']}", ref, field=path or None
+            code, f"{path or 'message'}: {err['msg']}", ref, field=path or None
         ) from None
+    if (
+        isinstance(msg, Auth)
+        and msg.protocol is not None
+        and msg.protocol not in SUPPORTED_PROTOCOLS
+    ):
+        raise ProtocolViolation(
+            ErrorCode.INVALID_MESSAGE,
+            f"protocol: version {msg.protocol} is not served; "
+            f"supported: {sorted(SUPPORTED_PROTOCOLS)}",
+            ref,
+            field="protocol",
+        )
+    return msg

@@ -9,6 +9,12 @@ from enum import IntEnum, StrEnum
 from typing import Final
 
 PROTOCOL_VERSION: Final = 1
+SUPPORTED_PROTOCOLS: Final = frozenset({PROTOCOL_VERSION})
+"""The versions an `auth` message's `protocol` field may choose (docs/protocol.md, Versioning)."""
+
+MAX_ID: Final = 2**63 - 1
+"""The largest id or seq the store holds (SQLite's signed 64-bit INTEGER)."""
+MAX_TOKEN_CHARS: Final = 4096
 
 CLIENT_MESSAGE_TYPES: Final = frozenset({"auth", "subscribe", "unsubscribe", "ping", "pong"})
 SERVER_MESSAGE_TYPES: Final = frozenset(

@@ -24,6 +24,14 @@ class SendFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class SendPing:
+    """Queue the heartbeat's ping; answer `ping_written` once it is on the socket, since the
+    client's time to answer runs from then, not from when it was queued."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class CloseWith:
     """Send what is queued, then close the socket with `code` (a CloseCode, mostly)."""
 
@@ -83,6 +91,7 @@ class SendResync:
 
 Action = (
     SendFrame
+    | SendPing
     | CloseWith
     | AskPrincipal
     | RegisterUser

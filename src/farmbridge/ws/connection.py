@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import math
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final
@@ -36,11 +37,14 @@ from farmbridge.ws.actions import (
     RecheckAccess,
     RegisterUser,
     SendFrame,
+    SendPing,
     SendResync,
 )
 from farmbridge.ws.limits import WsLimits
 from farmbridge.ws.session import Session
 from farmbridge.ws.transport import DirectWriter, force_close
+
+log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 
@@ -82,6 +86,8 @@ class Connection:
         self.messages_out = 0
         self.bytes_out = 0
         self._sending_since = 0.0
+        self._handling = False  # the reader is busy with a message; the next ones wait
+        self._ping_text: str | None = None  # the heartbeat's ping, queued, not yet written
         self._close: tuple[int, str] | None = None
         self._timers_moved = asyncio.Event()
         self._wake_at = math.inf
@@ -142,6 +148,7 @@ class Connection:
             if frame is not None:
                 self._direct.write(frame)
                 self._sent(frame, now)
+                self._written(frame)
             if len(self.queue):  # a flush larger than one frame: the writer sends the rest
                 self.queue.ready.set()
 
@@ -177,7 +184,15 @@ class Connection:
             if raw is None:
                 raw = message.get("bytes") or b""
             # One message at a time: the next is read once this one's answers are in.
-            await self._carry_out(self.session.receive(raw))
+            self._handling = True
+            try:
+                await self._carry_out(self.session.receive(raw))
+            except Exception:
+                # A bug, not the client's fault: answer it and go on, never drop the socket.
+                log.exception("connection %s: unexpected error handling a message", self.id)
+                self._apply(self.session.internal_error(None))
+            finally:
+                self._handling = False
 
     async def _write(self) -> None:
         while True:
@@ -192,6 +207,7 @@ class Connection:
                 await self._send({"type": "websocket.send", "text": frame})
                 self._sending_since = 0.0
                 self._sent(frame, now, oldest)
+                self._written(frame)
             if self._close is not None and not len(self.queue):
                 code, reason = self._close
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
@@ -207,6 +223,12 @@ class Connection:
         if oldest and not self.messages_out % LATENCY_SAMPLE:
             metrics.WS_DELIVERY_SECONDS.observe(max(0.0, (now - oldest) / 1000))
 
+    def _written(self, frame: str) -> None:
+        """Tells the session when the frame holding its ping went out."""
+        if self._ping_text is not None and self._ping_text in frame:
+            self._ping_text = None
+            self._apply(self.session.ping_written())
+
     async def _timers(self) -> None:
         """Ticks the session when its next deadline is due, and closes a stalled socket."""
         check_s = min(self._limits.heartbeat_s, self._limits.send_timeout_s / 2)
@@ -217,11 +239,19 @@ class Connection:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._wake_at - now):
                     await self._timers_moved.wait()
+            late_s = self._clock.monotonic() - self._wake_at
+            if late_s > 0:
+                # A busy loop woke us late: the client's frames of that time may still wait
+                # unread, so that time is not the client's silence.
+                self._apply(self.session.deaf_for(late_s))
             if self._stalled():
                 # The socket has taken nothing for a long time: a stalled consumer.
                 metrics.WS_SLOW_CONSUMERS.inc()
                 force_close(self._send, CloseCode.SLOW_CONSUMER, "stalled")
                 return
+            if self._handling:
+                # Frames the client sent meanwhile wait unread behind the reader's message.
+                self._apply(self.session.heard())
             self._apply(self.session.tick())
 
     def _stalled(self) -> bool:
@@ -251,6 +281,9 @@ class Connection:
     def _do(self, action: Action) -> None:
         if isinstance(action, SendFrame):
             self.queue.put_control(action.text)
+        elif isinstance(action, SendPing):
+            self._ping_text = action.text
+            self.queue.put_control(action.text)
         elif isinstance(action, EndSubscription):
             self._stream.unsubscribe(action.sub)
         elif isinstance(action, SendResync):
@@ -277,6 +310,9 @@ class Connection:
             principal = await self._access.principal(ask.token)
         except Unauthenticated as exc:
             return self.session.auth_failed(ask, exc)
+        except Exception:
+            log.exception("connection %s: unexpected error checking a token", self.id)
+            return self.session.internal_error(ask.ref)
         return self.session.auth_succeeded(ask, principal)
 
     async def _open(self, ask: OpenSubscription) -> list[Action]:
@@ -292,6 +328,11 @@ class Connection:
             )
         except DomainError as exc:
             return self.session.subscribe_failed(ask, exc)
+        except Exception:
+            log.exception(
+                "connection %s: unexpected error subscribing to farm %s", self.id, ask.farm
+            )
+            return self.session.internal_error(ask.ref)
         return self.session.subscribe_done(ask, result)
 
     async def _recheck(self, ask: RecheckAccess) -> None:

@@ -41,6 +41,7 @@ from farmbridge.ws.actions import (
     Ref,
     RegisterUser,
     SendFrame,
+    SendPing,
     SendResync,
 )
 from farmbridge.ws.errors import close_code_of, error_code_of
@@ -49,8 +50,12 @@ from farmbridge.ws.limits import WsLimits
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_GRACE_INTERVALS: Final = 2
-"""A client silent for this many heartbeat intervals is taken for gone (4010)."""
+HEARTBEAT_SILENCE_INTERVALS: Final = 2
+"""A client silent for more than this many heartbeat intervals is taken for gone (4010)..."""
+PING_ANSWER_INTERVALS: Final = 1
+"""...and only once this many intervals have passed since a ping it has not answered was
+written to its socket: a ping the server wrote late still leaves the client a full
+interval to answer (docs/protocol.md, Session)."""
 
 
 class Session:
@@ -75,6 +80,9 @@ class Session:
         now = clock.monotonic()
         self._last_heard = now
         self._next_ping = now + limits.heartbeat_s
+        # When the first ping the client has not answered was written to its socket; None
+        # while every written ping is answered (or the only one is still queued).
+        self._unanswered_ping: float | None = None
         self._auth_deadline: float | None = None
         self._reauth = False  # the auth deadline is the one after a token expired
         self._expiry: float | None = None
@@ -99,8 +107,11 @@ class Session:
         return self._actions()
 
     def receive(self, raw: str | bytes) -> list[Action]:
-        """One frame from the client."""
-        self._last_heard = self.clock.monotonic()
+        """One frame from the client. Once the session is closing, frames are ignored: what
+        the close was for has been answered, and a flood gets no further answers."""
+        self.heard()
+        if self.closing is not None:
+            return self._actions()
         try:
             self._limiter.take(0)
             msg = parse(raw)
@@ -110,7 +121,10 @@ class Session:
             else:
                 handler.run(self, msg)
         except ProtocolViolation as exc:
-            self._violation(error_code_of(exc), exc.message, exc.ref)
+            if exc.code is ErrorCode.UNAUTHENTICATED:  # an auth without a usable token
+                self.fail_auth(exc.code, exc.message, exc.ref)
+            else:
+                self._violation(error_code_of(exc), exc.message, exc.ref)
         except RateLimited as exc:
             self._violation(
                 error_code_of(exc),
@@ -124,7 +138,7 @@ class Session:
         """The monotonic time of the next `tick` the session needs (the heartbeat's, at
         the latest)."""
         deadline = self._next_ping
-        for due in (self._auth_deadline, self._expiry):
+        for due in (self._auth_deadline, self._expiry, self._silence_deadline()):
             if due is not None and due < deadline:
                 deadline = due
         return deadline
@@ -138,9 +152,41 @@ class Session:
         if self._auth_deadline is not None and now >= self._auth_deadline:
             self._auth_deadline = None
             self._auth_overdue()
+        self._silent_for_too_long(now)
         if now >= self._next_ping:
             self._next_ping = now + self.limits.heartbeat_s
-            self._heartbeat(now)
+            if self.closing is None:
+                self.emit(SendPing(out.ping(self.clock.wall_ms())))
+        return self._actions()
+
+    def heard(self) -> list[Action]:
+        """A sign of life: a frame came, or the shell is still busy with one (its next frames
+        wait for the shell, so the client cannot be told from a silent one)."""
+        self._last_heard = self.clock.monotonic()
+        self._unanswered_ping = None
+        return self._actions()
+
+    def deaf_for(self, seconds: float) -> list[Action]:
+        """The shell could not listen for `seconds` (its loop was busy): the heartbeat's
+        deadline moves by as much, as frames of that time may wait unread."""
+        now = self.clock.monotonic()
+        self._last_heard = min(now, self._last_heard + seconds)
+        if self._unanswered_ping is not None:
+            self._unanswered_ping = min(now, self._unanswered_ping + seconds)
+        return self._actions()
+
+    def ping_written(self) -> list[Action]:
+        """The heartbeat's ping (SendPing) is on the socket now: the client's answer is due
+        one interval from here at the earliest."""
+        if self._unanswered_ping is None:
+            self._unanswered_ping = self.clock.monotonic()
+        return self._actions()
+
+    def internal_error(self, ref: Ref) -> list[Action]:
+        """The shell met an unexpected exception handling the message `ref` (it logged the
+        traceback): the client gets `internal_error`, and the connection goes on."""
+        if self.closing is None:
+            self.error(ErrorCode.INTERNAL_ERROR, "internal error; the server logged it", ref)
         return self._actions()
 
     def auth_succeeded(self, ask: AskPrincipal, principal: Principal) -> list[Action]:
@@ -336,14 +382,23 @@ class Session:
             self.error(ErrorCode.AUTH_TIMEOUT, "no auth message in time")
             self.close(CloseCode.AUTH_TIMEOUT, "authentication timeout")
 
-    def _heartbeat(self, now: float) -> None:
-        if self.closing is not None:
-            return
-        if now - self._last_heard > HEARTBEAT_GRACE_INTERVALS * self.limits.heartbeat_s:
-            metrics.WS_HEARTBEAT_TIMEOUTS.inc()
+    def _silence_deadline(self) -> float | None:
+        """The time after which the client counts as gone, while a written ping waits for
+        its answer; None while none does (a ping still queued cannot be answered)."""
+        if self._unanswered_ping is None or self.closing is not None:
+            return None
+        hb = self.limits.heartbeat_s
+        return max(
+            self._last_heard + HEARTBEAT_SILENCE_INTERVALS * hb,
+            self._unanswered_ping + PING_ANSWER_INTERVALS * hb,
+        )
+
+    def _silent_for_too_long(self, now: float) -> None:
+        deadline = self._silence_deadline()
+        # Strictly after: a client silent for exactly two intervals is still in time.
+        if deadline is not None and now > deadline:
+            metrics.WS_HEARTBEAT_TIMEOUTS.inc()  # once: the session is closing from here on
             self.close(CloseCode.HEARTBEAT_TIMEOUT, "no answer to heartbeats")
-        else:
-            self.send(out.ping(self.clock.wall_ms()))
 
     def _end_subscriptions(self, reason: UnsubscribeReason) -> None:
         for farm, sub in list(self.subs.items()):
