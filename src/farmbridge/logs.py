@@ -200,6 +200,12 @@ class LogPipeline:
         self._listener = listener
         self._stopped = False
 
+    def flush(self) -> None:
+        """Renders everything queued so far, then goes on listening."""
+        if not self._stopped:
+            self._listener.stop()
+            self._listener.start()
+
     def stop(self) -> None:
         """Renders what is queued and stops the thread (idempotent)."""
         if not self._stopped:
@@ -208,6 +214,15 @@ class LogPipeline:
 
 
 _pipeline: LogPipeline | None = None
+
+
+def flush() -> None:
+    """Renders what the configured pipeline has queued (nothing to do when none is).
+
+    For the moment before a process ends by a signal, when no atexit hook runs.
+    """
+    if _pipeline is not None:
+        _pipeline.flush()
 
 
 def configure(

@@ -179,3 +179,33 @@ def test_redact_text_keeps_ordinary_text() -> None:
     """Text without secrets passes unchanged."""
     text = 'GET /api/v1/farms/3/readings?limit=10 200 "monkey=1"'
     assert logs.redact_text(text) == text
+
+
+def test_flush_renders_queued_lines_and_keeps_listening(pipeline: Callable[..., str]) -> None:
+    """`logs.flush()` (run before uvicorn re-raises SIGTERM) writes what is queued, and
+    lines logged after it still come out."""
+    log = logging.getLogger("farmbridge.test")
+    flushed: list[str] = []
+    out_ref: list[io.StringIO] = []
+
+    def emit() -> None:
+        log.info("before")
+        logs.flush()
+        flushed.append(out_ref[0].getvalue())
+        log.info("after")
+
+    out = io.StringIO()
+    out_ref.append(out)
+    pipe = logs.configure("info", stream=out)
+    emit()
+    pipe.stop()
+    assert "before" in flushed[0]
+    assert "after" in out.getvalue()
+
+
+def test_secret_filter_alone_redacts_record(pipeline: Callable[..., str]) -> None:
+    """The stdlib filter redacts a record for any handler, and redaction is idempotent."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "key %s", (DEVICE_KEY,), None)
+    assert logs.SecretFilter().filter(record)
+    assert record.getMessage() == "key fbd_[redacted]"
+    assert logs.redact_text(logs.redact_text(f"token={JWT}")) == "token=[redacted]"
