@@ -70,6 +70,9 @@ def make_server(app: BridgeApp) -> BridgeServer:
         log_config=None,
         access_log=False,
         server_header=False,
+        # uvicorn believes X-Forwarded-For/-Proto from loopback by default: a client on
+        # the same host (or behind a local proxy) could choose its address. None is trusted.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_frame_bytes,
