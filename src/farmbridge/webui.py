@@ -83,14 +83,27 @@ REDOC_CSP: Final = (
 """ReDoc: its standalone bundle (which injects its styles and runs search in a blob worker)
 and Google's fonts, as FastAPI's page names them."""
 _INLINE_SCRIPT: Final = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_INLINE_STYLE: Final = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def _hashes(pattern: re.Pattern[str], page: str) -> str:
+    return " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in pattern.findall(page)
+    )
 
 
 def inline_script_hashes(page: str) -> str:
     """CSP sources ('sha256-...') for each inline `<script>` of `page`."""
-    return " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
-        for body in _INLINE_SCRIPT.findall(page)
-    )
+    return _hashes(_INLINE_SCRIPT, page)
+
+
+_BUILD_MISSING_STYLE: Final = _hashes(_INLINE_STYLE, BUILD_MISSING_PAGE.format(web_dir=""))
+BUILD_MISSING_CSP: Final = (
+    f"default-src 'none'; style-src {_BUILD_MISSING_STYLE}; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""The no-build page: its one inline style block, nothing else."""
 
 
 def mount_docs(app: FastAPI) -> None:
@@ -154,7 +167,8 @@ def respond(directory: Path, path: str, *, wants_html: bool) -> Response | None:
     if index.is_file():
         return FileResponse(index, headers={"Cache-Control": PAGE_CACHE_CONTROL})
     page = BUILD_MISSING_PAGE.format(web_dir=html.escape(str(directory)))
-    return HTMLResponse(page, headers={"Cache-Control": PAGE_CACHE_CONTROL})
+    headers = {"Cache-Control": PAGE_CACHE_CONTROL, "Content-Security-Policy": BUILD_MISSING_CSP}
+    return HTMLResponse(page, headers=headers)
 
 
 def mount(app: FastAPI, *, directory: Path = WEB_DIR) -> None:

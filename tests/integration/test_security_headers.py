@@ -17,6 +17,7 @@ from farmbridge.api.middleware import DASHBOARD_CSP
 from farmbridge.app import build_app
 from farmbridge.config import Settings
 from farmbridge.domain.clock import FakeClock
+from farmbridge.webui import respond
 from tests.unit.bridge_services import SECRET_KEY, running_services
 
 
@@ -98,3 +99,15 @@ async def test_security_headers_json_answers_nosniff(client: httpx.AsyncClient, 
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert len(resp.headers["X-Request-ID"]) == 32
+
+
+def test_security_headers_build_missing_page_allows_its_style(tmp_path: Path) -> None:
+    """Without a dashboard build, the explanatory page's inline style is allowed by hash."""
+    resp = respond(tmp_path, "/", wants_html=True)
+    assert resp is not None
+    page = bytes(resp.body).decode()
+    (style,) = re.findall(r"<style>(.*?)</style>", page, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    directives = _directives(resp.headers["Content-Security-Policy"])
+    assert directives["style-src"] == [f"'sha256-{digest}'"]
+    assert directives["frame-ancestors"] == ["'none'"]
