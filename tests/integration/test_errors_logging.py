@@ -16,12 +16,16 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+from websockets.asyncio.client import connect
 
 from farmbridge import logs
 from farmbridge.app import BridgeApp
 from farmbridge.config import Settings
 from farmbridge.domain.clock import FakeClock
 from farmbridge.service.bundle import Services
+from tests.conftest import ADMIN, started_bridge
+from tests.conftest import Bridge as BridgeProcess
+from tests.integration.api_client import Api
 from tests.unit.bridge_services import SECRET_KEY, device, running_services
 
 REQUEST_TIMEOUT_S = 30.0
@@ -174,3 +178,30 @@ async def test_request_id_sane_incoming_kept_other_replaced(bridge: Bridge) -> N
     assert new_id != hostile
     assert len(new_id) == 32
     assert new_id.isalnum()
+
+
+@pytest.fixture
+def real_bridge(tmp_path: Path) -> Iterator[BridgeProcess]:
+    b = started_bridge(tmp_path, FARMBRIDGE_LOG_LEVEL="info")
+    yield b
+    b.stop()
+
+
+async def test_ws_token_in_url_redacted_in_real_bridge_log(real_bridge: BridgeProcess) -> None:
+    """uvicorn's line for a `/ws?token=...` upgrade, written by a real bridge, keeps the path
+    and loses the token; the stop's last lines still reach the log (flushed before the
+    re-raised SIGTERM ends the process)."""
+    api = Api(real_bridge.url, *ADMIN)
+    try:
+        url = real_bridge.url.replace("http://", "ws://") + f"/ws?token={api.token}"
+        async with connect(url, ping_interval=None, open_timeout=10) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": api.token}))
+            assert json.loads(await ws.recv())["type"] == "welcome"
+    finally:
+        api.close()
+    real_bridge.stop()
+    log = real_bridge.log
+    assert '"WebSocket /ws?token=[redacted]"' in log, log
+    assert api.token not in log
+    assert api.token.split(".")[2] not in log
+    assert "Finished server process" in log
