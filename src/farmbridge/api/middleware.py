@@ -4,8 +4,8 @@ a request body size limit (413) and request metrics."""
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 from typing import Final
 
 import structlog
@@ -42,18 +42,23 @@ def request_id_of(scope: Scope) -> str:
             if SANE_REQUEST_ID.fullmatch(value):
                 return bytes(value).decode()
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as uuid4, at a fifth of its cost
 
 
 def _with_headers(message: Message, request_id: str, csp: bytes) -> Message:
     headers = list(message.get("headers", ()))
-    names = {name.lower() for name, _ in headers}
-    content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+    is_html = has_csp = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-type":
+            is_html = value.startswith(b"text/html")
+        elif lowered == b"content-security-policy":  # /docs brings its own
+            has_csp = True
     headers.append((REQUEST_ID_HEADER, request_id.encode()))
-    headers.extend(h for h in COMMON_HEADERS if h[0] not in names)
-    if content_type.startswith(b"text/html"):
-        headers.extend(h for h in HTML_HEADERS if h[0] not in names)
-        if b"content-security-policy" not in names:  # /docs brings its own
+    headers.extend(COMMON_HEADERS)
+    if is_html:
+        headers.extend(HTML_HEADERS)
+        if not has_csp:
             headers.append((b"content-security-policy", csp))
     return {**message, "headers": headers}
 
