@@ -25,7 +25,7 @@ from farmbridge.api import (
     telemetry,
     users,
 )
-from farmbridge.api.middleware import BodySizeLimit, RequestMetrics
+from farmbridge.api.middleware import BodySizeLimit, RequestContext, RequestMetrics
 from farmbridge.config import Settings
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.hub.hub import Hub
@@ -198,6 +198,8 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         version=__version__,
         description="The Universal Bridge of a smart-farm IoT platform: REST and device ingest.",
         lifespan=lifespan,
+        docs_url=None,  # served by webui.mount_docs, with their own CSP
+        redoc_url=None,
     )
     app.state.services = svc
     app.state.clock = svc.clock
@@ -208,10 +210,12 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(ingest_http.router)
     app.include_router(lorawan_http.router)
+    webui.mount_docs(app)
     webui.mount(app)  # the dashboard at /, after every API route
 
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: even a 413 has an id and the headers
     return app
 
 
@@ -244,12 +248,14 @@ class BridgeApp:
         self.settings = settings
         self.services = services or build_services(settings)
         self.api = build_app(settings, self.services)
-        self.ingest = BodySizeLimit(
-            RequestMetrics(
-                ingest_http.IngestEndpoint(self.services, clock=self.services.clock),
-                route=INGEST_PATH,
-            ),
-            max_bytes=settings.max_body_bytes,
+        self.ingest = RequestContext(
+            BodySizeLimit(
+                RequestMetrics(
+                    ingest_http.IngestEndpoint(self.services, clock=self.services.clock),
+                    route=INGEST_PATH,
+                ),
+                max_bytes=settings.max_body_bytes,
+            )
         )
         self.ws = WsEndpoint(
             access=self.services.access,

@@ -1,6 +1,7 @@
 """The one mapping from domain errors to HTTP statuses and the error body, for every HTTP edge.
 
-Body: {"error": {"code": "...", "message": "...", "field": "..."}}.
+Body: {"error": {"code": "...", "message": "...", "field": "..."}}; an `internal_error`
+also carries the `request_id` that its log line has.
 """
 
 from __future__ import annotations
@@ -47,11 +48,20 @@ def status_of(exc: DomainError) -> int:
     return 400
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
+def error_body(
+    code: str, message: str, field: str | None = None, *, request_id: str | None = None
+) -> dict[str, object]:
     err: dict[str, object] = {"code": code, "message": message}
     if field is not None:
         err["field"] = field
+    if request_id is not None:
+        err["request_id"] = request_id
     return {"error": err}
+
+
+def internal_error_body(request_id: str) -> bytes:
+    """The 500 answer: nothing about the error itself, only the id to find its log line."""
+    return orjson.dumps(error_body("internal_error", "internal error", request_id=request_id))
 
 
 def error_response(exc: DomainError) -> tuple[int, bytes, dict[str, str]]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
+from farmbridge import logs
 from farmbridge.app import BridgeApp
 
 
@@ -26,6 +28,17 @@ class BridgeServer(uvicorn.Server):
         for hook in self.on_shutdown:
             hook()
         await super().shutdown(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's, with the log flushed first: after a graceful stop uvicorn raises the
+        caught SIGTERM again, which ends the process without atexit hooks, and the lines
+        still queued for the log's thread would be lost."""
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                logs.flush()
 
 
 GC_GEN0_THRESHOLD = 50_000
@@ -57,6 +70,9 @@ def make_server(app: BridgeApp) -> BridgeServer:
         log_config=None,
         access_log=False,
         server_header=False,
+        # uvicorn believes X-Forwarded-For/-Proto from loopback by default: a client on
+        # the same host (or behind a local proxy) could choose its address. None is trusted.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_frame_bytes,

@@ -6,15 +6,23 @@ Paths that belong to the bridge itself (the API, its docs, metrics, health and t
 stream) are never taken over, and an API client asking for an unknown path still gets the
 JSON 404. Without a build, `/` answers a short page that says how to make one, so a
 source checkout without Node.js still starts.
+
+The API's pages (`/docs`, `/redoc`) are served here too, each with a Content-Security-Policy
+that allows exactly what its page loads; every other page gets the dashboard's policy
+from `api.middleware.RequestContext`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import re
 from pathlib import Path
 from typing import Final
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from starlette.datastructures import Headers
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -56,6 +64,71 @@ npm run build</pre>
 """
 
 
+CDN: Final = "https://cdn.jsdelivr.net"
+"""Where FastAPI's Swagger UI and ReDoc pages load their scripts and styles from."""
+FAVICON_ORIGIN: Final = "https://fastapi.tiangolo.com"
+SWAGGER_CSP: Final = (
+    "default-src 'none'; script-src {cdn} {inline}; style-src {cdn} 'unsafe-inline'; "
+    "img-src 'self' data: {favicon}; connect-src 'self'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+"""Swagger UI: its bundle and CSS from the CDN, the page's one inline script by hash, the
+OpenAPI document and "try it out" calls to the bridge itself."""
+REDOC_CSP: Final = (
+    "default-src 'none'; script-src {cdn}; "
+    "style-src https://fonts.googleapis.com 'unsafe-inline'; font-src https://fonts.gstatic.com; "
+    "img-src 'self' data: {favicon} https://cdn.redoc.ly; worker-src blob:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""ReDoc: its standalone bundle (which injects its styles and runs search in a blob worker)
+and Google's fonts, as FastAPI's page names them."""
+_INLINE_SCRIPT: Final = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_INLINE_STYLE: Final = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def _hashes(pattern: re.Pattern[str], page: str) -> str:
+    return " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in pattern.findall(page)
+    )
+
+
+def inline_script_hashes(page: str) -> str:
+    """CSP sources ('sha256-...') for each inline `<script>` of `page`."""
+    return _hashes(_INLINE_SCRIPT, page)
+
+
+_BUILD_MISSING_STYLE: Final = _hashes(_INLINE_STYLE, BUILD_MISSING_PAGE.format(web_dir=""))
+BUILD_MISSING_CSP: Final = (
+    f"default-src 'none'; style-src {_BUILD_MISSING_STYLE}; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""The no-build page: its one inline style block, nothing else."""
+
+
+def mount_docs(app: FastAPI) -> None:
+    """Serves `/docs` (Swagger UI) and `/redoc` for `app`'s OpenAPI document, each with its
+    own Content-Security-Policy; build `app` with `docs_url=None, redoc_url=None`."""
+    openapi_url = app.openapi_url or "/openapi.json"
+    swagger = get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - Swagger UI")
+    swagger_page = bytes(swagger.body).decode()
+    swagger_csp = SWAGGER_CSP.format(
+        cdn=CDN, inline=inline_script_hashes(swagger_page), favicon=FAVICON_ORIGIN
+    )
+    redoc_page = bytes(
+        get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc").body
+    ).decode()
+    redoc_csp = REDOC_CSP.format(cdn=CDN, favicon=FAVICON_ORIGIN)
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return HTMLResponse(swagger_page, headers={"Content-Security-Policy": swagger_csp})
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return HTMLResponse(redoc_page, headers={"Content-Security-Policy": redoc_csp})
+
+
 def is_reserved(path: str) -> bool:
     """True for the bridge's own paths (`/api/...`, `/ws`, ...), which the SPA never answers."""
     return any(path == p or path.startswith(p + "/") for p in RESERVED_PREFIXES)
@@ -94,7 +167,8 @@ def respond(directory: Path, path: str, *, wants_html: bool) -> Response | None:
     if index.is_file():
         return FileResponse(index, headers={"Cache-Control": PAGE_CACHE_CONTROL})
     page = BUILD_MISSING_PAGE.format(web_dir=html.escape(str(directory)))
-    return HTMLResponse(page, headers={"Cache-Control": PAGE_CACHE_CONTROL})
+    headers = {"Cache-Control": PAGE_CACHE_CONTROL, "Content-Security-Policy": BUILD_MISSING_CSP}
+    return HTMLResponse(page, headers=headers)
 
 
 def mount(app: FastAPI, *, directory: Path = WEB_DIR) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -49,6 +49,17 @@ def wait_until(check: Callable[[], bool], seconds: float = 15, what: str = "cond
     while not check():
         assert time.monotonic() < deadline, f"{what}: not met within {seconds} s"
         time.sleep(0.1)
+
+
+def wait_for_js(page: Page, expression: str, *, arg: Any = None, timeout: float = 10_000) -> Any:
+    """`page.wait_for_function`, polled from here: its in-page polling evaluates a string,
+    which the dashboard's CSP (no 'unsafe-eval') refuses; `page.evaluate` is not governed
+    by the page's CSP. Returns the first truthy value."""
+    deadline = time.monotonic() + timeout / 1000
+    while not (value := page.evaluate(expression, arg)):
+        assert time.monotonic() < deadline, f"not met within {timeout} ms: {expression}"
+        page.wait_for_timeout(20)
+    return value
 
 
 def open_dashboard(page: Page, probe: Probe) -> None:
@@ -90,8 +101,10 @@ def test_login_leads_to_the_live_overview(page: Page, demo: DemoBridge, probe: P
     page.click("button[type=submit]")
     card = page.wait_for_selector(f"[data-testid=farm-card-{DEMO_FARM}]")
     assert card is not None
-    page.wait_for_function(
-        f"document.querySelector('{INDICATOR}')?.dataset.state === 'connected'", timeout=10_000
+    wait_for_js(
+        page,
+        f"document.querySelector('{INDICATOR}')?.dataset.state === 'connected'",
+        timeout=10_000,
     )
     page.wait_for_selector("[data-testid=devices-online]")
     # An alarm from the probe device: the overview and the dashboard must make it stand out.
@@ -133,9 +146,9 @@ def test_reading_ingested_over_http_shows_on_the_dashboard(
         started_ms = time.time() * 1000
         ingest(demo.url, probe.key, {"sensor": "probe", "value": value})
         acks.append(time.time() * 1000 - started_ms)
-        seen = page.wait_for_function(
-            "(v) => window.__seen[v]", arg=str(value), timeout=LATENCY_BOUND_MS * 2
-        ).json_value()
+        seen = wait_for_js(
+            page, "(v) => window.__seen[v]", arg=str(value), timeout=LATENCY_BOUND_MS * 2
+        )
         latencies.append(float(seen) - started_ms)
         page.wait_for_timeout(50)
     latencies.sort()
@@ -178,7 +191,8 @@ def test_command_from_the_ui_is_acknowledged_by_the_simulated_device(
     )
     page.click(f"[data-testid=cmd-{want}-pump-1]")
     page.wait_for_selector(f"{card} li[data-state=acknowledged]", timeout=20_000)
-    page.wait_for_function(
+    wait_for_js(
+        page,
         "([card, want]) => document.querySelector(`${card} [data-testid=actuator-power]`)"
         "?.textContent.includes(want)",
         arg=[card, want],
@@ -301,7 +315,8 @@ def test_restart_reconnects_and_delivers_what_was_missed_once(
     wait_until(lambda: probe_values(page, probe, 2000, 3000) == before, what="live readings")
 
     demo.stop()
-    page.wait_for_function(
+    wait_for_js(
+        page,
         "(sel) => ['reconnecting', 'offline'].includes(document.querySelector(sel).dataset.state)",
         arg=INDICATOR,
         timeout=10_000,
@@ -325,7 +340,8 @@ def test_restart_reconnects_and_delivers_what_was_missed_once(
     demo.start()
     after = [2200.5 + i for i in range(3)]
     send_readings(demo.url, probe, after)
-    page.wait_for_function(
+    wait_for_js(
+        page,
         f"document.querySelector('{INDICATOR}').dataset.state === 'connected'",
         timeout=RECONNECT_TIMEOUT_MS,
     )
@@ -341,8 +357,8 @@ def test_offline_banner_then_catch_up(
 ) -> None:
     """Server gone and the browser offline: the offline banner; back online: caught up at once."""
     open_dashboard(page, probe)
-    page.wait_for_function(
-        f"document.querySelector('{INDICATOR}').dataset.state === 'connected'", timeout=10_000
+    wait_for_js(
+        page, f"document.querySelector('{INDICATOR}').dataset.state === 'connected'", timeout=10_000
     )
     demo.stop()
     page.context.set_offline(True)
@@ -362,8 +378,8 @@ def test_offline_banner_then_catch_up(
     assert indicator_state(page) == "offline", "no attempts while the browser is offline"
     started = time.monotonic()
     page.context.set_offline(False)
-    page.wait_for_function(
-        f"document.querySelector('{INDICATOR}').dataset.state === 'connected'", timeout=10_000
+    wait_for_js(
+        page, f"document.querySelector('{INDICATOR}').dataset.state === 'connected'", timeout=10_000
     )
     back_s = time.monotonic() - started
     wait_until(lambda: probe_values(page, probe, 3000, 4000) == missed, what="catch-up")

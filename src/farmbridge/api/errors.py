@@ -1,11 +1,14 @@
 """FastAPI's exception handlers: domain errors through farmbridge.http_errors, request
-validation errors with the field at fault, and unknown errors as 500 internal_error with
-the traceback logged, never sent.
+validation errors with the field at fault.
+
+Unknown errors are left to `api.middleware.RequestContext`, which logs each one once and
+answers 500 internal_error with the request id. A handler for `Exception` here would run
+inside Starlette's ServerErrorMiddleware, which re-raises after it, and the server would
+log the same error a second time.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,8 +20,6 @@ from starlette.requests import ClientDisconnect
 
 from farmbridge.domain.errors import DomainError
 from farmbridge.http_errors import error_body, error_response
-
-log = logging.getLogger(__name__)
 
 
 def field_path(loc: Sequence[Any], error_type: str = "") -> str:
@@ -54,8 +55,3 @@ def install(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "internal error"), 500)
