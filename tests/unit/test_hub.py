@@ -91,6 +91,40 @@ def test_channel_ignores_changes_it_has_already_seen() -> None:
     assert [c.seq for c in channel.pending] == [6]
 
 
+def test_channel_hands_each_subscription_only_changes_above_its_last_seq() -> None:
+    """A subscription whose replay reached into a flush gets the rest of it, in its own
+    batch; one that is behind gets the shared batch; one already past it gets nothing."""
+    channel = Channel(1, "ep", _state(seq=10), recent_size=10)
+    behind, resumed, ahead = Recorder(), Recorder(), Recorder()
+    channel.subs.update(
+        {
+            Subscription(behind, 1, ALL_TOPICS, Mode.ALL, last_seq=10),
+            Subscription(resumed, 1, ALL_TOPICS, Mode.ALL, last_seq=12),
+            Subscription(ahead, 1, ALL_TOPICS, Mode.ALL, last_seq=14),
+        }
+    )
+    channel.publish([_reading(s) for s in range(11, 15)])
+    assert channel.flush() == 2
+    assert [seqs for _, seqs in behind.got] == [[11, 12, 13, 14]]
+    assert [seqs for _, seqs in resumed.got] == [[13, 14]]
+    assert ahead.got == []
+    assert {s.last_seq for s in channel.subs} == {14}
+
+
+def test_channel_keeps_a_held_subscriptions_changes_for_its_replay() -> None:
+    """While a resume is read from the store, a flush puts the changes above the
+    subscription's seq into its held list, not into its sink, and advances its seq."""
+    channel = Channel(1, "ep", _state(seq=10), recent_size=10)
+    rec = Recorder()
+    sub = Subscription(rec, 1, ALL_TOPICS, Mode.ALL, held=[], last_seq=11)
+    channel.subs.add(sub)
+    channel.publish([_reading(s) for s in range(11, 14)])
+    assert channel.flush() == 0
+    assert [c.seq for c in sub.held or []] == [12, 13]
+    assert sub.last_seq == 13
+    assert rec.got == []
+
+
 def _sub(mode: Mode = Mode.ALL) -> Subscription:
     return Subscription(Recorder(), 1, ALL_TOPICS, mode)
 

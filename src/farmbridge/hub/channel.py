@@ -27,14 +27,26 @@ class Sink(Protocol):
 
 @dataclass(eq=False)
 class Subscription:
+    """One client's subscription to one farm.
+
+    `last_seq` is the seq of the last change handed to it, by its replay or live: a flush
+    hands it only the changes above, so whatever a replay already carried is never sent
+    again, however the store's read, its commit listener and the flush interleave. While
+    `held` is a list (a resume being read from the store) a flush puts the changes there
+    instead of the sink; the resume appends them after its replay.
+    """
+
     sink: Sink
     farm_id: int
     topics: frozenset[Topic]
     mode: Mode
-    # While a resume is read from the store, live changes wait here instead.
     held: list[Change] | None = None
     last_seq: int = 0
     delivered: int = field(default=0)
+
+
+def _seq(change: Change) -> int:
+    return change.seq
 
 
 class Channel:
@@ -55,7 +67,8 @@ class Channel:
         return self.state.seq
 
     def publish(self, changes: Sequence[Change]) -> None:
-        fresh = [c for c in changes if c.seq > self.state.seq]
+        # Sorted (the store hears them in seq order already), so flush can rely on it.
+        fresh = sorted((c for c in changes if c.seq > self.state.seq), key=_seq)
         if not fresh:
             return
         self.state.apply(fresh)
@@ -72,25 +85,40 @@ class Channel:
         return [c for c in self.recent if c.seq > seq]
 
     def flush(self) -> int:
-        """Hands pending changes to every subscriber; returns the number of deliveries."""
+        """Hands each subscriber the pending changes above its last_seq; returns the number
+        of deliveries. Pending changes are in seq order (publish keeps only fresh ones)."""
         if not self.pending:
             return 0
         pending, self.pending = self.pending, []
-        # Bounded batches keep every frame well under what clients accept (1 MiB is common).
-        chunks = [
-            pending[i : i + MAX_BATCH_CHANGES] for i in range(0, len(pending), MAX_BATCH_CHANGES)
-        ]
+        first, last = pending[0].seq, pending[-1].seq
         encoded: dict[frozenset[Topic], list[Part]] = {}
         deliveries = 0
         for sub in list(self.subs):
-            parts = encoded.get(sub.topics)
-            if parts is None:
-                parts = encoded[sub.topics] = [
-                    (prefix, chunk)
-                    for chunk in chunks
-                    if (prefix := batch_prefix(self.farm_id, chunk, sub.topics)) is not None
-                ]
+            if sub.last_seq >= last:
+                continue  # its replay already carried all of these
+            if sub.held is not None:
+                sub.held.extend(c for c in pending if c.seq > sub.last_seq)
+                sub.last_seq = last
+                continue
+            if sub.last_seq < first:
+                parts = encoded.get(sub.topics)
+                if parts is None:
+                    parts = encoded[sub.topics] = self._parts(pending, sub.topics)
+            else:  # just after a resume whose replay reached into this flush: rare
+                parts = self._parts([c for c in pending if c.seq > sub.last_seq], sub.topics)
+            sub.last_seq = last
             if parts:
                 sub.sink.deliver(sub, parts)
                 deliveries += 1
         return deliveries
+
+    def _parts(self, changes: list[Change], topics: frozenset[Topic]) -> list[Part]:
+        # Bounded batches keep every frame well under what clients accept (1 MiB is common).
+        chunks = (
+            changes[i : i + MAX_BATCH_CHANGES] for i in range(0, len(changes), MAX_BATCH_CHANGES)
+        )
+        return [
+            (prefix, chunk)
+            for chunk in chunks
+            if (prefix := batch_prefix(self.farm_id, chunk, topics)) is not None
+        ]

@@ -113,17 +113,42 @@ class StreamService:
             sub = Subscription(sink, farm_id, topics, mode, last_seq=head)
             self._hub.attach(sub)
             return Subscribed(sub, channel, head, resume_from=since + 1, replay=recent)
-        sub = Subscription(sink, farm_id, topics, mode, held=[])
+        return await self._resume_from_store(sink, channel, topics, mode, since)
+
+    async def _resume_from_store(
+        self,
+        sink: Sink,
+        channel: Channel,
+        topics: frozenset[Topic],
+        mode: Mode,
+        since: int,
+    ) -> Subscribed | Resync:
+        """The hand-over: attached first, holding what flushes bring, so every change the
+        store commits after the read's bound reaches the subscription; the replay is the
+        store's changes up to that bound, then the held ones above it; live delivery goes
+        on strictly above the last of them (Channel.flush), so nothing comes twice.
+
+        The bound is the farm's seq read before the changes: every change at or below it
+        was committed when the changes are read, even though the store reads its tables
+        one after another (no snapshot across them), so the replay up to it has no hole.
+        """
+        farm_id = channel.farm_id
+        sub = Subscription(sink, farm_id, topics, mode, held=[], last_seq=since)
         self._hub.attach(sub)
         try:
-            replay = await self._store.changes_since(farm_id, since, self._max_replay + 1)
+            bound = (await self._store.get_farm(farm_id)).last_seq
+            if bound - since > self._max_replay:
+                self._hub.detach(sub)
+                return Resync(ResyncReason.TOO_FAR_BEHIND, channel.last_seq, channel.epoch)
+            stored = await self._store.changes_since(farm_id, since, self._max_replay + 1)
         except BaseException:
             self._hub.detach(sub)
             raise
-        last = replay[-1].seq if replay else since
+        replay = [c for c in stored if c.seq <= bound]
+        end = replay[-1].seq if replay else since
         held, sub.held = sub.held or [], None
-        replay.extend(c for c in held if c.seq > last)
-        sub.last_seq = replay[-1].seq if replay else since
+        replay.extend(c for c in held if c.seq > end)
+        sub.last_seq = max(sub.last_seq, replay[-1].seq if replay else since)
         return Subscribed(sub, channel, sub.last_seq, resume_from=since + 1, replay=replay)
 
     def head(self, farm_id: int) -> tuple[int, str]:
