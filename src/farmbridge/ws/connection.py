@@ -125,10 +125,8 @@ class Connection:
     # The hub's side (Sink).
 
     def deliver(self, sub: Subscription, parts: Sequence[Part]) -> None:
-        if sub.held is not None:
-            for _, changes in parts:
-                sub.held.extend(changes)
-            return
+        # A subscription whose resume is still being read never gets here: the hub holds
+        # its changes itself (hub/channel.py) until the stream service hands over.
         if self._close is not None:
             return
         direct = (
