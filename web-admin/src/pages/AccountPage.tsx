@@ -23,9 +23,12 @@ export function AccountPage() {
     if (problem !== null || session === null) return;
     setBusy(true);
     try {
-      const token = await api.changePassword(current, next);
-      // Every other token ended; this tab goes on with the fresh one (its stream reconnects).
-      auth.signIn({ token: token.access_token, username: session.username, expiresAt: token.expires_at });
+      const { username } = session;
+      // Every other token ends; this tab goes on with the fresh one (its stream reconnects).
+      await auth.renew(async () => {
+        const token = await api.changePassword(current, next);
+        return { token: token.access_token, username, expiresAt: token.expires_at };
+      });
       setCurrent("");
       setNext("");
       setConfirm("");
