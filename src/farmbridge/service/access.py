@@ -100,7 +100,7 @@ class AccessService:
         )
 
     def client_address(self, peer: str, forwarded_for: Sequence[str]) -> str:
-        """The client's address for limits and logs (see service.addresses.client_address)."""
+        """The client's address for the limits (see service.addresses.client_address)."""
         return client_address(peer, forwarded_for, self._trusted)
 
     def device_key_gate(self, client: str) -> None:
@@ -154,8 +154,6 @@ class AccessService:
         require_strong_password(new, field="new_password")
         try:
             user = await self._check_password(principal.user.username, current, client=client)
-        except RateLimited:
-            raise
         except Unauthenticated:
             # Not 401: the caller's token is good, and a client would log out on 401.
             raise Forbidden("the current password is wrong") from None
