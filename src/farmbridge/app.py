@@ -105,7 +105,14 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
     return Services(
         store=store,
         access=AccessService(
-            store, sec, watch, login_rate_per_min=settings.login_rate_per_min, clock=clock
+            store,
+            sec,
+            watch,
+            login_rate_per_min=settings.login_rate_per_min,
+            clock=clock,
+            trusted_proxies=settings.trusted_proxies,
+            device_key_failures_per_min=settings.device_key_failures_per_min,
+            device_key_failure_burst=settings.device_key_failure_burst,
         ),
         farms=farm_svc,
         users=UserService(store, sec, watch),

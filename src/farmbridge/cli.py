@@ -151,6 +151,21 @@ def users_create(
     typer.echo(f"created user {user.username} (id {user.id}{', admin' if user.is_admin else ''})")
 
 
+@users_cli.command("passwd")
+def users_passwd(username: str, data_dir: DataDir = None) -> None:
+    """Set a user's password; read from stdin, or prompted for on a terminal. Every token
+    of the user ends: a running bridge refuses them at once, but sockets already open stay
+    until they authenticate again (the API's password routes close them at once)."""
+    password = _read_password(confirm=True)
+
+    async def work(svc: Services) -> None:
+        user = await svc.store.get_user_by_name(username)
+        await svc.users.set_password_unchecked(user.id, password)
+
+    _on_store(settings_from(data_dir=data_dir), work)
+    typer.echo(f"password of {username} changed")
+
+
 @users_cli.command("grant")
 def users_grant(username: str, farm: str, role: Role, data_dir: DataDir = None) -> None:
     """Give a user a role (viewer, operator, admin) on a farm."""

@@ -5,10 +5,11 @@ Nothing else in the package reads os.environ.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from farmbridge.hub.hub import HUB_TICK_S, RECENT_SIZE
@@ -97,6 +98,18 @@ class Settings(BaseSettings):
 
     lorawan_integrations: tuple[LorawanIntegration, ...] = ()
     login_rate_per_min: int = 30
+    # Wrong device keys and integration secrets, per client address (see operations.md).
+    device_key_failures_per_min: float = 30.0
+    device_key_failure_burst: int = 20
+    # Proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names a bad one
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -70,9 +70,10 @@ def make_server(app: BridgeApp) -> BridgeServer:
         log_config=None,
         access_log=False,
         server_header=False,
-        # uvicorn believes X-Forwarded-For/-Proto from loopback by default: a client on
-        # the same host (or behind a local proxy) could choose its address. None is trusted.
-        proxy_headers=False,
+        # uvicorn believes X-Forwarded-For from loopback unless told otherwise: only the
+        # configured proxies (none by default) may set the client's address and scheme.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
         timeout_graceful_shutdown=5,
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_frame_bytes,

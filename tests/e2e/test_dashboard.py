@@ -305,6 +305,35 @@ def test_admin_pages(page: Page, demo: DemoBridge, probe: Probe) -> None:
     open_dashboard(page, probe)
 
 
+def test_account_page_changes_the_password_and_stays_live(
+    page: Page, demo: DemoBridge, probe: Probe
+) -> None:
+    """A password changed on the account page keeps this tab signed in and live on the
+    fresh token, and the new password logs in; changed back, the same again."""
+    other = "e2e-other-password"
+    for old, new in ((DEMO_PASSWORD, other), (other, DEMO_PASSWORD)):
+        page.click("header >> a.user-name")
+        page.wait_for_selector("[data-testid=password-form]")
+        page.fill("input[name=current-password]", old)
+        page.fill("input[name=new-password]", new)
+        page.fill("input[name=confirm-password]", new)
+        page.click("[data-testid=password-form] button[type=submit]")
+        page.wait_for_selector("text=Password changed.")
+        page.wait_for_function(
+            f"document.querySelector('{INDICATOR}')?.dataset.state === 'connected'",
+            timeout=10_000,
+        )
+        assert "/account" in page.url
+        r = httpx.post(
+            f"{demo.url}/api/v1/auth/token",
+            data={"username": DEMO_USER, "password": new},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+    page.click("nav >> text=Overview")
+    open_dashboard(page, probe)
+
+
 def test_restart_reconnects_and_delivers_what_was_missed_once(
     report: Callable[[str], None], page: Page, demo: DemoBridge, probe: Probe
 ) -> None:

@@ -38,6 +38,7 @@ CALLER_SCOPED = {
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/farms"),
     ("POST", "/api/v1/auth/revoke"),
+    ("POST", "/api/v1/me/password"),
 }
 """Routes about the caller themself: any signed-in user may call them, on no one else's data."""
 
@@ -47,6 +48,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/devices/{device_id}/sensors"): {"name": "intruder"},
     ("POST", "/api/v1/devices/{device_id}/commands"): {"action": "on"},
     ("POST", "/api/v1/users"): {"username": "intruder", "password": "intruder-password"},
+    ("POST", "/api/v1/users/{user_id}/password"): {"password": "intruder-password"},
     ("PUT", "/api/v1/farms/{farm_id}/members/{user_id}"): {"role": "admin"},
     ("POST", "/api/v1/pending-devices/{pending_id}/approve"): {"kind": "sensor_node"},
 }

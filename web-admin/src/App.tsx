@@ -7,6 +7,7 @@ import { useWebSocket } from "./lib/ws/useWebSocket";
 import { ConnectionsPage } from "./pages/admin/ConnectionsPage";
 import { DevicesPage } from "./pages/admin/DevicesPage";
 import { UsersPage } from "./pages/admin/UsersPage";
+import { AccountPage } from "./pages/AccountPage";
 import { FarmPage } from "./pages/FarmPage";
 import { LoginPage } from "./pages/LoginPage";
 import { OverviewPage } from "./pages/OverviewPage";
@@ -51,7 +52,9 @@ function Shell() {
         </nav>
         <ConnectionIndicator />
         <div className="user">
-          <span className="user-name">{me?.username ?? ""}</span>
+          <NavLink to="/account" className="user-name" title="Your account and password">
+            {me?.username ?? ""}
+          </NavLink>
           <button
             type="button"
             className="btn btn-ghost"
@@ -70,6 +73,7 @@ function Shell() {
           <Route path="/admin/devices" element={<DevicesPage />} />
           <Route path="/admin/users" element={<UsersPage />} />
           <Route path="/admin/connections" element={<ConnectionsPage />} />
+          <Route path="/account" element={<AccountPage />} />
           <Route path="/login" element={<Navigate to="/" replace />} />
           <Route path="*" element={<NotFound />} />
         </Routes>

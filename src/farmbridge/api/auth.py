@@ -1,4 +1,4 @@
-"""Token login and the caller's own identity."""
+"""Token login, the caller's own identity, and the caller's password."""
 
 from __future__ import annotations
 
@@ -6,20 +6,32 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import Field
 
 from farmbridge.api.deps import Svc, Who
-from farmbridge.api.schemas import MeOut, TokenOut
+from farmbridge.api.schemas import Body, MeOut, TokenOut
+from farmbridge.service.bundle import Services
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+def client_of(request: Request, svc: Services) -> str:
+    """The caller's address: X-Forwarded-For counts only from FARMBRIDGE_TRUSTED_PROXIES."""
+    peer = request.client.host if request.client else "unknown"
+    return svc.access.client_address(peer, request.headers.getlist("x-forwarded-for"))
 
 
 @router.post("/auth/token")
 async def login(
     request: Request, svc: Svc, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> TokenOut:
-    """OAuth2 password flow: form fields `username` and `password`; returns a bearer token."""
-    client = request.client.host if request.client else "unknown"
-    token, exp = await svc.access.login(form.username, form.password, client=client)
+    """OAuth2 password flow: form fields `username` and `password`; returns a bearer token.
+
+    Limited per address and per account (429 with Retry-After; see the login limits in
+    docs/api.md)."""
+    token, exp = await svc.access.login(
+        form.username, form.password, client=client_of(request, svc)
+    )
     return TokenOut(access_token=token, expires_at=exp)
 
 
@@ -35,3 +47,19 @@ async def me(who: Who) -> MeOut:
     return MeOut(
         id=u.id, username=u.username, is_admin=u.is_admin, created_ms=u.created_ms, roles=who.roles
     )
+
+
+class PasswordChangeIn(Body):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+@router.post("/me/password")
+async def change_password(request: Request, body: PasswordChangeIn, svc: Svc, who: Who) -> TokenOut:
+    """Changes the caller's password. Every token and open socket of the caller ends (the
+    sockets close with 4001); the answer holds a fresh token. A wrong current password is
+    403 and counts as a failed login."""
+    token, exp = await svc.access.change_password(
+        who, body.current_password, body.new_password, client=client_of(request, svc)
+    )
+    return TokenOut(access_token=token, expires_at=exp)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from pydantic import Field
 
 from farmbridge.api.deps import Svc, Who
-from farmbridge.api.schemas import MemberOut, RoleIn, UserIn, UserOut
+from farmbridge.api.schemas import Body, MemberOut, RoleIn, UserIn, UserOut
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -29,6 +30,16 @@ async def delete_user(user_id: int, svc: Svc, who: Who) -> None:
 @router.post("/users/{user_id}/revoke-tokens", status_code=204)
 async def revoke_tokens(user_id: int, svc: Svc, who: Who) -> None:
     await svc.access.revoke_tokens(who, user_id)
+
+
+class PasswordResetIn(Body):
+    password: str = Field(min_length=8, max_length=256)
+
+
+@router.post("/users/{user_id}/password", status_code=204)
+async def reset_password(user_id: int, body: PasswordResetIn, svc: Svc, who: Who) -> None:
+    """A global admin sets a user's password; every token and open socket of theirs ends."""
+    await svc.users.reset_password(who, user_id, body.password)
 
 
 @router.get("/farms/{farm_id}/members")

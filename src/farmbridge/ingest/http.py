@@ -40,14 +40,38 @@ async def _clock(request: Request) -> Clock:
 AppClock = Annotated[Clock, Depends(_clock)]
 
 
-async def device(
-    svc: Svc, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> DeviceEntry:
-    if creds is None:
-        metrics.INGEST_REJECTED.labels("http", "unauthenticated").inc()
-        raise Unauthenticated("missing device key")
+def client_of(request: Request, svc: Services) -> str:
+    """The device's address: X-Forwarded-For counts only from FARMBRIDGE_TRUSTED_PROXIES."""
+    peer = request.client.host if request.client else "unknown"
+    return svc.access.client_address(peer, request.headers.getlist("x-forwarded-for"))
+
+
+async def keyed_device(svc: Services, key: str | None, *, client: str) -> DeviceEntry:
+    """The device holding `key`. Wrong or missing keys are limited per address: once an
+    address has spent its budget it gets 429 without its key being looked at. A failure
+    costs one bucket update more than a success, nothing else.
+
+    Raises Unauthenticated, RateLimited.
+    """
+    svc.access.device_key_gate(client)
     try:
-        return await svc.ingest.authenticate(creds.credentials)
+        if not key:
+            raise Unauthenticated("missing device key")
+        return await svc.ingest.authenticate(key)
+    except Unauthenticated:
+        svc.access.device_key_failed(client)
+        raise
+
+
+async def device(
+    request: Request,
+    svc: Svc,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> DeviceEntry:
+    try:
+        return await keyed_device(
+            svc, creds.credentials if creds else None, client=client_of(request, svc)
+        )
     except DomainError as exc:
         metrics.INGEST_REJECTED.labels("http", exc.code).inc()
         raise
@@ -70,19 +94,19 @@ _DUPLICATES = metrics.INGEST_DUPLICATES.labels("http")
 
 
 async def handle_ingest(
-    svc: Services, authorization: str | None, raw: bytes, *, clock: Clock
+    svc: Services, authorization: str | None, raw: bytes, *, clock: Clock, client: str
 ) -> bytes:
     """Stores one device report; returns the JSON acknowledgement.
 
     The hot path of the bridge: plain code, no framework layers. `clock` tells the
-    receive time (the default `ts` of every item). Raises DomainError.
+    receive time (the default `ts` of every item); `client` is the sender's address, for
+    the limit on wrong keys. Raises DomainError.
     """
     received_ms = clock.wall_ms()
     try:
         scheme, _, key = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not key:
-            raise Unauthenticated("missing device key")
-        entry = await svc.ingest.authenticate(key.strip())
+        bearer = key.strip() if scheme.lower() == "bearer" else None
+        entry = await keyed_device(svc, bearer, client=client)
         report = parse_report(raw, received_ms)
         result = await svc.ingest.ingest(entry, report, received_ms=received_ms)
     except DomainError as exc:
@@ -128,6 +152,7 @@ class IngestEndpoint:
                 request.headers.get("authorization"),
                 await request.body(),
                 clock=self._clock,
+                client=client_of(request, self._svc),
             )
             response = Response(body, media_type="application/json")
         except DomainError as exc:
@@ -158,7 +183,11 @@ async def ingest(request: Request, svc: Svc, clock: AppClock) -> Response:
     `{"sensor": ..., "value": ..., "ts": ...}` may be sent without the envelope.
     """
     body = await handle_ingest(
-        svc, request.headers.get("authorization"), await request.body(), clock=clock
+        svc,
+        request.headers.get("authorization"),
+        await request.body(),
+        clock=clock,
+        client=client_of(request, svc),
     )
     return Response(body, media_type="application/json")
 

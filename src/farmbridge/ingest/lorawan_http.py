@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from farmbridge import metrics
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import BadPayload, NotFound, Unauthenticated, ValidationFailed
+from farmbridge.ingest.http import client_of
 from farmbridge.ingest.lorawan import parse_chirpstack_event, parse_tts_uplink
 from farmbridge.ingest.lorawan_integration import LorawanIntegration
 from farmbridge.service.bundle import Services
@@ -45,8 +46,12 @@ async def _integration(
     found = next((i for i in integrations if i.name == name), None)
     if found is None:
         raise NotFound(f"no LoRaWAN integration named {name!r}")
+    svc: Services = request.app.state.services
+    client = client_of(request, svc)
+    svc.access.device_key_gate(client)  # wrong secrets are limited like wrong device keys
     given = creds.credentials if creds else ""
     if not hmac.compare_digest(given.encode(), found.secret.encode()):
+        svc.access.device_key_failed(client)
         metrics.LORAWAN_UPLINKS.labels(name, "unauthenticated").inc()
         raise Unauthenticated("missing or wrong integration secret")
     return found

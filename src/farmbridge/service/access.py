@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from farmbridge.domain import Role, User
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import Forbidden, NotFound, RateLimited, Unauthenticated
-from farmbridge.service.ratelimit import RateLimiter
-from farmbridge.service.security import Secrets
+from farmbridge.service.addresses import client_address, trusted_networks
+from farmbridge.service.ratelimit import LoginDelay, RateLimiter
+from farmbridge.service.security import Secrets, require_strong_password
 from farmbridge.store import UserStore
 
 
@@ -59,6 +61,10 @@ class AccessWatch:
             listener(user_id)
 
 
+DEVICE_KEY_FAILURES_PER_MIN: Final = 30.0
+DEVICE_KEY_FAILURE_BURST: Final = 20
+
+
 class AccessService:
     """Logs users in and turns tokens into principals."""
 
@@ -70,8 +76,13 @@ class AccessService:
         *,
         login_rate_per_min: int,
         clock: Clock,
+        trusted_proxies: Sequence[str] = (),
+        device_key_failures_per_min: float = DEVICE_KEY_FAILURES_PER_MIN,
+        device_key_failure_burst: int = DEVICE_KEY_FAILURE_BURST,
     ) -> None:
-        """Login attempts per client are limited on `clock`'s monotonic time."""
+        """Login attempts are limited per client address and per account (LoginDelay), and
+        wrong device keys per address, all on `clock`'s monotonic time. X-Forwarded-For is
+        believed only from `trusted_proxies` (addresses or CIDRs)."""
         self._store = store
         self._secrets = secrets
         self.watch = watch
@@ -80,22 +91,77 @@ class AccessService:
         self._login_limit = RateLimiter(
             rate_per_s=login_rate_per_min / 60, burst=max(1, login_rate_per_min // 3), clock=clock
         )
+        self.login_delay = LoginDelay(clock=clock)
+        self._trusted = trusted_networks(trusted_proxies)
+        self._key_failures = RateLimiter(
+            rate_per_s=device_key_failures_per_min / 60,
+            burst=max(1, device_key_failure_burst),
+            clock=clock,
+        )
 
-    async def login(self, username: str, password: str, *, client: str) -> tuple[str, int]:
-        """Returns (token, expiry epoch s); a wrong name or password is one same error."""
+    def client_address(self, peer: str, forwarded_for: Sequence[str]) -> str:
+        """The client's address for the limits (see service.addresses.client_address)."""
+        return client_address(peer, forwarded_for, self._trusted)
+
+    def device_key_gate(self, client: str) -> None:
+        """Raises RateLimited while `client` has spent its budget of wrong device keys."""
+        wait = self._key_failures.wait_s(client)
+        if wait > 0:
+            raise RateLimited("too many wrong device keys", retry_after_s=wait)
+
+    def device_key_failed(self, client: str) -> None:
+        """Counts a wrong device key (or integration secret) from `client`."""
+        self._key_failures.charge(client)
+
+    async def _check_password(self, username: str, password: str, *, client: str) -> User:
+        """The user, if `password` is theirs; every attempt counts against both limits.
+
+        Raises RateLimited while the address's budget or the account's delay for this
+        address runs (the password is then not checked), Unauthenticated when wrong.
+        """
         try:
             self._login_limit.take(("login", client))
         except RateLimited as exc:
             raise RateLimited("too many login attempts", retry_after_s=exc.retry_after_s) from exc
+        self.login_delay.check(username, client)
         try:
             user = await self._store.get_user_by_name(username)
         except NotFound:
             # Hash anyway so a missing user takes as long as a wrong password.
             self._secrets.verify_password(self._dummy_hash, password)
+            self.login_delay.failed(username, client)
             raise Unauthenticated("wrong username or password") from None
         if not self._secrets.verify_password(user.password_hash, password):
+            self.login_delay.failed(username, client)
             raise Unauthenticated("wrong username or password")
+        self.login_delay.succeeded(username)
+        return user
+
+    async def login(self, username: str, password: str, *, client: str) -> tuple[str, int]:
+        """Returns (token, expiry epoch s); a wrong name or password is one same error."""
+        user = await self._check_password(username, password, client=client)
         return self._secrets.issue_token(user.id, user.token_version)
+
+    async def change_password(
+        self, principal: Principal, current: str, new: str, *, client: str
+    ) -> tuple[str, int]:
+        """Sets the caller's password after checking the current one (under the login
+        limits); every token and open socket of the user ends. Returns a fresh token.
+
+        Raises ValidationFailed for a too short new password, Forbidden for a wrong
+        current one, RateLimited like a login.
+        """
+        require_strong_password(new, field="new_password")
+        try:
+            user = await self._check_password(principal.user.username, current, client=client)
+        except Unauthenticated:
+            # Not 401: the caller's token is good, and a client would log out on 401.
+            raise Forbidden("the current password is wrong") from None
+        await self._store.set_password(user.id, self._secrets.hash_password(new))
+        await self._store.bump_token_version(user.id)
+        self.watch.changed(user.id)
+        fresh = await self._store.get_user(user.id)
+        return self._secrets.issue_token(fresh.id, fresh.token_version)
 
     async def principal(self, token: str) -> Principal:
         """Raises Unauthenticated for a bad, expired or revoked token or a deleted user."""

@@ -13,11 +13,20 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from farmbridge.domain.clock import Clock
-from farmbridge.domain.errors import TokenExpired, Unauthenticated
+from farmbridge.domain.errors import TokenExpired, Unauthenticated, ValidationFailed
 
 DEVICE_KEY_PREFIX: Final = "fbd_"
 MIN_SECRET_BYTES: Final = 32
 TOKEN_ALGORITHM: Final = "HS256"  # noqa: S105 - an algorithm name, not a secret
+MIN_PASSWORD_CHARS: Final = 8
+
+
+def require_strong_password(password: str, *, field: str = "password") -> None:
+    """Raises ValidationFailed (naming `field`) for a password under MIN_PASSWORD_CHARS."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ValidationFailed(
+            f"password needs at least {MIN_PASSWORD_CHARS} characters", field=field
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from farmbridge.domain import Membership, Role, User
-from farmbridge.domain.errors import Conflict, ValidationFailed
+from farmbridge.domain.errors import Conflict
 from farmbridge.service.access import AccessWatch, Principal
-from farmbridge.service.security import Secrets
+from farmbridge.service.security import Secrets, require_strong_password
 from farmbridge.store import Store
-
-MIN_PASSWORD_CHARS = 8
 
 
 class UserService:
@@ -19,10 +17,7 @@ class UserService:
 
     async def create_user_unchecked(self, username: str, password: str, *, is_admin: bool) -> User:
         """For the CLI and the demo, which act as the machine's owner."""
-        if len(password) < MIN_PASSWORD_CHARS:
-            raise ValidationFailed(
-                f"password needs at least {MIN_PASSWORD_CHARS} characters", field="password"
-            )
+        require_strong_password(password)
         return await self._store.create_user(
             username, self._secrets.hash_password(password), is_admin=is_admin
         )
@@ -32,6 +27,21 @@ class UserService:
     ) -> User:
         who.require_admin()
         return await self.create_user_unchecked(username, password, is_admin=is_admin)
+
+    async def set_password_unchecked(self, user_id: int, password: str) -> None:
+        """Sets a user's password and ends every token and open socket of theirs (for the
+        CLI, which acts as the machine's owner, and for admins). Raises ValidationFailed for
+        a too short password, NotFound for no such user."""
+        require_strong_password(password)
+        await self._store.get_user(user_id)  # a missing user is 404
+        await self._store.set_password(user_id, self._secrets.hash_password(password))
+        await self._store.bump_token_version(user_id)
+        self._watch.changed(user_id)
+
+    async def reset_password(self, who: Principal, user_id: int, password: str) -> None:
+        """A global admin sets another user's password; their tokens and sockets end."""
+        who.require_admin()
+        await self.set_password_unchecked(user_id, password)
 
     async def list_users(self, who: Principal) -> list[User]:
         who.require_admin()

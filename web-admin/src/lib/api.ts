@@ -224,6 +224,9 @@ export const api = {
   removeRole: (farmId: number, userId: number) => request<undefined>("DELETE", `/api/v1/farms/${farmId}/members/${userId}`),
   connections: () => request<LiveConnection[]>("GET", "/api/v1/connections"),
   logoutEverywhere: () => request<undefined>("POST", "/api/v1/auth/revoke"),
+  /** Ends every token and socket of the caller; answers the one fresh token. */
+  changePassword: (currentPassword: string, newPassword: string) =>
+    request<TokenOut>("POST", "/api/v1/me/password", { current_password: currentPassword, new_password: newPassword }),
 };
 
 /** Sensors typed as `name:unit:min:max`, one per line (or comma), unit and limits optional. */

@@ -37,9 +37,16 @@ function load(): Session | null {
   }
 }
 
-class AuthStore {
-  private state: AuthState = { session: typeof sessionStorage === "undefined" ? null : load(), endedBecause: null };
+function storage(): Storage | null {
+  return typeof sessionStorage === "undefined" ? null : sessionStorage;
+}
+
+export class AuthStore {
+  private state: AuthState = { session: storage() === null ? null : load(), endedBecause: null };
   private readonly listeners = new Set<Listener>();
+  private renewals = 0;
+  /** A sign-out asked for while a renewal ran (undefined: none), applied if it fails. */
+  private deferredSignOut: string | null | undefined = undefined;
 
   getState = (): AuthState => this.state;
 
@@ -53,13 +60,39 @@ class AuthStore {
   }
 
   signIn(session: Session): void {
-    sessionStorage.setItem(TOKEN_STORAGE_KEY, JSON.stringify(session));
+    storage()?.setItem(TOKEN_STORAGE_KEY, JSON.stringify(session));
     this.set({ session, endedBecause: null });
+  }
+
+  /**
+   * Runs `work`, which revokes the current token and yields the fresh session (a password
+   * change). The server may refuse the old token (its socket closes 4001) before the fresh
+   * one arrives: a sign-out meanwhile waits, and is dropped once the fresh session is in.
+   */
+  async renew(work: () => Promise<Session>): Promise<void> {
+    this.renewals += 1;
+    let fresh: Session;
+    try {
+      fresh = await work();
+    } catch (err) {
+      this.renewals -= 1;
+      const deferred = this.deferredSignOut;
+      this.deferredSignOut = undefined;
+      if (deferred !== undefined && this.renewals === 0) this.signOut(deferred);
+      throw err;
+    }
+    this.renewals -= 1;
+    if (this.renewals === 0) this.deferredSignOut = undefined;
+    this.signIn(fresh);
   }
 
   /** Ends the session; `reason` is shown on the login page. */
   signOut(reason: string | null = null): void {
-    sessionStorage.removeItem(TOKEN_STORAGE_KEY);
+    if (this.renewals > 0) {
+      this.deferredSignOut = reason;
+      return;
+    }
+    storage()?.removeItem(TOKEN_STORAGE_KEY);
     if (this.state.session === null && reason === this.state.endedBecause) return;
     this.set({ session: null, endedBecause: reason });
   }
