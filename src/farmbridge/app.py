@@ -41,7 +41,7 @@ from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.named_devices import NamedDeviceService
-from farmbridge.service.probes import Probes
+from farmbridge.service.probes import Probes, WriteProbe
 from farmbridge.service.security import Secrets
 from farmbridge.service.stream import StreamService
 from farmbridge.service.users import UserService
@@ -121,7 +121,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
             unknown_devices=settings.unknown_devices,
             clock=clock,
         ),
-        probes=Probes(),
+        probes=Probes(write=WriteProbe(store.probe_write, clock=clock)),
         clock=clock,
     )
 

@@ -20,7 +20,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 async def readyz(svc: Svc) -> dict[str, str] | JSONResponse:
-    """The store answers a query and every configured link (MQTT) is up; 503 otherwise."""
+    """The store answers a query and would commit a write, and every configured link
+    (MQTT) is up; 503 otherwise, with the reason a write fails as `store` (disk_full,
+    read_only, locked, io_error, other, stalled)."""
     try:
         await svc.store.ping()
     except StoreUnavailable:
@@ -29,6 +31,10 @@ async def readyz(svc: Svc) -> dict[str, str] | JSONResponse:
         raise StoreUnavailable("store does not answer") from exc
     body = {"status": "ready", "store": "ok"}
     failing = False
+    if svc.probes.write is not None:
+        written = await svc.probes.write.check()
+        body["store"] = written.detail
+        failing = not written.ok
     for name, result in svc.probes.check().items():
         body[name] = result.detail
         failing = failing or not result.ok
