@@ -26,6 +26,7 @@ from farmbridge.api import (
     users,
 )
 from farmbridge.api.middleware import BodySizeLimit, RequestMetrics
+from farmbridge.api.responses import declare_errors
 from farmbridge.config import Settings
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.hub.hub import Hub
@@ -205,9 +206,9 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.lorawan_integrations = settings.lorawan_integrations
     errors.install(app)
     for module in (auth, farms, pending, telemetry, commands, users, connections, health):
-        app.include_router(module.router)
-    app.include_router(ingest_http.router)
-    app.include_router(lorawan_http.router)
+        app.include_router(declare_errors(module.router))
+    app.include_router(declare_errors(ingest_http.router))
+    app.include_router(declare_errors(lorawan_http.router))
     webui.mount(app)  # the dashboard at /, after every API route
 
     app.add_middleware(RequestMetrics)

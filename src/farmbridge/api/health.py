@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -18,7 +20,14 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+NOT_READY: Final = {
+    "description": "not ready: the probes' answers (`store` names why a write fails), or the "
+    "error body when the store does not answer at all",
+    "content": {"application/json": {"schema": {"type": "object"}}},
+}
+
+
+@router.get("/readyz", response_model=None, responses={503: NOT_READY})
 async def readyz(svc: Svc) -> dict[str, str] | JSONResponse:
     """The store answers a query and would commit a write, and every configured link
     (MQTT) is up; 503 otherwise, with the reason a write fails as `store` (disk_full,

@@ -320,3 +320,15 @@ class ApproveIn(BaseModel):
 
     kind: DeviceKind = DeviceKind.SENSOR_NODE
     title: str = Field(default="", max_length=200)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code: not_found, invalid, ...")
+    message: str
+    field: str | None = Field(default=None, description="the input at fault, if one is")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of the REST API and the device ingest."""
+
+    error: ErrorDetail
