@@ -171,3 +171,25 @@ def test_bounds_sensor_bound_not_finite_is_invalid(objects: Objects, bound: str)
     )
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == "min"
+
+
+def test_bounds_body_nested_past_the_decoder_is_invalid(objects: Objects) -> None:
+    """A body nested deeper than the JSON decoder recurses is 422 `invalid` (field body),
+    not an undocumented 400 or a 5xx."""
+    levels = 100_000
+    r = objects.api.http.post(
+        "/api/v1/farms",
+        content="[" * levels + "]" * levels,
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert (r.json()["error"]["code"], r.json()["error"]["field"]) == ("invalid", "body")
+
+
+def test_bounds_body_integer_beyond_64_bits_is_invalid(objects: Objects) -> None:
+    """An integer field of a body beyond 64 bits is 422 naming it."""
+    r = objects.api.http.post(
+        f"/api/v1/devices/{objects.ids['device_id']}/commands",
+        json={"action": "set", "ttl_s": 2**64},
+    )
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "ttl_s")

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.api.schemas import MeOut, TokenOut
 
-router = APIRouter(prefix="/api/v1", tags=["auth"])
+router = APIRouter(prefix="/api/v1", tags=["auth"], route_class=BoundedRoute)
 
 
 @router.post("/auth/token")

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.api.schemas import CommandIn, CommandOut
 from farmbridge.domain.bounds import PathId
 
-router = APIRouter(prefix="/api/v1", tags=["commands"])
+router = APIRouter(prefix="/api/v1", tags=["commands"], route_class=BoundedRoute)
 
 Limit = Annotated[int, Query(ge=1, le=1_000)]
 

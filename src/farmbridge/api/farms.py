@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.api.schemas import (
     DeviceCreated,
     DeviceIn,
@@ -19,7 +20,7 @@ from farmbridge.api.schemas import (
 from farmbridge.domain.bounds import PathId
 from farmbridge.domain.telemetry import SensorSpec
 
-router = APIRouter(prefix="/api/v1", tags=["farms"])
+router = APIRouter(prefix="/api/v1", tags=["farms"], route_class=BoundedRoute)
 
 
 def _spec(s: SensorIn) -> SensorSpec:

@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from farmbridge.api.deps import Svc
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.domain.errors import StoreUnavailable
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=BoundedRoute)
 
 
 @router.get("/healthz")

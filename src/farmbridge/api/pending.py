@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.api.schemas import ApproveIn, DeviceCreated, DeviceOut, PendingDeviceOut
 from farmbridge.domain.bounds import PathId
 
-router = APIRouter(prefix="/api/v1", tags=["pending devices"])
+router = APIRouter(prefix="/api/v1", tags=["pending devices"], route_class=BoundedRoute)
 
 
 @router.get("/farms/{farm_id}/pending-devices")

@@ -11,13 +11,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.api.schemas import BucketOut, EventOut, ReadingOut
 from farmbridge.domain import EventLevel
 from farmbridge.domain.bounds import Id, Int64, PathId
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.queries import EventFilter, ExportRow
 
-router = APIRouter(prefix="/api/v1", tags=["telemetry"])
+router = APIRouter(prefix="/api/v1", tags=["telemetry"], route_class=BoundedRoute)
 
 DAY_MS: Final = 86_400_000
 CSV_COLUMNS: Final = ("seq", "ts_ms", "received_ms", "device", "sensor", "unit", "value")

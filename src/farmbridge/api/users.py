@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.api.schemas import MemberOut, RoleIn, UserIn, UserOut
 from farmbridge.domain.bounds import PathId
 
-router = APIRouter(prefix="/api/v1", tags=["users"])
+router = APIRouter(prefix="/api/v1", tags=["users"], route_class=BoundedRoute)
 
 
 @router.get("/users")
