@@ -26,6 +26,7 @@ from farmbridge.api import (
     users,
 )
 from farmbridge.api.middleware import BodySizeLimit, RequestContext, RequestMetrics
+from farmbridge.api.responses import declare_errors
 from farmbridge.config import Settings
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.hub.hub import Hub
@@ -41,7 +42,7 @@ from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.named_devices import NamedDeviceService
-from farmbridge.service.probes import Probes
+from farmbridge.service.probes import Probes, WriteProbe
 from farmbridge.service.security import Secrets
 from farmbridge.service.stream import StreamService
 from farmbridge.service.users import UserService
@@ -128,7 +129,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
             unknown_devices=settings.unknown_devices,
             clock=clock,
         ),
-        probes=Probes(),
+        probes=Probes(write=WriteProbe(store.probe_write, clock=clock)),
         clock=clock,
     )
 
@@ -214,9 +215,9 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.lorawan_integrations = settings.lorawan_integrations
     errors.install(app)
     for module in (auth, farms, pending, telemetry, commands, users, connections, health):
-        app.include_router(module.router)
-    app.include_router(ingest_http.router)
-    app.include_router(lorawan_http.router)
+        app.include_router(declare_errors(module.router))
+    app.include_router(declare_errors(ingest_http.router))
+    app.include_router(declare_errors(lorawan_http.router))
     webui.mount_docs(app)
     webui.mount(app)  # the dashboard at /, after every API route
 

@@ -160,6 +160,14 @@ def is_public(method: str, path: str) -> bool:
     return (method, path) in PUBLIC or path.startswith(PUBLIC_PREFIX)
 
 
+def is_global_admin_only(method: str, path: str) -> bool:
+    """Routes about users or the farm list itself, not about one farm's objects."""
+    return path.startswith("/api/v1/users") or (method, path) in {
+        ("POST", "/api/v1/farms"),
+        ("GET", "/api/v1/connections"),
+    }
+
+
 def fill(path: str, ids: dict[str, int]) -> str:
     names = set(re.findall(r"{(\w+)}", path))
     unknown = names - ids.keys()
@@ -196,15 +204,20 @@ def test_openapi_lists_the_farm_scoped_routes(world: World) -> None:
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
-def test_farm_b_routes_forbidden_to_members_of_farm_a(world: World, role: str) -> None:
-    """A member of farm A, whatever the role, gets 403 on every non-public route about farm B."""
+def test_farm_b_routes_not_found_for_members_of_farm_a(world: World, role: str) -> None:
+    """A member of farm A, whatever the role, gets 404 on every route about an object of farm
+    B (as for an id that does not exist: issue 11 changed this from 403, so ids of other farms
+    cannot be enumerated), and 403 on the global admin's routes."""
     api = world.members[role]
     ids = world.b.path_ids(world.ids["member_b"])
     protected = [
         op for op in operations(world.admin) if not is_public(*op) and op not in CALLER_SCOPED
     ]
     got = {f"{m} {p}": outcome(call(api, m, p, ids)) for m, p in protected}
-    assert got == dict.fromkeys(got, (403, "forbidden"))
+    assert got == {
+        f"{m} {p}": (403, "forbidden") if is_global_admin_only(m, p) else (404, "not_found")
+        for m, p in protected
+    }
 
     # And nothing of B changed.
     b = world.b
@@ -335,7 +348,7 @@ def test_farm_admin_can_manage_own_farm_only(world: World) -> None:
     farm_admin.ok("DELETE", f"/api/v1/devices/{created['device']['id']}")
     self_on_b = f"/api/v1/farms/{b.farm_id}/members/{world.ids['admin']}"
     r = farm_admin.http.put(self_on_b, json={"role": "admin"})
-    assert outcome(r) == (403, "forbidden")
+    assert outcome(r) == (404, "not_found")  # farm B is not theirs: 404 since issue 11, was 403
     r = farm_admin.http.post("/api/v1/farms", json={"name": "fa-farm"})
     assert outcome(r) == (403, "forbidden")
     assert str(b.farm_id) not in farm_admin.ok("GET", "/api/v1/me")["roles"]

@@ -9,10 +9,11 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import Field
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.api.schemas import Body, MeOut, TokenOut
 from farmbridge.service.bundle import Services
 
-router = APIRouter(prefix="/api/v1", tags=["auth"])
+router = APIRouter(prefix="/api/v1", tags=["auth"], route_class=BoundedRoute)
 
 
 def client_of(request: Request, svc: Services) -> str:

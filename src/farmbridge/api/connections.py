@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 
-router = APIRouter(prefix="/api/v1", tags=["operations"])
+router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=BoundedRoute)
 
 
 @router.get("/connections")

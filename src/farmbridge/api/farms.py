@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.api.schemas import (
     DeviceCreated,
     DeviceIn,
@@ -16,9 +17,10 @@ from farmbridge.api.schemas import (
     SensorOut,
     SnapshotOut,
 )
+from farmbridge.domain.bounds import PathId
 from farmbridge.domain.telemetry import SensorSpec
 
-router = APIRouter(prefix="/api/v1", tags=["farms"])
+router = APIRouter(prefix="/api/v1", tags=["farms"], route_class=BoundedRoute)
 
 
 def _spec(s: SensorIn) -> SensorSpec:
@@ -37,12 +39,12 @@ async def create_farm(body: FarmIn, svc: Svc, who: Who) -> FarmOut:
 
 
 @router.get("/farms/{farm_id}")
-async def get_farm(farm_id: int, svc: Svc, who: Who) -> FarmOut:
+async def get_farm(farm_id: PathId, svc: Svc, who: Who) -> FarmOut:
     return FarmOut.of(await svc.farms.get_farm(who, farm_id))
 
 
 @router.get("/farms/{farm_id}/snapshot")
-async def snapshot(farm_id: int, svc: Svc, who: Who) -> SnapshotOut:
+async def snapshot(farm_id: PathId, svc: Svc, who: Who) -> SnapshotOut:
     """Devices with status and sensors with their latest values, as of `farm.last_seq`."""
     snap = await svc.farms.snapshot(who, farm_id)
     return SnapshotOut(
@@ -53,12 +55,12 @@ async def snapshot(farm_id: int, svc: Svc, who: Who) -> SnapshotOut:
 
 
 @router.get("/farms/{farm_id}/devices")
-async def list_devices(farm_id: int, svc: Svc, who: Who) -> list[DeviceOut]:
+async def list_devices(farm_id: PathId, svc: Svc, who: Who) -> list[DeviceOut]:
     return [DeviceOut.of(d) for d in await svc.farms.list_devices(who, farm_id)]
 
 
 @router.post("/farms/{farm_id}/devices", status_code=201)
-async def create_device(farm_id: int, body: DeviceIn, svc: Svc, who: Who) -> DeviceCreated:
+async def create_device(farm_id: PathId, body: DeviceIn, svc: Svc, who: Who) -> DeviceCreated:
     """Creates a device (farm admin); the answer holds its key, shown this once."""
     device, key = await svc.farms.create_device(
         who, farm_id, body.name, body.kind, body.title, [_spec(s) for s in body.sensors]
@@ -70,26 +72,26 @@ async def create_device(farm_id: int, body: DeviceIn, svc: Svc, who: Who) -> Dev
 
 
 @router.get("/devices/{device_id}")
-async def get_device(device_id: int, svc: Svc, who: Who) -> DeviceOut:
+async def get_device(device_id: PathId, svc: Svc, who: Who) -> DeviceOut:
     return DeviceOut.of(await svc.farms.device(who, device_id))
 
 
 @router.delete("/devices/{device_id}", status_code=204)
-async def delete_device(device_id: int, svc: Svc, who: Who) -> None:
+async def delete_device(device_id: PathId, svc: Svc, who: Who) -> None:
     await svc.farms.delete_device(who, device_id)
 
 
 @router.post("/devices/{device_id}/rotate-key")
-async def rotate_key(device_id: int, svc: Svc, who: Who) -> KeyOut:
+async def rotate_key(device_id: PathId, svc: Svc, who: Who) -> KeyOut:
     """Issues a new key (farm admin); the old one stops working at once."""
     return KeyOut(key=await svc.farms.rotate_key(who, device_id))
 
 
 @router.get("/farms/{farm_id}/sensors")
-async def list_sensors(farm_id: int, svc: Svc, who: Who) -> list[SensorOut]:
+async def list_sensors(farm_id: PathId, svc: Svc, who: Who) -> list[SensorOut]:
     return [SensorOut.of(s) for s in await svc.farms.list_sensors(who, farm_id)]
 
 
 @router.post("/devices/{device_id}/sensors", status_code=201)
-async def add_sensor(device_id: int, body: SensorIn, svc: Svc, who: Who) -> SensorOut:
+async def add_sensor(device_id: PathId, body: SensorIn, svc: Svc, who: Who) -> SensorOut:
     return SensorOut.of(await svc.farms.add_sensor(who, device_id, _spec(body)))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from farmbridge.api.deps import Svc
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.domain.errors import StoreUnavailable
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=BoundedRoute)
 
 
 @router.get("/healthz")
@@ -18,9 +21,18 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+NOT_READY: Final = {
+    "description": "not ready: the probes' answers (`store` names why a write fails), or the "
+    "error body when the store does not answer at all",
+    "content": {"application/json": {"schema": {"type": "object"}}},
+}
+
+
+@router.get("/readyz", response_model=None, responses={503: NOT_READY})
 async def readyz(svc: Svc) -> dict[str, str] | JSONResponse:
-    """The store answers a query and every configured link (MQTT) is up; 503 otherwise."""
+    """The store answers a query and would commit a write, and every configured link
+    (MQTT) is up; 503 otherwise, with the reason a write fails as `store` (disk_full,
+    read_only, locked, io_error, other, stalled)."""
     try:
         await svc.store.ping()
     except StoreUnavailable:
@@ -29,6 +41,10 @@ async def readyz(svc: Svc) -> dict[str, str] | JSONResponse:
         raise StoreUnavailable("store does not answer") from exc
     body = {"status": "ready", "store": "ok"}
     failing = False
+    if svc.probes.write is not None:
+        written = await svc.probes.write.check()
+        body["store"] = written.detail
+        failing = not written.ok
     for name, result in svc.probes.check().items():
         body[name] = result.detail
         failing = failing or not result.ok

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from farmbridge.domain import (
     Command,
@@ -21,12 +21,15 @@ from farmbridge.domain import (
     Sensor,
     User,
 )
+from farmbridge.domain.bounds import JSON_MAX_DEPTH, check_json
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, numbers finite (NaN and Infinity refused)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TokenOut(BaseModel):
@@ -241,8 +244,19 @@ class EventOut(BaseModel):
 
 class CommandIn(Body):
     action: str = Field(pattern=NAME_PATTERN)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"free-form JSON, nested at most {JSON_MAX_DEPTH} levels, integers within "
+        "64 bits, numbers finite",
+    )
     ttl_s: int | None = Field(default=None, ge=1, le=86_400)
+
+    @field_validator("params")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # ValidationFailed (not ValueError) so the 422 names the value at fault: params.a[2]
+        check_json(value, field="params")
+        return value
 
 
 class CommandOut(BaseModel):
@@ -306,3 +320,15 @@ class ApproveIn(BaseModel):
 
     kind: DeviceKind = DeviceKind.SENSOR_NODE
     title: str = Field(default="", max_length=200)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code: not_found, invalid, ...")
+    message: str
+    field: str | None = Field(default=None, description="the input at fault, if one is")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of the REST API and the device ingest."""
+
+    error: ErrorDetail

@@ -11,12 +11,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from farmbridge.api.deps import Svc, Who
+from farmbridge.api.routing import BoundedRoute
 from farmbridge.api.schemas import BucketOut, EventOut, ReadingOut
 from farmbridge.domain import EventLevel
+from farmbridge.domain.bounds import Id, Int64, PathId
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.queries import EventFilter, ExportRow
 
-router = APIRouter(prefix="/api/v1", tags=["telemetry"])
+router = APIRouter(prefix="/api/v1", tags=["telemetry"], route_class=BoundedRoute)
 
 DAY_MS: Final = 86_400_000
 CSV_COLUMNS: Final = ("seq", "ts_ms", "received_ms", "device", "sensor", "unit", "value")
@@ -31,13 +33,13 @@ def _csv_row(r: ExportRow) -> tuple[int, int, int, str, str, str, float]:
     return (r.seq, r.ts_ms, r.received_ms, r.device, r.sensor, r.unit, r.value)
 
 
-Start = Annotated[int | None, Query(description="epoch ms, default end - 24 h")]
-End = Annotated[int | None, Query(description="epoch ms (exclusive), default now")]
+Start = Annotated[Int64 | None, Query(description="epoch ms, default end - 24 h")]
+End = Annotated[Int64 | None, Query(description="epoch ms (exclusive), default now")]
 
 
 @router.get("/sensors/{sensor_id}/readings")
 async def readings(
-    sensor_id: int,
+    sensor_id: PathId,
     svc: Svc,
     who: Who,
     start: Start = None,
@@ -51,7 +53,7 @@ async def readings(
 
 @router.get("/sensors/{sensor_id}/buckets")
 async def buckets(
-    sensor_id: int,
+    sensor_id: PathId,
     svc: Svc,
     who: Who,
     start: Start = None,
@@ -66,12 +68,12 @@ async def buckets(
 
 @router.get("/farms/{farm_id}/events")
 async def events(
-    farm_id: int,
+    farm_id: PathId,
     svc: Svc,
     who: Who,
     level: EventLevel | None = None,
-    device_id: int | None = None,
-    before_seq: Annotated[int | None, Query(description="page: events older than this")] = None,
+    device_id: Id | None = None,
+    before_seq: Annotated[Int64 | None, Query(description="page: events older than this")] = None,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> list[EventOut]:
     """Events newest first; pass the last seq you got as `before_seq` for the next page."""
@@ -81,7 +83,7 @@ async def events(
 
 @router.get("/farms/{farm_id}/readings.csv", response_class=StreamingResponse)
 async def export_csv(
-    farm_id: int, svc: Svc, who: Who, start: Start = None, end: End = None
+    farm_id: PathId, svc: Svc, who: Who, start: Start = None, end: End = None
 ) -> StreamingResponse:
     """Every reading of the farm in [start, end) as CSV, streamed in chunks."""
     s, e = _window(svc.clock, start, end)

@@ -66,4 +66,11 @@ class RateLimited(DomainError):
 
 
 class StoreUnavailable(DomainError):
+    """Carries why (`reason`): disk_full, read_only, locked, io_error or other, so an
+    operator reads the cause in the 503 body and /readyz instead of a driver class name."""
+
     code = "store_unavailable"
+
+    def __init__(self, message: str, *, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from farmbridge import metrics
 from farmbridge.domain import CommandState
+from farmbridge.domain.bounds import PathId
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import DomainError, Unauthenticated
 from farmbridge.http_errors import error_response
@@ -210,7 +211,7 @@ class AckBody(BaseModel):
 
 
 @router.post("/commands/{command_id}/ack")
-async def ack_command(command_id: int, body: AckBody, svc: Svc, dev: Dev) -> dict[str, Any]:
+async def ack_command(command_id: PathId, body: AckBody, svc: Svc, dev: Dev) -> dict[str, Any]:
     """The device reports a command done (`acknowledged`) or not (`failed`)."""
     cmd = await svc.commands.complete(dev, command_id, body.state, body.detail)
     metrics.COMMANDS.labels(cmd.state.value).inc()

@@ -30,10 +30,17 @@ class Principal:
     def role_on(self, farm_id: int) -> Role | None:
         return Role.ADMIN if self.user.is_admin else self.roles.get(farm_id)
 
-    def require(self, farm_id: int, needed: Role) -> None:
-        """Raises Forbidden unless the user holds `needed` (or more) on the farm."""
+    def require(self, farm_id: int, needed: Role, *, what: str | None = None) -> None:
+        """Raises Forbidden unless the user holds `needed` (or more) on the farm.
+
+        With `what` (the kind of object asked for), a caller with no role on the farm gets
+        NotFound(`<what> not found`), the store's answer for an id that does not exist, so
+        other farms' ids cannot be told from free ones; a role too weak stays Forbidden.
+        """
         role = self.role_on(farm_id)
         if role is None:
+            if what is not None:
+                raise NotFound(f"{what} not found")
             raise Forbidden(f"no access to farm {farm_id}")
         if not role.allows(needed):
             raise Forbidden(f"{needed.value} role needed on farm {farm_id}, you are {role.value}")

@@ -66,12 +66,12 @@ class CommandService:
 
     async def get(self, who: Principal, command_id: int) -> Command:
         cmd = await self._store.get_command(command_id)
-        who.require(cmd.farm_id, Role.VIEWER)
+        who.require(cmd.farm_id, Role.VIEWER, what="command")
         return cmd
 
     async def cancel(self, who: Principal, command_id: int) -> Command:
         cmd = await self._store.get_command(command_id)
-        who.require(cmd.farm_id, Role.OPERATOR)
+        who.require(cmd.farm_id, Role.OPERATOR, what="command")
         return (
             await self._store.update_command(command_id, CommandState.CANCELLED, "cancelled")
         ).command

@@ -61,18 +61,19 @@ class FarmService:
         return await self._store.list_farms(who.visible_farms())
 
     async def get_farm(self, who: Principal, farm_id: int) -> Farm:
-        who.require(farm_id, Role.VIEWER)
+        who.require(farm_id, Role.VIEWER, what="farm")
         return await self._store.get_farm(farm_id)
 
     async def require_farm(self, who: Principal, farm_id: int, needed: Role) -> None:
-        """Raises Forbidden for too weak a role, NotFound when the farm does not exist."""
-        who.require(farm_id, needed)
+        """Raises Forbidden for too weak a role, NotFound when the farm does not exist or the
+        caller has no role on it (the same answer, so farm ids cannot be enumerated)."""
+        who.require(farm_id, needed, what="farm")
         if who.is_admin:
             # Members know their farm exists; a global admin passes any id, so check it.
             await self._store.get_farm(farm_id)
 
     async def snapshot(self, who: Principal, farm_id: int) -> Snapshot:
-        who.require(farm_id, Role.VIEWER)
+        who.require(farm_id, Role.VIEWER, what="farm")
         # Read the farm first: what the lists show is then at least as new as its last_seq.
         farm = await self._store.get_farm(farm_id)
         devices = await self._store.list_devices(farm_id)
@@ -91,7 +92,7 @@ class FarmService:
         sensors: list[SensorSpec],
     ) -> tuple[Device, str]:
         """Returns the device and its key; the key is shown this once and stored hashed."""
-        who.require(farm_id, Role.ADMIN)
+        who.require(farm_id, Role.ADMIN, what="farm")
         return await self.register_device(farm_id, name, kind, title, sensors)
 
     async def register_device(
@@ -114,7 +115,7 @@ class FarmService:
 
     async def device(self, who: Principal, device_id: int, needed: Role = Role.VIEWER) -> Device:
         device = await self._store.get_device(device_id)
-        who.require(device.farm_id, needed)
+        who.require(device.farm_id, needed, what="device")
         return device
 
     async def list_devices(self, who: Principal, farm_id: int) -> list[Device]:
@@ -171,7 +172,7 @@ class FarmService:
     ) -> tuple[Device, str]:
         """Registers a pending device under the name it reported; returns it and its key."""
         pending = await self._store.get_pending_device(pending_id)
-        who.require(pending.farm_id, Role.ADMIN)
+        who.require(pending.farm_id, Role.ADMIN, what="pending device")
         device, key = await self.register_device(pending.farm_id, pending.name, kind, title, [])
         await self._store.delete_pending_device(pending_id)
         return device, key
@@ -179,19 +180,19 @@ class FarmService:
     async def reject_pending(self, who: Principal, pending_id: int) -> PendingDevice:
         """Keeps the device on record as rejected: its messages stay dropped, unlisted."""
         pending = await self._store.get_pending_device(pending_id)
-        who.require(pending.farm_id, Role.ADMIN)
+        who.require(pending.farm_id, Role.ADMIN, what="pending device")
         await self._store.set_pending_state(pending_id, PendingState.REJECTED)
         return await self._store.get_pending_device(pending_id)
 
     async def get_pending(self, who: Principal, pending_id: int) -> PendingDevice:
         pending = await self._store.get_pending_device(pending_id)
-        who.require(pending.farm_id, Role.ADMIN)
+        who.require(pending.farm_id, Role.ADMIN, what="pending device")
         return pending
 
     async def forget_pending(self, who: Principal, pending_id: int) -> None:
         """Deletes the record, pending or rejected: a device that sends again reappears."""
         pending = await self._store.get_pending_device(pending_id)
-        who.require(pending.farm_id, Role.ADMIN)
+        who.require(pending.farm_id, Role.ADMIN, what="pending device")
         await self._store.delete_pending_device(pending_id)
 
     async def list_sensors(self, who: Principal, farm_id: int) -> list[Sensor]:
@@ -200,7 +201,7 @@ class FarmService:
 
     async def sensor(self, who: Principal, sensor_id: int) -> Sensor:
         sensor = await self._store.get_sensor(sensor_id)
-        who.require(sensor.farm_id, Role.VIEWER)
+        who.require(sensor.farm_id, Role.VIEWER, what="sensor")
         return sensor
 
     # Queries.
@@ -235,7 +236,7 @@ class FarmService:
         if after_seq == 0:
             await self.require_farm(who, farm_id, Role.VIEWER)
         else:
-            who.require(farm_id, Role.VIEWER)
+            who.require(farm_id, Role.VIEWER, what="farm")
         _check_range(start_ms, end_ms)
         return await self._store.export_readings(farm_id, start_ms, end_ms, after_seq=after_seq)
 

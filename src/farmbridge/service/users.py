@@ -55,16 +55,16 @@ class UserService:
         self._watch.changed(user_id)
 
     async def set_role(self, who: Principal, farm_id: int, user_id: int, role: Role) -> None:
-        who.require(farm_id, Role.ADMIN)
+        who.require(farm_id, Role.ADMIN, what="farm")
         await self._store.set_membership(user_id, farm_id, role)
         self._watch.changed(user_id)
 
     async def remove_role(self, who: Principal, farm_id: int, user_id: int) -> None:
-        who.require(farm_id, Role.ADMIN)
+        who.require(farm_id, Role.ADMIN, what="farm")
         await self._store.remove_membership(user_id, farm_id)
         self._watch.changed(user_id)
 
     async def members(self, who: Principal, farm_id: int) -> list[Membership]:
-        who.require(farm_id, Role.ADMIN)
+        who.require(farm_id, Role.ADMIN, what="farm")
         await self._store.get_farm(farm_id)  # a missing farm is 404, not an empty list
         return await self._store.memberships_of_farm(farm_id)

@@ -14,13 +14,26 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Row, Table, select, update
-from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    NoResultFound,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
 
 from farmbridge.domain import Change, IngestBatch
 from farmbridge.domain.clock import Clock
-from farmbridge.domain.errors import Conflict, DomainError, NotFound, StoreUnavailable
+from farmbridge.domain.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    StoreUnavailable,
+    ValidationFailed,
+)
 from farmbridge.store.base import ChangeListener
-from farmbridge.store.dialect import build_engine
+from farmbridge.store.dialect import build_engine, failure_reason, write_probe
 from farmbridge.store.ingest_writes import write_ingest_group
 from farmbridge.store.results import Streamed
 from farmbridge.store.writer import GroupCommitWriter
@@ -50,18 +63,35 @@ Payload = IngestBatch | WriteJob
 
 
 def translate(exc: Exception) -> Exception:
-    """Maps driver exceptions to the domain tree; domain errors pass through."""
+    """Maps driver exceptions to the domain tree; domain errors pass through.
+
+    A value the driver cannot bind (an integer beyond 64 bits, JSON it cannot encode)
+    is the caller's fault, never the store's: ValidationFailed, not StoreUnavailable.
+    The edges validate first; this is the backstop.
+    """
     if isinstance(exc, DomainError):
         return exc
     if isinstance(exc, IntegrityError):
         return Conflict(f"conflicts with existing data: {exc.orig}")
     if isinstance(exc, NoResultFound):
         return NotFound("not found")
-    if isinstance(exc, OperationalError | SQLAlchemyError):
-        err = StoreUnavailable(f"store unavailable: {exc.__class__.__name__}")
-        err.__cause__ = exc
-        return err
-    return exc
+    unbindable = (
+        exc.orig
+        if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+        else exc
+        if isinstance(exc, OverflowError)
+        else None
+    )
+    if isinstance(unbindable, OverflowError | TypeError | ValueError):
+        err: DomainError = ValidationFailed(f"a value the store cannot hold: {unbindable}")
+    elif isinstance(exc, OperationalError | SQLAlchemyError):
+        orig = exc.orig if isinstance(exc, DBAPIError) else None
+        reason = failure_reason(orig)
+        err = StoreUnavailable(f"store unavailable: {reason.replace('_', ' ')}", reason=reason)
+    else:
+        return exc
+    err.__cause__ = exc
+    return err
 
 
 class SqlDatabase:
@@ -114,6 +144,11 @@ class SqlDatabase:
         done = await self.writer.submit(WriteJob(lambda c: Written(fn(c))))
         result: T = done.value
         return result
+
+    async def probe_write(self) -> None:
+        """Commits a write that changes nothing, through the writer like every write;
+        raises StoreUnavailable (with its reason) when a write would fail now."""
+        await self.write(write_probe)
 
     async def write_streamed(self, fn: Callable[[Connection], S]) -> S:
         """Runs `fn` in the writer's next transaction; the listeners hear its `changes`."""

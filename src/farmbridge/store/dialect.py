@@ -6,6 +6,9 @@
 - `bulk_insert`: the hot table's executemany goes straight to the driver, in the
   driver's own parameter style.
 - `upsert`: `INSERT ... ON CONFLICT DO UPDATE`, which SQLite and PostgreSQL spell alike.
+- `failure_reason`: why the database refused (disk_full, read_only, locked, io_error,
+  other), read from the driver's error code or message, in this one place.
+- `write_probe`: the cheapest statement that really writes (readiness asks it).
 
 The rest of the store is portable SQLAlchemy Core; it relies on `UPDATE ... RETURNING`
 (SQLite 3.35 and later, PostgreSQL) to reserve sequence numbers.
@@ -25,6 +28,50 @@ from sqlalchemy.engine import make_url
 SQLITE_SYNCHRONOUS_LEVELS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 _PLACEHOLDER: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+# SQLite's primary result codes (the low byte of the extended code) and what they mean here.
+_SQLITE_REASONS: Final = {5: "locked", 6: "locked", 8: "read_only", 10: "io_error", 13: "disk_full"}
+_MESSAGE_REASONS: Final = (
+    ("disk is full", "disk_full"),
+    ("no space left", "disk_full"),
+    ("readonly", "read_only"),
+    ("read-only", "read_only"),
+    ("database is locked", "locked"),
+    ("table is locked", "locked"),
+    ("lock timeout", "locked"),
+    ("disk i/o error", "io_error"),
+)
+SQLITE_PROBE_BUSY_TIMEOUT_MS: Final = 200
+"""How long the write probe waits for a lock another process holds before it says `locked`."""
+
+
+def failure_reason(driver_error: BaseException | None) -> str:
+    """The reason a driver error names: disk_full, read_only, locked, io_error or other."""
+    if driver_error is None:
+        return "other"
+    code = getattr(driver_error, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _SQLITE_REASONS:
+        return _SQLITE_REASONS[code & 0xFF]
+    text = str(driver_error).lower()
+    for needle, reason in _MESSAGE_REASONS:
+        if needle in text:
+            return reason
+    return "other"
+
+
+def write_probe(conn: Connection) -> None:
+    """A write that touches the database file (SQLite: page 1's header, through the WAL)
+    and changes nothing; on SQLite it waits only briefly for another process's lock."""
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql("SELECT txid_current()")  # fails on a read-only server
+        return
+    version = int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+    conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_PROBE_BUSY_TIMEOUT_MS}")
+    try:
+        conn.exec_driver_sql(f"PRAGMA user_version={version}")
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _json_dumps(value: Any) -> str:

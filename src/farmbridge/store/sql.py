@@ -61,6 +61,9 @@ class SqlStore(SqlUsers, SqlDevices, SqlHistory, SqlCommands):
     async def ping(self) -> None:
         await self._db.read(lambda c: c.execute(text("SELECT 1")).scalar_one())
 
+    async def probe_write(self) -> None:
+        await self._db.probe_write()
+
     @property
     def writer_stats(self) -> tuple[int, int]:
         """(groups committed, jobs committed): their ratio is the group-commit factor."""

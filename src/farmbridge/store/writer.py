@@ -18,6 +18,7 @@ from typing import Final, Generic, TypeVar
 from sqlalchemy import Connection, Engine
 
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
+from farmbridge.domain.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,14 @@ class GroupCommitWriter(Generic[P, R]):
         return jobs, stopping
 
     def _run(self) -> None:
-        with self._engine.connect() as conn:
+        conn: Connection | None = None
+        try:
             while True:
                 first = self._queue.get()
                 if first is None:
                     return
                 jobs, stopping = self._collect(first)
-                self._run_group(conn, jobs)
+                conn = self._run_on(conn, jobs)
                 if stopping:
                     # Drain what was queued behind the stop marker so no awaiter hangs.
                     rest: list[Job[P, R]] = []
@@ -119,10 +121,32 @@ class GroupCommitWriter(Generic[P, R]):
                         if item is not None:
                             rest.append(item)
                     if rest:
-                        self._run_group(conn, rest)
+                        conn = self._run_on(conn, rest)
                     return
+        finally:
+            if conn is not None:
+                conn.close()
 
-    def _run_group(self, conn: Connection, jobs: list[Job[P, R]]) -> None:
+    def _run_on(self, conn: Connection | None, jobs: list[Job[P, R]]) -> Connection | None:
+        """Runs a group on the write connection, opened first if need be; returns the
+        connection to use next, or None when the store failed and the next group must
+        open a fresh one (a connection that met a read-only or I/O error keeps failing
+        after the database is writable again, until it is reopened)."""
+        if conn is None:
+            try:
+                conn = self._engine.connect()
+            except Exception as exc:
+                err = self._translate(exc)
+                _resolve(jobs, [err] * len(jobs))
+                return None
+        if not self._run_group(conn, jobs):
+            return conn
+        conn.invalidate()  # the pool must not hand this DBAPI connection out again
+        conn.close()
+        return None
+
+    def _run_group(self, conn: Connection, jobs: list[Job[P, R]]) -> bool:
+        """Runs and resolves `jobs`; True when one failed because the store is unavailable."""
         payloads = [j.payload for j in jobs]
         results: list[R | Exception]
         try:
@@ -142,6 +166,7 @@ class GroupCommitWriter(Generic[P, R]):
             # Called before the futures resolve, from this thread, in commit order.
             self._on_commit([r for r in results if not isinstance(r, Exception)])
         _resolve(jobs, results)
+        return any(isinstance(r, StoreUnavailable) for r in results)
 
     def _one(self, conn: Connection, payload: P) -> R | Exception:
         try:
