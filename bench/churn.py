@@ -26,12 +26,14 @@ async def run(cycles: int, clients: int) -> None:
         api = Api(bridge.url, *ADMIN)
         farm = api.farm("churn")["id"]
         ok, took_s = await churn(bridge.url, api.token, farm, cycles)
-        print(f"churn: {ok}/{cycles} cycles succeeded ({100 * ok / cycles:.2f} %) in {took_s:.1f} s")
+        share = 100 * ok / cycles
+        print(f"churn: {ok}/{cycles} cycles succeeded ({share:.2f} %) in {took_s:.1f} s")
         result = await storm(bridge, api.token, farm, clients)
         back = len(result.back_s)
         print(
             f"storm: {back}/{clients} back ({100 * back / clients:.2f} %);"
-            f" 99 % after {result.until(0.99, clients)} s, 100 % after {result.until(1.0, clients)} s"
+            f" 99 % after {result.until(0.99, clients)} s,"
+            f" 100 % after {result.until(1.0, clients)} s"
         )
         api.close()
     finally:

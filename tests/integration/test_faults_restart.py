@@ -176,7 +176,9 @@ async def kill_restart_scenario(data_dir: Path, restarts: int, clients: int) -> 
     return figures
 
 
-async def test_kill_9_restarts_store_each_acknowledged_reading_once_and_deliver_it(tmp_path: Path) -> None:
+async def test_kill_9_restarts_store_each_acknowledged_reading_once_and_deliver_it(
+    tmp_path: Path,
+) -> None:
     """Across 3 SIGKILL restarts under ingest, every 2xx reading is stored exactly once and
     reaches every resuming client."""
     figures = await kill_restart_scenario(tmp_path, CI_RESTARTS, CI_CLIENTS)
