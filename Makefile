@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup web web-check system demo serve test check unit integration e2e screenshots bench clean
+.PHONY: setup web web-check system demo serve test check unit integration e2e screenshots bench faults clean
 
 WEB_STAMP := src/farmbridge/web/index.html
 # npm ci writes it; the dashboard's lint, tests and build share one install.
@@ -73,6 +73,13 @@ screenshots: setup web system
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+
+# The fault suite's long runs (docs/reliability.md); CI runs their short versions.
+faults: setup
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q --timeout=0 tests/unit/test_fuzz_*.py
+	$(BIN)/python -m bench.faults
+	$(BIN)/python -m bench.churn
+	$(BIN)/python -m bench.fuzz_api
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,71 @@
+"""schemathesis over the bridge's OpenAPI document, against a real bridge: no 5xx.
+
+The short CI run covers the operations without path parameters (every method, the admin
+logged in; `POST /auth/revoke` left out, as it would end the run's own token). The long
+run over every operation, with the status-code check too, is `bench/fuzz_api.py`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Final
+
+from tests.conftest import Bridge
+from tests.integration.api_client import Api
+
+CASES_PER_OPERATION: Final = 15
+SEED: Final = 1
+RUN_TIMEOUT_S: Final = 300
+# Operations with path parameters still answer 500 for ids beyond 64 bits (issue 11's
+# input bounds work): widen to every operation once that has landed.
+EXCLUDED_PATHS: Final = r"\{|/auth/revoke"
+
+
+def schemathesis_run(url: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs `schemathesis run` on the bridge's OpenAPI document as `token`."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{url}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--seed",
+            str(SEED),
+            "--workers",
+            "1",
+            "--request-timeout",
+            "30",
+            "--no-color",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+
+
+def test_openapi_operations_without_path_parameters_answer_no_server_error(
+    bridge: Bridge, admin_api: Api
+) -> None:
+    """Generated requests to every operation without path parameters get no 5xx."""
+    run = schemathesis_run(
+        bridge.url,
+        admin_api.token,
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        str(CASES_PER_OPERATION),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--exclude-path-regex",
+        EXCLUDED_PATHS,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "Tested:" in run.stdout, run.stdout[-2000:]
+    assert " passed" in run.stdout, run.stdout[-2000:]
+    assert admin_api.http.get("/api/v1/me").status_code == 200, "the run's token was revoked"
