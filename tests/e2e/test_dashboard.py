@@ -319,7 +319,8 @@ def test_account_page_changes_the_password_and_stays_live(
         page.fill("input[name=confirm-password]", new)
         page.click("[data-testid=password-form] button[type=submit]")
         page.wait_for_selector("text=Password changed.")
-        page.wait_for_function(
+        wait_for_js(
+            page,
             f"document.querySelector('{INDICATOR}')?.dataset.state === 'connected'",
             timeout=10_000,
         )
