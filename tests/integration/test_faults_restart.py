@@ -180,13 +180,14 @@ async def test_kill_9_restarts_store_each_acknowledged_reading_once_and_deliver_
     tmp_path: Path,
 ) -> None:
     """Across 3 SIGKILL restarts under ingest, every 2xx reading is stored exactly once and
-    reaches every resuming client."""
+    reaches every resuming client once, in order."""
     figures = await kill_restart_scenario(tmp_path, CI_RESTARTS, CI_CLIENTS)
     assert figures.restarts == CI_RESTARTS
     assert figures.lost_in_store == []
     assert figures.stored_twice == []
     for client in range(CI_CLIENTS):
         assert figures.missed(client) == [], f"client {client}"
+        assert figures.repeats(client) == 0, f"client {client}"
     print(
         f"recover_s={[round(s, 2) for s in figures.recover_s]} acked={len(figures.acked_seqs)}"
         f" repeats={[figures.repeats(c) for c in range(CI_CLIENTS)]}"

@@ -10,7 +10,7 @@ log the same error a second time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +20,8 @@ from starlette.requests import ClientDisconnect
 
 from farmbridge.domain.errors import DomainError
 from farmbridge.http_errors import error_body, error_response
+
+FASTAPI_BODY_PARSE_ERROR: Final = "There was an error parsing the body"
 
 
 def field_path(loc: Sequence[Any], error_type: str = "") -> str:
@@ -53,5 +55,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
+            # A body FastAPI could not even decode (bytes that are not UTF-8, nesting past
+            # the decoder's recursion) is malformed JSON like any other: 422, field body,
+            # on every router (the device routes too), never an undocumented 400.
+            return JSONResponse(error_body("invalid", "body: not valid JSON", "body"), 422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)

@@ -1,8 +1,9 @@
 """The route class of every REST router: JSON bodies parsed with a bound on their nesting.
 
 Python's JSON decoder recurses once per level, so a body of many thousand `[` fails deep
-inside FastAPI with RecursionError, answered as an undocumented 400; here it is a JSON
-error like any other malformed body (422 `invalid`, field `body`). The schemas bound
+inside FastAPI with RecursionError, and bytes that are not UTF-8 fail with
+UnicodeDecodeError: FastAPI answers both with an undocumented 400. Here they are JSON
+errors like any other malformed body (422 `invalid`, field `body`). The schemas bound
 nesting further where free-form JSON is kept (domain/bounds.py).
 """
 
@@ -26,6 +27,9 @@ class BoundedJsonRequest(Request):
             except RecursionError:
                 doc = body.decode(errors="replace")
                 raise json.JSONDecodeError("JSON nested too deep", doc, 0) from None
+            except UnicodeDecodeError as exc:
+                doc = body.decode(errors="replace")
+                raise json.JSONDecodeError("not UTF-8 text", doc, exc.start) from None
         return self._json
 
 
