@@ -53,7 +53,7 @@ def test_readiness_reports_a_lock_held_by_another_process(bridge: Bridge) -> Non
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A data dir on a small tmpfs of its own (root only; skipped elsewhere)."""
+    """A data dir on a small tmpfs of its own (root only: elsewhere the test fails, saying so)."""
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(
@@ -62,7 +62,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         check=False,
     )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        pytest.fail(
+            f"cannot mount a tmpfs (the disk-full test needs root): {done.stderr.decode().strip()}"
+        )
     try:
         yield mount
     finally:

@@ -143,7 +143,7 @@ def upsert(
     `on_conflict` on it (an expression there may name `table`'s columns: the old row)."""
     name = conn.dialect.name
     if name not in {"sqlite", "postgresql"}:
-        raise NotImplementedError(f"no upsert for the {name} dialect")
+        raise ValueError(f"the store runs on SQLite or PostgreSQL, not {name}")
     insert = sqlite.insert(table) if name == "sqlite" else postgresql.insert(table)
     conn.execute(
         insert.values(**values).on_conflict_do_update(index_elements=key, set_=dict(on_conflict))
