@@ -82,6 +82,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         commit_window_s=settings.commit_window_ms / 1000,
         commit_max_jobs=settings.commit_max_jobs,
         sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
     hub = Hub(tick_s=settings.hub_tick_ms / 1000, recent_size=settings.ws_recent_size, clock=clock)
     store.add_listener(hub.publish)

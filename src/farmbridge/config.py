@@ -16,6 +16,7 @@ from farmbridge.hub.hub import HUB_TICK_S, RECENT_SIZE
 from farmbridge.ingest.lorawan_integration import LorawanIntegration
 from farmbridge.ingest.mqtt.binding import MqttBinding
 from farmbridge.protocol import const as ws_default
+from farmbridge.store.dialect import SQLITE_BUSY_TIMEOUT_MS
 from farmbridge.ws.limits import SEND_TIMEOUT_S
 
 __all__ = ["LorawanIntegration", "MqttBinding", "Settings"]
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     commit_window_ms: float = 1.0
     commit_max_jobs: int = 512
     sqlite_synchronous: str = "FULL"
+    sqlite_busy_timeout_ms: int = Field(default=SQLITE_BUSY_TIMEOUT_MS, ge=0, le=600_000)
 
     command_ttl_s: int = 300
 

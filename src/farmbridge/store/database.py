@@ -33,7 +33,12 @@ from farmbridge.domain.errors import (
     ValidationFailed,
 )
 from farmbridge.store.base import ChangeListener
-from farmbridge.store.dialect import build_engine, failure_reason, write_probe
+from farmbridge.store.dialect import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    build_engine,
+    failure_reason,
+    write_probe,
+)
 from farmbridge.store.ingest_writes import write_ingest_group
 from farmbridge.store.results import Streamed
 from farmbridge.store.writer import GroupCommitWriter
@@ -105,9 +110,14 @@ class SqlDatabase:
         commit_window_s: float = 0.0,
         commit_max_jobs: int = 512,
         sqlite_synchronous: str = "FULL",
+        sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
     ) -> None:
         self.clock = clock
-        self.engine = build_engine(url, sqlite_synchronous=sqlite_synchronous)
+        self.engine = build_engine(
+            url,
+            sqlite_synchronous=sqlite_synchronous,
+            sqlite_busy_timeout_ms=sqlite_busy_timeout_ms,
+        )
         self.writer: GroupCommitWriter[Payload, Written[Any]] = GroupCommitWriter(
             self.engine,
             _handle_group,

@@ -67,19 +67,26 @@ def write_probe(conn: Connection) -> None:
         conn.exec_driver_sql("SELECT txid_current()")  # fails on a read-only server
         return
     version = int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+    busy_ms = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
     conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_PROBE_BUSY_TIMEOUT_MS}")
     try:
         conn.exec_driver_sql(f"PRAGMA user_version={version}")
     finally:
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms}")
 
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def build_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
-    """Returns an engine; for SQLite, WAL with the given synchronous level and foreign keys on."""
+def build_engine(
+    url: str,
+    *,
+    sqlite_synchronous: str = "FULL",
+    sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> Engine:
+    """Returns an engine; for SQLite, WAL with the given synchronous level, foreign keys on,
+    and `sqlite_busy_timeout_ms` as the longest wait for another connection's lock."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(
@@ -91,7 +98,7 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout_ms / 1000},
         pool_size=8,
     )
     synchronous = sqlite_synchronous.upper()
@@ -106,7 +113,7 @@ def build_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={int(sqlite_busy_timeout_ms)}")
         cur.close()
 
     return engine

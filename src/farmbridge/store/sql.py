@@ -16,6 +16,7 @@ from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.store import migrate
 from farmbridge.store.base import ChangeListener
 from farmbridge.store.database import SqlDatabase
+from farmbridge.store.dialect import SQLITE_BUSY_TIMEOUT_MS
 from farmbridge.store.sql_commands import SqlCommands
 from farmbridge.store.sql_devices import SqlDevices
 from farmbridge.store.sql_history import SqlHistory
@@ -33,6 +34,7 @@ class SqlStore(SqlUsers, SqlDevices, SqlHistory, SqlCommands):
         commit_window_s: float = 0.0,
         commit_max_jobs: int = 512,
         sqlite_synchronous: str = "FULL",
+        sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
     ) -> None:
         super().__init__(
             SqlDatabase(
@@ -41,6 +43,7 @@ class SqlStore(SqlUsers, SqlDevices, SqlHistory, SqlCommands):
                 commit_window_s=commit_window_s,
                 commit_max_jobs=commit_max_jobs,
                 sqlite_synchronous=sqlite_synchronous,
+                sqlite_busy_timeout_ms=sqlite_busy_timeout_ms,
             )
         )
         self.engine = self._db.engine
