@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Final
 
 from tests.conftest import Bridge
@@ -22,8 +23,11 @@ RUN_TIMEOUT_S: Final = 300
 EXCLUDED_PATHS: Final = r"/auth/revoke|/password|/revoke-tokens|/users/\{user_id\}$"
 
 
-def schemathesis_run(url: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Runs `schemathesis run` on the bridge's OpenAPI document as `token`."""
+def schemathesis_run(
+    url: str, token: str, *args: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Runs `schemathesis run` on the bridge's OpenAPI document as `token`, in `cwd`
+    (schemathesis keeps a cache of what it found there: never in the working tree)."""
     return subprocess.run(
         [
             sys.executable,
@@ -46,6 +50,7 @@ def schemathesis_run(url: str, token: str, *args: str) -> subprocess.CompletedPr
         text=True,
         timeout=RUN_TIMEOUT_S,
         check=False,
+        cwd=cwd,
     )
 
 
@@ -64,6 +69,7 @@ def test_openapi_operations_answer_no_server_error_and_only_documented_statuses(
         "examples,coverage,fuzzing",
         "--exclude-path-regex",
         EXCLUDED_PATHS,
+        cwd=bridge.data_dir,
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "Tested:" in run.stdout, run.stdout[-2000:]
