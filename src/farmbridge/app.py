@@ -211,7 +211,6 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = svc
-    app.state.clock = svc.clock
     app.state.settings = settings
     app.state.lorawan_integrations = settings.lorawan_integrations
     errors.install(app)

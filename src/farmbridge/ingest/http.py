@@ -34,8 +34,8 @@ _bearer = HTTPBearer(auto_error=False, description="The device key given at devi
 
 
 async def _clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
+    svc: Services = request.app.state.services
+    return svc.clock
 
 
 AppClock = Annotated[Clock, Depends(_clock)]

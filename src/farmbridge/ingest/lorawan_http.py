@@ -16,7 +16,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from farmbridge import metrics
-from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import BadPayload, NotFound, Unauthenticated, ValidationFailed
 from farmbridge.ingest.http import client_of
 from farmbridge.ingest.lorawan import parse_chirpstack_event, parse_tts_uplink
@@ -72,7 +71,7 @@ async def uplink(
     not uplinks (joins, acks, logs) are accepted and ignored; a body that cannot be read
     is answered 422 naming the field."""
     svc: Services = request.app.state.services
-    clock: Clock = request.app.state.clock
+    clock = svc.clock
     body = await request.body()
     received_ms = clock.wall_ms()
     try:
