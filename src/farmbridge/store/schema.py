@@ -194,3 +194,17 @@ pending_devices = Table(
     Column("sample", Text, nullable=False),
     UniqueConstraint("farm_id", "name"),
 )
+
+# Notifications to send (webhooks, e-mail), written in the transaction of their cause and
+# drained by the egress worker (store/outbox.py).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("topic", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("dispatched_ms", BigInteger, nullable=True),
+    Index("ix_outbox_undispatched", "dispatched_ms", "id"),
+)
