@@ -1,5 +1,17 @@
 """Plain typed records of the farm domain; this package imports nothing of ours."""
 
+from farmbridge.domain.alarms import (
+    Ack,
+    Alarm,
+    AlarmChange,
+    AlarmKind,
+    AlarmRule,
+    AlarmState,
+    AlarmUpdate,
+    RuleAudit,
+    RuleKind,
+    Severity,
+)
 from farmbridge.domain.changes import Change
 from farmbridge.domain.commands import Command, CommandState, CommandUpdate
 from farmbridge.domain.devices import (
@@ -36,6 +48,13 @@ from farmbridge.domain.telemetry import (
 from farmbridge.domain.users import Membership, Role, User
 
 __all__ = [
+    "Ack",
+    "Alarm",
+    "AlarmChange",
+    "AlarmKind",
+    "AlarmRule",
+    "AlarmState",
+    "AlarmUpdate",
     "Change",
     "Command",
     "CommandState",
@@ -61,7 +80,10 @@ __all__ = [
     "ReadingBucket",
     "ReadingIn",
     "Role",
+    "RuleAudit",
+    "RuleKind",
     "Sensor",
+    "Severity",
     "StatusChange",
     "StatusRecord",
     "Stored",
