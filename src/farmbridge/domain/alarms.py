@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class RuleKind(StrEnum):
@@ -147,3 +148,111 @@ class AlarmUpdate:
     alarm: Alarm
     change: AlarmChange
     received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """A rule as an admin writes it (created or replaced), validated by the service."""
+
+    name: str
+    kind: RuleKind
+    severity: Severity
+    for_ms: int = 0
+    sensor_id: int | None = None
+    sensor_name: str | None = None
+    device_id: int | None = None
+    threshold: float | None = None
+    clear_threshold: float | None = None
+    enabled: bool = True
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmFilter:
+    """Which alarms a list asks for: `states` None = every state; newest (highest seq) first."""
+
+    states: frozenset[AlarmState] | None = None
+    severity: Severity | None = None
+    device_id: int | None = None
+    before_seq: int | None = None
+    limit: int = 100
+
+
+def slug(name: str) -> str:
+    """A rule's code: its name in lower case, runs of other characters as one `_`."""
+    out: list[str] = []
+    for ch in name.lower():
+        if ch.isascii() and ch.isalnum():
+            out.append(ch)
+        elif out and out[-1] != "_":
+            out.append("_")
+    return "".join(out).strip("_")[:64] or "rule"
+
+
+def alarm_json(alarm: Alarm) -> dict[str, Any]:
+    """The one JSON shape of an alarm: REST answers, the snapshot, the stream, the outbox."""
+    ack = alarm.ack
+    return {
+        "id": alarm.id,
+        "farm": alarm.farm_id,
+        "seq": alarm.seq,
+        "rule": alarm.rule_id,
+        "device": alarm.device_id,
+        "sensor": alarm.sensor_id,
+        "kind": alarm.kind.value,
+        "code": alarm.code,
+        "severity": alarm.severity.value,
+        "message": alarm.message,
+        "value": alarm.value,
+        "state": alarm.state.value,
+        "raised_at": alarm.raised_ms,
+        "cleared_at": alarm.cleared_ms,
+        "ack": None
+        if ack is None
+        else {"by": ack.by, "user": ack.user, "at": ack.at_ms, "comment": ack.comment},
+    }
+
+
+def alarm_from_json(obj: dict[str, Any]) -> Alarm:
+    """The inverse of `alarm_json` (the store keeps each change's alarm in that shape)."""
+    ack = obj.get("ack")
+    return Alarm(
+        id=obj["id"],
+        farm_id=obj["farm"],
+        seq=obj["seq"],
+        kind=AlarmKind(obj["kind"]),
+        code=obj["code"],
+        severity=Severity(obj["severity"]),
+        message=obj["message"],
+        state=AlarmState(obj["state"]),
+        raised_ms=obj["raised_at"],
+        rule_id=obj["rule"],
+        device_id=obj["device"],
+        sensor_id=obj["sensor"],
+        value=obj["value"],
+        cleared_ms=obj["cleared_at"],
+        ack=None if ack is None else Ack(ack["by"], ack["user"], ack["at"], ack["comment"]),
+    )
+
+
+def rule_json(rule: AlarmRule) -> dict[str, Any]:
+    """The one JSON shape of a rule: REST answers and the audit's before/after."""
+    return {
+        "id": rule.id,
+        "farm": rule.farm_id,
+        "name": rule.name,
+        "code": rule.code,
+        "kind": rule.kind.value,
+        "severity": rule.severity.value,
+        "sensor_id": rule.sensor_id,
+        "sensor_name": rule.sensor_name,
+        "device_id": rule.device_id,
+        "threshold": rule.threshold,
+        "clear_threshold": rule.clear_threshold,
+        "for_s": rule.for_ms / 1000,
+        "enabled": rule.enabled,
+        "message": rule.message,
+        "created_at": rule.created_ms,
+        "updated_at": rule.updated_ms,
+        "updated_by": rule.updated_by,
+    }
