@@ -1,21 +1,24 @@
 /**
- * The live stream's wire contract, protocol version 1: a mirror of docs/protocol.md.
+ * The live stream's wire contract, protocol version 2: a mirror of docs/protocol.md.
  *
  * Types for every client and server message, the error and close codes as enums, and
  * `decodeFrame` / `batchChanges`, which turn a frame into messages and a `batch` into
  * changes with absolute times, sorted by seq. Pure: no I/O, no timers.
  */
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export enum Topic {
   Readings = "readings",
   DeviceStatus = "device_status",
   Events = "events",
   Commands = "commands",
+  /** Since protocol 2. */
+  Alarms = "alarms",
 }
 
 export const ALL_TOPICS: readonly Topic[] = [
+  Topic.Alarms,
   Topic.Commands,
   Topic.DeviceStatus,
   Topic.Events,
