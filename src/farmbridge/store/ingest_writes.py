@@ -134,7 +134,6 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
     seen: dict[int, int] = {}
     for i in todo:
         b = batches[i]
-        first = base[b.farm_id] + 1
         seq = base[b.farm_id]
         stored: list[Stored] = []
         if i in revive:
@@ -164,6 +163,9 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
             prev_s = newest_status.get(b.device_id)
             if prev_s is None or ts >= prev_s.status.ts_ms:
                 newest_status[b.device_id] = srec
+        # The answer's range covers the report's own items; the online status before
+        # them is the bridge's word, streamed but not part of what the device sent.
+        first = seq + 1
         for r in b.readings:
             seq += 1
             rec = Reading(r.sensor_id, b.device_id, b.farm_id, r.value, r.ts_ms, b.received_ms, seq)
