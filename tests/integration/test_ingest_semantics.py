@@ -92,6 +92,16 @@ def test_seqs_gap_free_under_concurrent_ingest(
                 for i in range(REQUESTS_PER_DEVICE)
             ]
 
+    # Each device says it is online first, so the readings below take seqs base+1..base+n.
+    base = DEVICES_PER_FARM
+    for _, dev in fleet:
+        r = httpx.post(
+            f"{shared.url}/api/v1/ingest",
+            json={"status": {"state": "online"}},
+            headers={"Authorization": f"Bearer {dev['key']}"},
+        )
+        assert r.status_code == 200, r.text
+
     # One thread per device, all sending at once.
     with ThreadPoolExecutor(max_workers=len(fleet)) as pool:
         acks_by_device = list(pool.map(device_run, [dev["key"] for _, dev in fleet]))
@@ -109,9 +119,9 @@ def test_seqs_gap_free_under_concurrent_ingest(
     n = DEVICES_PER_FARM * REQUESTS_PER_DEVICE
     assert len(seqs_by_farm) == FARMS
     for farm_id, seqs in seqs_by_farm.items():
-        assert sorted(seqs) == list(range(1, n + 1))
+        assert sorted(seqs) == list(range(base + 1, base + n + 1))
         snap = admin.ok("GET", f"/api/v1/farms/{farm_id}/snapshot")
-        assert snap["farm"]["last_seq"] == n
+        assert snap["farm"]["last_seq"] == base + n
         for sensor in snap["sensors"]:
             assert sensor["last_seq"] in seqs_by_sensor[sensor["id"]]
     for sensor_id, seqs in seqs_by_sensor.items():

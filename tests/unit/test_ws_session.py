@@ -32,6 +32,7 @@ from farmbridge.protocol.const import (
     PROTOCOL_VERSION,
     CloseCode,
     ResyncReason,
+    Topic,
 )
 from farmbridge.service.access import Principal
 from farmbridge.service.connections import ConnectionInfo, ConnectionRegistry
@@ -895,3 +896,30 @@ async def test_connection_answers_an_unexpected_error_and_logs_its_traceback(
         socket.inbox.put_nowait({"type": "websocket.disconnect"})
         await running
         svc.connections.remove(conn)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "named", "topics"),
+    [
+        (2, None, {t.value for t in Topic}),
+        (2, ["device_status"], {"device_status", "device_removals"}),
+        (2, ["readings", "alarms"], {"readings", "alarms"}),
+        (1, None, {"readings", "device_status", "events", "commands"}),
+        (1, ["device_status", "alarms", "device_removals"], {"device_status"}),
+    ],
+)
+def test_session_subscribes_to_the_topics_of_its_protocol_version(
+    clock: FakeClock, protocol: int, named: list[str] | None, topics: set[str]
+) -> None:
+    """Version 2 serves alarms and device removals, and device_status brings removals with
+    it; a version 1 client never gets a topic of version 2, even one it names."""
+    peer = Peer(clock, tokens={"t": principal(clock)}, answer_subscribes=False)
+    peer.take()
+    peer.send({"type": "auth", "token": "t", "id": "a", "protocol": protocol})
+    peer.take()
+    msg: dict[str, Any] = {"type": "subscribe", "id": 2, "farm": 1}
+    if named is not None:
+        msg["topics"] = named
+    peer.send(msg)
+    (ask,) = peer.pending
+    assert {t.value for t in ask.topics} == topics

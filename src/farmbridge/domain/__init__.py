@@ -19,6 +19,7 @@ from farmbridge.domain.commands import Command, CommandState, CommandUpdate
 from farmbridge.domain.devices import (
     Device,
     DeviceKind,
+    DeviceRemoved,
     DeviceState,
     DeviceStatus,
     PendingDevice,
@@ -65,6 +66,7 @@ __all__ = [
     "Conflict",
     "Device",
     "DeviceKind",
+    "DeviceRemoved",
     "DeviceState",
     "DeviceStatus",
     "DomainError",

@@ -12,7 +12,18 @@ from collections.abc import Iterable
 
 import orjson
 
-from farmbridge.domain import Alarm, AlarmUpdate, Change, Device, Reading, Sensor, StatusRecord
+from farmbridge.domain import (
+    Alarm,
+    AlarmUpdate,
+    Change,
+    Device,
+    DeviceRemoved,
+    DeviceState,
+    Reading,
+    Sensor,
+    StatusRecord,
+)
+from farmbridge.domain.liveness import LivenessPolicy, learn
 from farmbridge.protocol.server_messages import snapshot_body
 
 
@@ -23,8 +34,13 @@ class FarmState:
         devices: Iterable[Device],
         sensors: Iterable[Sensor],
         alarms: Iterable[Alarm] = (),
+        *,
+        liveness: LivenessPolicy | None = None,
     ) -> None:
+        """`liveness` says when silence turns a device offline (the snapshot's
+        `offline_after_s`); the default policy when not given."""
         self.seq = seq
+        self.liveness = liveness or LivenessPolicy()
         self.devices: dict[int, Device] = {d.id: d for d in devices}
         self.sensors: dict[int, Sensor] = {s.id: s for s in sensors}
         # Open alarms by id: every alarm change carries the whole alarm, so the newest wins.
@@ -45,7 +61,11 @@ class FarmState:
                 d = self.devices.get(ch.device_id)
                 if d is not None and ch.status.ts_ms >= d.status.ts_ms:
                     self.devices[d.id] = dataclasses.replace(d, status=ch.status)
-                self._seen(ch.device_id, ch.received_ms)
+                if ch.status.state is not DeviceState.OFFLINE:
+                    # Offline (a sweep, a last will) is no sign of life, as in the store.
+                    self._seen(ch.device_id, ch.received_ms)
+            elif isinstance(ch, DeviceRemoved):
+                self.remove_device(ch.device_id)
             elif isinstance(ch, AlarmUpdate):
                 known = self.alarms.get(ch.alarm.id)
                 if known is not None and known.seq > ch.alarm.seq:
@@ -57,7 +77,8 @@ class FarmState:
         self._encoded = {}
 
     def put_device(self, device: Device, sensors: Iterable[Sensor]) -> None:
-        """A device (and its sensors) was added or re-described; values already known stay."""
+        """A device (and its sensors) was added or re-described (its expected interval
+        set); status and values already known stay."""
         known = self.devices.get(device.id)
         self.devices[device.id] = (
             dataclasses.replace(device, status=known.status, last_seen_ms=known.last_seen_ms)
@@ -84,7 +105,12 @@ class FarmState:
     def _seen(self, device_id: int, at_ms: int) -> None:
         d = self.devices.get(device_id)
         if d is not None and (d.last_seen_ms is None or at_ms > d.last_seen_ms):
-            self.devices[device_id] = dataclasses.replace(d, last_seen_ms=at_ms)
+            # The same estimate the store learns (domain.liveness), over the stream's
+            # receive times, so a snapshot's learned interval stays current.
+            est, anchor = learn(d.learned_interval_s, d.interval_anchor_ms, at_ms)
+            self.devices[device_id] = dataclasses.replace(
+                d, last_seen_ms=at_ms, learned_interval_s=est, interval_anchor_ms=anchor
+            )
 
     def encoded(self, with_alarms: bool = False) -> str:
         """The snapshot as JSON, encoded once per state version however many ask; with the
@@ -92,6 +118,12 @@ class FarmState:
         text = self._encoded.get(with_alarms)
         if text is None:
             alarms = sorted(self.alarms.values(), key=lambda a: a.id) if with_alarms else None
-            body = snapshot_body(self.seq, self.devices.values(), self.sensors.values(), alarms)
+            body = snapshot_body(
+                self.seq,
+                self.devices.values(),
+                self.sensors.values(),
+                alarms,
+                liveness=self.liveness,
+            )
             text = self._encoded[with_alarms] = orjson.dumps(body).decode()
         return text

@@ -39,11 +39,18 @@ class Topic(StrEnum):
     COMMANDS = "commands"
     ALARMS = "alarms"
     """Since protocol 2."""
+    DEVICE_REMOVALS = "device_removals"
+    """Since protocol 2; implied by `device_status` (a removal ends a device's status)."""
 
 
 ALL_TOPICS: Final = frozenset(Topic)
-TOPICS_OF_VERSION: Final = {1: ALL_TOPICS - {Topic.ALARMS}, 2: ALL_TOPICS}
+TOPICS_OF_VERSION: Final = {
+    1: ALL_TOPICS - {Topic.ALARMS, Topic.DEVICE_REMOVALS},
+    2: ALL_TOPICS,
+}
 """The topics a client of each protocol version may have (and has by default)."""
+IMPLIED_TOPICS: Final = {Topic.DEVICE_STATUS: Topic.DEVICE_REMOVALS}
+"""A topic a client names brings this one with it, where its version serves it."""
 
 
 class Mode(StrEnum):

@@ -18,12 +18,14 @@ from farmbridge.domain import (
     Change,
     CommandUpdate,
     Device,
+    DeviceRemoved,
     Event,
     Reading,
     Sensor,
     StatusRecord,
 )
 from farmbridge.domain.alarms import alarm_json
+from farmbridge.domain.liveness import LivenessPolicy
 from farmbridge.protocol.const import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -40,6 +42,7 @@ TOPIC_KEYS = {
     Topic.EVENTS: "e",
     Topic.COMMANDS: "c",
     Topic.ALARMS: "a",
+    Topic.DEVICE_REMOVALS: "x",
 }
 
 
@@ -56,6 +59,8 @@ def topic_of(change: Change) -> Topic:
         return Topic.EVENTS
     if isinstance(change, AlarmUpdate):
         return Topic.ALARMS
+    if isinstance(change, DeviceRemoved):
+        return Topic.DEVICE_REMOVALS
     return Topic.COMMANDS
 
 
@@ -95,6 +100,8 @@ def compact(change: Change, t0: int) -> list[Any] | dict[str, Any]:
             change.ts_ms - t0,
             change.received_ms - t0,
         ]
+    if isinstance(change, DeviceRemoved):
+        return [change.seq, change.device_id, change.ts_ms - t0]
     assert isinstance(change, CommandUpdate)
     return [
         change.seq,
@@ -133,8 +140,9 @@ def sent_tail(sent_ms: int) -> str:
 
 
 def stored_ms(ch: Change) -> int:
-    """When the bridge stored a change (a command update: when its state changed)."""
-    if isinstance(ch, CommandUpdate):
+    """When the bridge stored a change (a command update: when its state changed; a
+    removal: when the device was deleted)."""
+    if isinstance(ch, CommandUpdate | DeviceRemoved):
         return ch.ts_ms
     return ch.received_ms
 
@@ -167,8 +175,12 @@ def snapshot_body(
     devices: Iterable[Device],
     sensors: Iterable[Sensor],
     alarms: Iterable[Alarm] | None = None,
+    *,
+    liveness: LivenessPolicy | None = None,
 ) -> dict[str, Any]:
-    """The farm's state; `alarms` (its open alarms) only for subscribers of that topic."""
+    """The farm's state; `alarms` (its open alarms) only for subscribers of that topic;
+    `liveness` gives each device's `offline_after_s` (the default policy if None)."""
+    policy = liveness or LivenessPolicy()
     body = {
         "seq": seq,
         "devices": [
@@ -181,6 +193,8 @@ def snapshot_body(
                 "actuator": d.status.actuator,
                 "status_ts": d.status.ts_ms,
                 "last_seen": d.last_seen_ms,
+                "interval_s": d.interval_s,
+                "offline_after_s": policy.offline_after_s(d.interval_s),
             }
             for d in devices
         ],

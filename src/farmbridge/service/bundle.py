@@ -12,6 +12,7 @@ from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.liveness import LivenessService
 from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.probes import Probes
 from farmbridge.service.stream import StreamService
@@ -35,4 +36,5 @@ class Services:
     probes: Probes
     alarms: AlarmService
     alarm_timer: AlarmTimer
+    liveness: LivenessService
     clock: Clock

@@ -19,6 +19,7 @@ from farmbridge.domain import (
     CommandUpdate,
     Device,
     DeviceKind,
+    DeviceRemoved,
     DeviceState,
     DeviceStatus,
     Event,
@@ -80,6 +81,9 @@ def device(r: Row[Any]) -> Device:
             seq=r.status_seq,
         ),
         last_seen_ms=r.last_seen_ms,
+        expected_interval_s=r.expected_interval_s,
+        learned_interval_s=r.learned_interval_s,
+        interval_anchor_ms=r.interval_anchor_ms,
     )
 
 
@@ -258,3 +262,7 @@ def rule_audit(r: Row[Any]) -> RuleAudit:
         before=r.before,
         after=r.after,
     )
+
+
+def device_removed(r: Row[Any]) -> DeviceRemoved:
+    return DeviceRemoved(farm_id=r.farm_id, device_id=r.device_id, seq=r.seq, ts_ms=r.ts_ms)

@@ -1,6 +1,6 @@
 """The SQL store's history aggregate: ingest, readings, buckets, events, export, resume.
 
-Ingest is the hot path (group-committed in bulk); `changes_since` merges the five
+Ingest is the hot path (group-committed in bulk); `changes_since` merges the six
 sequenced tables for a resuming subscriber.
 """
 
@@ -17,6 +17,7 @@ from farmbridge.store.database import SqlAggregate, Written
 from farmbridge.store.schema import (
     alarm_changes,
     command_updates,
+    device_removals,
     devices,
     events,
     ingest_messages,
@@ -127,6 +128,7 @@ class SqlHistory(SqlAggregate):
                 (events, rows.event),
                 (command_updates, rows.stored_command_update),
                 (alarm_changes, rows.alarm_update),
+                (device_removals, rows.device_removed),
             )
             for table, conv in tables:
                 q = (

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Final
 from farmbridge.protocol import server_messages as out
 from farmbridge.protocol.client_messages import Auth, Ping, Pong, Subscribe, Unsubscribe
 from farmbridge.protocol.const import (
+    IMPLIED_TOPICS,
     PROTOCOL_VERSION,
     TOPICS_OF_VERSION,
     ErrorCode,
+    Topic,
     UnsubscribeReason,
 )
 from farmbridge.ws.actions import AskPrincipal, EndSubscription, OpenSubscription
@@ -66,12 +68,19 @@ def subscribe(session: Session, msg: Subscribe) -> None:
             session.principal,
             msg.id,
             msg.farm,
-            frozenset(msg.topics) & served if msg.topics else served,
+            _topics(msg.topics, served),
             msg.mode,
             msg.since,
             msg.epoch,
         )
     )
+
+
+def _topics(named: list[Topic] | None, served: frozenset[Topic]) -> frozenset[Topic]:
+    if not named:
+        return served
+    implied = {IMPLIED_TOPICS[t] for t in named if t in IMPLIED_TOPICS}
+    return frozenset(named).union(implied) & served
 
 
 def unsubscribe(session: Session, msg: Unsubscribe) -> None:

@@ -15,11 +15,14 @@ export enum Topic {
   Commands = "commands",
   /** Since protocol 2. */
   Alarms = "alarms",
+  /** Since protocol 2; implied by device_status. */
+  DeviceRemovals = "device_removals",
 }
 
 export const ALL_TOPICS: readonly Topic[] = [
   Topic.Alarms,
   Topic.Commands,
+  Topic.DeviceRemovals,
   Topic.DeviceStatus,
   Topic.Events,
   Topic.Readings,
@@ -174,6 +177,10 @@ export interface SnapshotDevice {
   actuator: Actuator;
   status_ts: number;
   last_seen: number | null;
+  /** Expected reporting interval in seconds: set by an admin, else learned; null: unknown. */
+  interval_s: number | null;
+  /** Seconds of silence after which the bridge marks the device offline; null: never. */
+  offline_after_s: number | null;
 }
 
 export interface SnapshotSensor {
