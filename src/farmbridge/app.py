@@ -29,6 +29,9 @@ from farmbridge.api.middleware import BodySizeLimit, RequestContext, RequestMetr
 from farmbridge.api.responses import declare_errors
 from farmbridge.config import Settings
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
+from farmbridge.domain.notifications import RetryPolicy
+from farmbridge.egress.mail import NoSmtp, SmtpOptions, SmtpSender
+from farmbridge.egress.webhook import WebhookSender
 from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
 from farmbridge.ingest import lorawan_http
@@ -39,9 +42,11 @@ from farmbridge.service.bundle import Services
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.directory import DeviceDirectory
+from farmbridge.service.egress import EgressWorker, MailSender
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.named_devices import NamedDeviceService
+from farmbridge.service.notifications import NotificationService
 from farmbridge.service.probes import Probes, WriteProbe
 from farmbridge.service.security import Secrets
 from farmbridge.service.stream import StreamService
@@ -131,7 +136,43 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
             clock=clock,
         ),
         probes=Probes(write=WriteProbe(store.probe_write, clock=clock)),
+        notifications=NotificationService(store, farm_svc),
+        egress=egress_worker(settings, store, clock),
         clock=clock,
+    )
+
+
+def mail_sender(settings: Settings) -> MailSender:
+    """The SMTP sender of the settings, or one that fails every e-mail saying none is set."""
+    if not settings.smtp_host:
+        return NoSmtp()
+    password = settings.smtp_password
+    return SmtpSender(
+        SmtpOptions(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            user=settings.smtp_user,
+            password=password.get_secret_value() if password is not None else None,
+            starttls=settings.smtp_starttls,
+            timeout_s=settings.notify_timeout_s,
+        )
+    )
+
+
+def egress_worker(settings: Settings, store: SqlStore, clock: Clock) -> EgressWorker:
+    return EgressWorker(
+        store,
+        webhooks=WebhookSender(timeout_s=settings.notify_timeout_s),
+        mail=mail_sender(settings),
+        policy=RetryPolicy(
+            max_attempts=settings.notify_max_attempts,
+            base_delay_s=settings.notify_retry_base_s,
+            max_delay_s=settings.notify_retry_max_s,
+        ),
+        clock=clock,
+        concurrency=settings.notify_concurrency,
+        timeout_s=settings.notify_timeout_s,
     )
 
 
@@ -179,7 +220,10 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         store = svc.store
         assert isinstance(store, SqlStore)
         tasks = [
-            asyncio.create_task(housekeeping(svc, settings, store), name="farmbridge.housekeeping")
+            asyncio.create_task(housekeeping(svc, settings, store), name="farmbridge.housekeeping"),
+            asyncio.create_task(
+                svc.egress.run(settings.notify_poll_ms / 1000), name="farmbridge.egress"
+            ),
         ]
         if settings.mqtt_url:
             bridge = MqttBridge(
@@ -200,6 +244,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
                     pass
                 except Exception:
                     log.exception("%s failed while stopping", task.get_name())
+            await svc.egress.close()
             await svc.store.close()
 
     app = FastAPI(

@@ -57,6 +57,8 @@ def _keep_quotes(match: re.Match[str]) -> str:
 _PATTERNS: Final[tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...]] = (
     # Device keys as service/security.py makes them: "fbd_" + token_urlsafe(32).
     (re.compile(r"fbd_[A-Za-z0-9_\-]{8,}"), "fbd_" + REDACTED),
+    # Webhook signing secrets as service/notifications.py makes them: "fbw_" + 43 chars.
+    (re.compile(r"fbw_[A-Za-z0-9_\-]{8,}"), "fbw_" + REDACTED),
     # A JWT: three base64url parts, the first a JSON header (`{"` is "eyJ").
     (re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+"), r"\1 " + REDACTED),

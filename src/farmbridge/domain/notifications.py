@@ -7,11 +7,25 @@ per target of its farm; each delivery is tried until it is delivered or has fail
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
+from urllib.parse import urlsplit
+
+from farmbridge.domain.errors import ValidationFailed
 
 WEBHOOK_SCHEMES: Final = ("http", "https")
+MAX_URL_CHARS: Final = 2048
+MAX_ADDRESS_CHARS: Final = 254
+MAX_RECIPIENTS: Final = 50
+# Deliberately narrow (no quoted local parts, no IP literals): an address must never
+# carry what could end a header line or start another one.
+_ADDRESS: Final = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
+    r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z"
+)
 
 
 class DeliveryState(StrEnum):
@@ -118,3 +132,34 @@ class RetryPolicy:
         if failed_attempts >= self.max_attempts:
             return None
         return now_ms + round(self.retry_delay_s(failed_attempts) * 1000)
+
+
+def check_webhook_url(url: str, *, field: str = "url") -> str:
+    """`url` if it is an absolute http(s) URL with a host; ValidationFailed otherwise."""
+    if len(url) > MAX_URL_CHARS:
+        raise ValidationFailed(f"at most {MAX_URL_CHARS} characters", field=field)
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise ValidationFailed("a URL has no spaces or control characters", field=field)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        raise ValidationFailed(f"not a URL: {exc}", field=field) from None
+    if parts.scheme.lower() not in WEBHOOK_SCHEMES:
+        raise ValidationFailed("the URL must be http or https", field=field)
+    if not parts.hostname:
+        raise ValidationFailed("the URL has no host", field=field)
+    return url
+
+
+def check_addresses(addresses: list[str], *, field: str = "addresses") -> list[str]:
+    """The addresses, trimmed; ValidationFailed naming the first bad one (`addresses[2]`)."""
+    if len(addresses) > MAX_RECIPIENTS:
+        raise ValidationFailed(f"at most {MAX_RECIPIENTS} recipients", field=field)
+    out = []
+    for i, raw in enumerate(addresses):
+        address = raw.strip()
+        if len(address) > MAX_ADDRESS_CHARS or not _ADDRESS.match(address):
+            raise ValidationFailed(f"not an e-mail address: {raw!r}", field=f"{field}[{i}]")
+        out.append(address)
+    return out

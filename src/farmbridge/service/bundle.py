@@ -8,9 +8,11 @@ from farmbridge.domain.clock import Clock
 from farmbridge.service.access import AccessService
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
+from farmbridge.service.egress import EgressWorker
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.named_devices import NamedDeviceService
+from farmbridge.service.notifications import NotificationService
 from farmbridge.service.probes import Probes
 from farmbridge.service.stream import StreamService
 from farmbridge.service.users import UserService
@@ -31,4 +33,6 @@ class Services:
     connections: ConnectionRegistry
     named_devices: NamedDeviceService
     probes: Probes
+    notifications: NotificationService
+    egress: EgressWorker
     clock: Clock

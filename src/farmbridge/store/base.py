@@ -192,6 +192,11 @@ class NotificationStore(Protocol):
         """An outbox row on its own; changes enqueue theirs in their own transaction."""
         ...
 
+    async def notifications_due(self, now_ms: int) -> bool:
+        """Whether an outbox row waits for dispatch or a delivery is due (a read, so an
+        idle egress worker costs the writer nothing)."""
+        ...
+
     async def dispatch_outbox(self, now_ms: int, limit: int) -> int:
         """Turns up to `limit` undispatched outbox rows into one pending delivery per
         target of their farm, and marks them dispatched, in one transaction; returns

@@ -109,6 +109,25 @@ class SqlNotifications(SqlAggregate):
         now = self._db.clock.wall_ms()
         await self._db.write(lambda c: outbox_rows.enqueue(c, farm_id, topic, payload, now))
 
+    async def notifications_due(self, now_ms: int) -> bool:
+        def fn(c: Connection) -> bool:
+            undispatched = c.execute(
+                select(outbox.c.id).where(outbox.c.dispatched_ms.is_(None)).limit(1)
+            ).first()
+            if undispatched is not None:
+                return True
+            due = c.execute(
+                select(deliveries.c.id)
+                .where(
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                    deliveries.c.next_attempt_ms <= now_ms,
+                )
+                .limit(1)
+            ).first()
+            return due is not None
+
+        return await self._db.read(fn)
+
     async def dispatch_outbox(self, now_ms: int, limit: int) -> int:
         def fn(c: Connection) -> int:
             rows = c.execute(
