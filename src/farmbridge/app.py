@@ -21,6 +21,7 @@ from farmbridge.api import (
     errors,
     farms,
     health,
+    notifications,
     pending,
     telemetry,
     users,
@@ -259,7 +260,8 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.lorawan_integrations = settings.lorawan_integrations
     errors.install(app)
-    for module in (auth, farms, pending, telemetry, commands, users, connections, health):
+    modules = (auth, farms, pending, telemetry, commands, notifications, users, connections, health)
+    for module in modules:
         app.include_router(declare_errors(module.router))
     app.include_router(declare_errors(ingest_http.router))
     app.include_router(declare_errors(lorawan_http.router))

@@ -30,11 +30,17 @@ class WebhookSender:
     not a delivery), and the body is the payload's JSON, exactly the signed bytes."""
 
     def __init__(self, *, timeout_s: float) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s),
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-        )
+        self._timeout_s = timeout_s
+        self._client: httpx.AsyncClient | None = None  # made on the loop that sends
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout_s),
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._client
 
     async def post(self, webhook: Webhook, delivery: Delivery, timestamp_ms: int) -> Outcome:
         body = orjson.dumps(delivery.payload)
@@ -46,7 +52,7 @@ class WebhookSender:
             TOPIC_HEADER: delivery.topic,
         }
         try:
-            response = await self._client.post(webhook.url, content=body, headers=headers)
+            response = await self._http().post(webhook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return Outcome(ok=False, error=_describe(exc))
         if 200 <= response.status_code < 300:
@@ -54,7 +60,9 @@ class WebhookSender:
         return Outcome(ok=False, status=response.status_code, error=f"HTTP {response.status_code}")
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 def _describe(exc: httpx.HTTPError) -> str:
