@@ -108,6 +108,7 @@ async def test_failed_webhook_is_retried_on_the_schedule_until_delivered(
     assert await svc.egress.step() == 1
     (entry,) = await log_of(svc, who, farm_id)
     assert (entry.state, entry.attempts, entry.last_status) == (DeliveryState.DELIVERED, 3, 200)
+    assert entry.last_error == "HTTP 500"  # why it took three
     assert [r.answered for r in hook.requests] == [500, 500, 200]
     assert {r.headers["X-FarmBridge-Delivery"] for r in hook.requests} == {str(entry.id)}
     assert entry.delivered_ms == start + 3 * BASE_S * 1000

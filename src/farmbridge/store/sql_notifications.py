@@ -216,20 +216,24 @@ class SqlNotifications(SqlAggregate):
                     state, delivered = DeliveryState.FAILED, None
                 else:
                     state, delivered = DeliveryState.PENDING, None
+                values: dict[str, Any] = {
+                    "attempts": deliveries.c.attempts + 1,
+                    "state": state.value,
+                    "last_status": a.outcome.status,
+                    "next_attempt_ms": a.at_ms if a.next_attempt_ms is None else a.next_attempt_ms,
+                    "delivered_ms": delivered,
+                }
+                if not a.outcome.ok:
+                    # A success keeps the error of the last failure: the log still says
+                    # why it took more than one attempt.
+                    values["last_error"] = a.outcome.error
                 c.execute(
                     update(deliveries)
                     .where(
                         deliveries.c.id == a.delivery_id,
                         deliveries.c.state == DeliveryState.PENDING.value,
                     )
-                    .values(
-                        attempts=deliveries.c.attempts + 1,
-                        state=state.value,
-                        last_status=a.outcome.status,
-                        last_error=a.outcome.error,
-                        next_attempt_ms=a.at_ms if a.next_attempt_ms is None else a.next_attempt_ms,
-                        delivered_ms=delivered,
-                    )
+                    .values(**values)
                 )
 
         if attempts:
