@@ -28,6 +28,9 @@ class HookReceiver:
         self.statuses = list(statuses or [])
         self.then = then
         self.requests: list[Received] = []
+        self.gate = threading.Event()
+        """Answers wait until it is set (it is, unless a test clears it to hold them)."""
+        self.gate.set()
         self._cond = threading.Condition()
         receiver = self
 
@@ -40,6 +43,7 @@ class HookReceiver:
                         Received(self.path, dict(self.headers.items()), body, status)
                     )
                     receiver._cond.notify_all()
+                receiver.gate.wait(WAIT_S)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -69,6 +73,7 @@ class HookReceiver:
             return list(self.requests)
 
     def close(self) -> None:
+        self.gate.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

@@ -3,6 +3,7 @@ receiver on loopback, the store a real SQLite database."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -184,6 +185,25 @@ async def test_claimed_delivery_is_not_claimed_again_until_its_lease_ends(
     (again,) = await svc.store.claim_deliveries(now + 60_000, 60_000, 10)
     assert again.delivery.id == first.delivery.id
     assert again.delivery.attempts == 0
+
+
+async def test_stopping_mid_send_hands_the_claim_back(
+    svc: Services, clock: FakeClock, hook: HookReceiver
+) -> None:
+    """A step cancelled while its POST is in flight (the bridge stopping) releases its
+    claim: the delivery is due again at once, its attempt not counted."""
+    hook.gate.clear()
+    farm_id, _, who = await farm_with_hook(svc, hook.url)
+    await svc.store.enqueue_notification(farm_id, "alarm", alarm_payload(farm_id, "gh"))
+    step = asyncio.create_task(svc.egress.step())
+    await asyncio.to_thread(hook.wait_for, 1)
+    step.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await step
+    (entry,) = await log_of(svc, who, farm_id)
+    assert (entry.state, entry.attempts) == (DeliveryState.PENDING, 0)
+    (again,) = await svc.store.claim_deliveries(clock.wall_ms(), 60_000, 10)
+    assert again.delivery.id == entry.id
 
 
 async def test_delivery_to_a_deleted_webhook_fails_at_once(

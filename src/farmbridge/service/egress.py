@@ -83,7 +83,13 @@ class EgressWorker:
         due = await self._store.claim_deliveries(now, self._lease_ms, self._concurrency)
         if not due:
             return 0
-        outcomes = await asyncio.gather(*(self._attempt(d) for d in due))
+        try:
+            outcomes = await asyncio.gather(*(self._attempt(d) for d in due))
+        except asyncio.CancelledError:
+            # Stopping mid-send: hand the claims back, so a restart tries them at once
+            # instead of after the lease (a crash leaves them to the lease).
+            await self._store.release_deliveries([d.delivery.id for d in due], now)
+            raise
         done_ms = self._clock.wall_ms()
         await self._store.record_attempts(
             [self._recorded(d, o, done_ms) for d, o in zip(due, outcomes, strict=True)]

@@ -208,6 +208,11 @@ class NotificationStore(Protocol):
         again before `now_ms + lease_ms` unless an attempt is recorded."""
         ...
 
+    async def release_deliveries(self, delivery_ids: Sequence[int], due_ms: int) -> None:
+        """Ends the leases of claimed deliveries whose attempts were not made (due again
+        at `due_ms`); their attempt counts stay."""
+        ...
+
     async def record_attempts(self, attempts: Sequence[Attempted]) -> None:
         """Counts each attempt and moves its delivery on: delivered, failed, or pending
         until `next_attempt_ms`."""

@@ -207,6 +207,20 @@ class SqlNotifications(SqlAggregate):
 
         return await self._db.write(fn)
 
+    async def release_deliveries(self, delivery_ids: Sequence[int], due_ms: int) -> None:
+        def fn(c: Connection) -> None:
+            c.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id.in_(list(delivery_ids)),
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                )
+                .values(next_attempt_ms=due_ms)
+            )
+
+        if delivery_ids:
+            await self._db.write(fn)
+
     async def record_attempts(self, attempts: Sequence[Attempted]) -> None:
         def fn(c: Connection) -> None:
             for a in attempts:
