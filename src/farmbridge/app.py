@@ -178,7 +178,8 @@ def egress_worker(settings: Settings, store: SqlStore, clock: Clock) -> EgressWo
 
 
 async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> None:
-    """Expires overdue commands, forgets old message ids, and exports writer figures."""
+    """Expires overdue commands, forgets old message ids and finished notifications, and
+    exports writer figures."""
     last_prune: float | None = None
     while True:
         try:
@@ -188,6 +189,8 @@ async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> No
             if last_prune is None or now - last_prune > PRUNE_INTERVAL_S:
                 cutoff = svc.clock.wall_ms() - settings.idempotency_ttl_s * 1000
                 await svc.store.prune_ingest_messages(cutoff)
+                kept_ms = round(settings.notify_retention_days * 86_400_000)
+                await svc.store.prune_notifications(svc.clock.wall_ms() - kept_ms)
                 last_prune = now
             groups, jobs = store.writer_stats
             metrics.STORE_GROUPS.set(groups)

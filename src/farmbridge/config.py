@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     notify_retry_max_s: float = Field(default=3600.0, gt=0, le=7 * 86_400)
     notify_timeout_s: float = Field(default=5.0, gt=0, le=120)
     notify_concurrency: int = Field(default=8, ge=1, le=256)
+    notify_retention_days: float = Field(default=30.0, gt=0)
     # The SMTP server e-mail notifications leave through; e-mail is off without a host.
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65_535)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from farmbridge.domain import Role
 from farmbridge.domain.clock import FakeClock
@@ -20,6 +21,8 @@ from farmbridge.egress.signature import verify
 from farmbridge.service.access import Principal
 from farmbridge.service.bundle import Services
 from farmbridge.service.egress import WEBHOOK_DELETED
+from farmbridge.store.schema import outbox
+from farmbridge.store.sql import SqlStore
 from tests.hook_receiver import HookReceiver, alarm_payload
 from tests.unit.bridge_services import admin, running_services
 
@@ -281,3 +284,28 @@ async def test_only_farm_admins_manage_notifications(svc: Services) -> None:
     )
     with pytest.raises(NotFound):
         await svc.notifications.delete_webhook(root, farm.id, hook.id)
+
+
+async def test_pruning_forgets_finished_deliveries_and_keeps_pending_ones(
+    svc: Services, clock: FakeClock, hook: HookReceiver
+) -> None:
+    """Old delivered rows (and their outbox rows) go; a pending one of the same age stays,
+    and so does everything newer than the cut."""
+    hook.statuses = [200, 500]
+    farm_id, _, who = await farm_with_hook(svc, hook.url)
+    for i in range(2):
+        await svc.store.enqueue_notification(
+            farm_id, "alarm", alarm_payload(farm_id, "gh", alarm_id=i)
+        )
+    assert await svc.egress.step() == 2
+    clock.advance(3600)
+    await svc.store.enqueue_notification(farm_id, "alarm", alarm_payload(farm_id, "gh", alarm_id=9))
+    assert await svc.store.prune_notifications(clock.wall_ms() - 1) == 1
+    left = await log_of(svc, who, farm_id)
+    assert sorted((e.payload["id"], e.state.value) for e in left) == [(1, "pending")]
+    assert isinstance(svc.store, SqlStore)
+    with svc.store.engine.connect() as conn:
+        kept = sorted(p["id"] for p in conn.execute(select(outbox.c.payload)).scalars())
+    assert kept == [1, 9]
+    assert await svc.egress.step() == 2  # the new row is dispatched and sent, the retry too
+    assert sorted(e.payload["id"] for e in await log_of(svc, who, farm_id)) == [1, 9]

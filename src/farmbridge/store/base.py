@@ -218,6 +218,11 @@ class NotificationStore(Protocol):
         until `next_attempt_ms`."""
         ...
 
+    async def prune_notifications(self, older_than_ms: int) -> int:
+        """Forgets finished deliveries made before `older_than_ms`, and dispatched outbox
+        rows of that age with no delivery left; returns how many deliveries it removed."""
+        ...
+
     async def list_deliveries(
         self,
         farm_id: int,

@@ -253,6 +253,26 @@ class SqlNotifications(SqlAggregate):
         if attempts:
             await self._db.write(fn)
 
+    async def prune_notifications(self, older_than_ms: int) -> int:
+        def fn(c: Connection) -> int:
+            done = c.execute(
+                delete(deliveries).where(
+                    deliveries.c.state != DeliveryState.PENDING.value,
+                    deliveries.c.created_ms < older_than_ms,
+                )
+            ).rowcount
+            open_ = select(deliveries.c.id).where(deliveries.c.outbox_id == outbox.c.id)
+            c.execute(
+                delete(outbox).where(
+                    outbox.c.dispatched_ms.is_not(None),
+                    outbox.c.dispatched_ms < older_than_ms,
+                    ~open_.exists(),
+                )
+            )
+            return int(done)
+
+        return await self._db.write(fn)
+
     async def list_deliveries(
         self,
         farm_id: int,
