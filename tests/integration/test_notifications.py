@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from typing import Any, Final
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from farmbridge.egress.signature import verify
 from farmbridge.store.sql import SqlStore
@@ -43,11 +44,38 @@ FAST_RETRIES: Final = {
 }
 
 
+SMTP_LOGIN: Final = ("farm-bridge", "smtp-password-1234")
+REFUSED_PREFIX: Final = "refuse-"
+
+
 class Mailbox:
-    """An aiosmtpd handler that keeps every message it is given."""
+    """An aiosmtpd handler that keeps every message it is given, refuses recipients whose
+    address starts with REFUSED_PREFIX (550), and takes mail only after a login as
+    SMTP_LOGIN."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.logins: list[str] = []
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == tuple(
+            part.encode() for part in SMTP_LOGIN
+        )
+        if ok:
+            self.logins.append(mechanism)
+        return AuthResult(success=ok)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if not session.authenticated:
+            return "530 5.7.0 authentication required"
+        if address.startswith(REFUSED_PREFIX):
+            return "550 5.1.1 no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
@@ -60,7 +88,15 @@ class Mailbox:
 @pytest.fixture(scope="module")
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=box.authenticate,
+        # Loopback without TLS (the bridge runs with SMTP_STARTTLS=false); the handler
+        # refuses mail from a session that did not log in.
+        auth_require_tls=False,
+    )
     controller.start()
     yield box, controller.port
     controller.stop()
@@ -79,6 +115,8 @@ def notify_bridge(
         FARMBRIDGE_SMTP_PORT=str(mailbox[1]),
         FARMBRIDGE_SMTP_STARTTLS="false",
         FARMBRIDGE_SMTP_FROM="alarms@farmbridge.example",
+        FARMBRIDGE_SMTP_USER=SMTP_LOGIN[0],
+        FARMBRIDGE_SMTP_PASSWORD=SMTP_LOGIN[1],
         **FAST_RETRIES,
     )
     yield b
@@ -244,6 +282,9 @@ def test_failing_receiver_gets_it_on_the_third_attempt(
     assert [r.answered for r in hook.requests] == [500, 500, 200]
     assert {r.headers["X-FarmBridge-Delivery"] for r in hook.requests} == {str(row["id"])}
     assert deliveries(api, farm["id"], state="pending") == []
+    assert hook.url not in notify_bridge.log, "a webhook URL may hold a token: never logged"
+    metrics = httpx.get(f"{notify_bridge.url}/metrics", timeout=30).text
+    assert 'farmbridge_notification_attempts_total{kind="webhook",result="retry"}' in metrics
 
 
 def test_email_reaches_every_recipient_in_english_and_korean(
@@ -273,6 +314,33 @@ def test_email_reaches_every_recipient_in_english_and_korean(
         assert "Temperature below 2 °C for 5 min" in body
         assert "State: active" in body
         assert "상태: 활성" in body
+    assert box.logins, "the bridge logged in with SMTP_USER and SMTP_PASSWORD"
+    assert SMTP_LOGIN[1] not in notify_bridge.log
+
+
+def test_refused_recipient_is_retried_while_the_others_are_delivered(
+    notify_bridge: Bridge, api: Api, mailbox: tuple[Mailbox, int]
+) -> None:
+    """A recipient the server refuses (550) stays pending with the reply in the log; the
+    farm's other recipient gets the mail all the same."""
+    box, _ = mailbox
+    farm = api.farm(unique("refused"))
+    good, bad = f"{farm['name']}@farm.example", f"{REFUSED_PREFIX}{farm['name']}@farm.example"
+    body = {"addresses": [good, bad]}
+    api.ok("PUT", f"/api/v1/farms/{farm['id']}/notifications/email", json=body)
+    enqueue(notify_bridge, farm["id"], alarm_payload(farm["id"], farm["name"]))
+    rows = wait_until(
+        lambda: deliveries(api, farm["id"]),
+        lambda rows: (
+            {r["target"]: r for r in rows}.get(good, {}).get("state") == "delivered"
+            and {r["target"]: r for r in rows}[bad]["attempts"] >= 2
+        ),
+    )
+    refused = next(r for r in rows if r["target"] == bad)
+    assert (refused["state"], refused["last_status"]) == ("pending", 550)
+    assert "no such mailbox" in refused["last_error"]
+    assert [m["To"] for _, m in box.messages].count(good) == 1
+    assert bad not in [m["To"] for _, m in box.messages]
 
 
 @pytest.mark.bridge_env(**FAST_RETRIES)
