@@ -281,6 +281,9 @@ def configure(
     root.setLevel(level.upper())
     # uvicorn's access log duplicates our own request metrics at high rates.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs each request's full URL at info; a webhook's URL may carry its receiver's
+    # token, and the delivery log says what was sent where.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvicorn's own loggers must reach the root (and its redaction), never a handler of theirs.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []

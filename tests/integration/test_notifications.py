@@ -106,11 +106,12 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 def notify_bridge(
     tmp_path_factory: pytest.TempPathFactory, mailbox: tuple[Mailbox, int]
 ) -> Iterator[Bridge]:
-    """A bridge that polls its outbox every 20 ms, retries within a fraction of a second
-    and sends e-mail to the module's aiosmtpd server."""
+    """A bridge that polls its outbox every 20 ms, retries within a fraction of a second,
+    sends e-mail to the module's aiosmtpd server and logs at info."""
     b = started_bridge(
         tmp_path_factory.mktemp("notify-bridge"),
         FARMBRIDGE_LOGIN_RATE_PER_MIN=SHARED_LOGIN_RATE_PER_MIN,
+        FARMBRIDGE_LOG_LEVEL="info",  # so that a URL or secret logged at info would show
         FARMBRIDGE_SMTP_HOST="127.0.0.1",
         FARMBRIDGE_SMTP_PORT=str(mailbox[1]),
         FARMBRIDGE_SMTP_STARTTLS="false",
