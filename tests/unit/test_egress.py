@@ -309,3 +309,23 @@ async def test_pruning_forgets_finished_deliveries_and_keeps_pending_ones(
     assert kept == [1, 9]
     assert await svc.egress.step() == 2  # the new row is dispatched and sent, the retry too
     assert sorted(e.payload["id"] for e in await log_of(svc, who, farm_id)) == [1, 9]
+
+
+async def test_a_redirect_is_not_followed_but_retried(svc: Services, hook: HookReceiver) -> None:
+    """A 3xx is not a delivery: the POST is not followed elsewhere, and it is retried."""
+    hook.statuses = [302]
+    farm_id, _, who = await farm_with_hook(svc, hook.url)
+    await svc.store.enqueue_notification(farm_id, "alarm", alarm_payload(farm_id, "gh"))
+    assert await svc.egress.step() == 1
+    (entry,) = await log_of(svc, who, farm_id)
+    assert (entry.state, entry.last_status, len(hook.requests)) == (DeliveryState.PENDING, 302, 1)
+
+
+async def test_an_idle_worker_puts_nothing_on_the_writer(svc: Services, clock: FakeClock) -> None:
+    """With nothing to dispatch and nothing due, a step is a read alone: no write job."""
+    assert isinstance(svc.store, SqlStore)
+    before = svc.store.writer_stats
+    for _ in range(3):
+        assert await svc.egress.step() == 0
+        clock.advance(60)
+    assert svc.store.writer_stats == before
