@@ -22,6 +22,7 @@ from farmbridge.api import (
     errors,
     farms,
     health,
+    notifications,
     pending,
     telemetry,
     users,
@@ -31,6 +32,9 @@ from farmbridge.api.responses import declare_errors
 from farmbridge.config import Settings
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.domain.liveness import LivenessPolicy
+from farmbridge.domain.notifications import RetryPolicy
+from farmbridge.egress.mail import NoSmtp, SmtpOptions, SmtpSender
+from farmbridge.egress.webhook import WebhookSender
 from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
 from farmbridge.ingest import lorawan_http
@@ -43,10 +47,12 @@ from farmbridge.service.bundle import Services
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.directory import DeviceDirectory
+from farmbridge.service.egress import EgressWorker, MailSender
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.liveness import LivenessService
 from farmbridge.service.named_devices import NamedDeviceService
+from farmbridge.service.notifications import NotificationService
 from farmbridge.service.probes import Probes, WriteProbe
 from farmbridge.service.security import Secrets
 from farmbridge.service.stream import StreamService
@@ -142,12 +148,49 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         alarms=AlarmService(store),
         alarm_timer=AlarmTimer(store, clock=clock),
         liveness=LivenessService(store, policy=liveness, clock=clock),
+        notifications=NotificationService(store, farm_svc),
+        egress=egress_worker(settings, store, clock),
         clock=clock,
     )
 
 
+def mail_sender(settings: Settings) -> MailSender:
+    """The SMTP sender of the settings, or one that fails every e-mail saying none is set."""
+    if not settings.smtp_host:
+        return NoSmtp()
+    password = settings.smtp_password
+    return SmtpSender(
+        SmtpOptions(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            user=settings.smtp_user,
+            password=password.get_secret_value() if password is not None else None,
+            starttls=settings.smtp_starttls,
+            timeout_s=settings.notify_timeout_s,
+        )
+    )
+
+
+def egress_worker(settings: Settings, store: SqlStore, clock: Clock) -> EgressWorker:
+    return EgressWorker(
+        store,
+        webhooks=WebhookSender(timeout_s=settings.notify_timeout_s),
+        mail=mail_sender(settings),
+        policy=RetryPolicy(
+            max_attempts=settings.notify_max_attempts,
+            base_delay_s=settings.notify_retry_base_s,
+            max_delay_s=settings.notify_retry_max_s,
+        ),
+        clock=clock,
+        concurrency=settings.notify_concurrency,
+        timeout_s=settings.notify_timeout_s,
+    )
+
+
 async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> None:
-    """Expires overdue commands, forgets old message ids, and exports writer figures."""
+    """Expires overdue commands, forgets old message ids and finished notifications, and
+    exports writer figures."""
     last_prune: float | None = None
     while True:
         try:
@@ -157,6 +200,8 @@ async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> No
             if last_prune is None or now - last_prune > PRUNE_INTERVAL_S:
                 cutoff = svc.clock.wall_ms() - settings.idempotency_ttl_s * 1000
                 await svc.store.prune_ingest_messages(cutoff)
+                kept_ms = round(settings.notify_retention_days * 86_400_000)
+                await svc.store.prune_notifications(svc.clock.wall_ms() - kept_ms)
                 last_prune = now
             groups, jobs = store.writer_stats
             metrics.STORE_GROUPS.set(groups)
@@ -204,6 +249,12 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
             asyncio.create_task(
                 alarm_timer(svc, settings.alarm_tick_s), name="farmbridge.alarm_timer"
             ),
+            asyncio.create_task(
+                svc.liveness.run(settings.liveness_sweep_s), name="farmbridge.liveness"
+            ),
+            asyncio.create_task(
+                svc.egress.run(settings.notify_poll_ms / 1000), name="farmbridge.egress"
+            ),
         ]
         if settings.mqtt_url:
             bridge = MqttBridge(
@@ -224,6 +275,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
                     pass
                 except Exception:
                     log.exception("%s failed while stopping", task.get_name())
+            await svc.egress.close()
             await svc.store.close()
 
     app = FastAPI(
@@ -238,7 +290,19 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.lorawan_integrations = settings.lorawan_integrations
     errors.install(app)
-    for module in (auth, farms, pending, telemetry, commands, alarms, users, connections, health):
+    modules = (
+        auth,
+        farms,
+        pending,
+        telemetry,
+        commands,
+        alarms,
+        notifications,
+        users,
+        connections,
+        health,
+    )
+    for module in modules:
         app.include_router(declare_errors(module.router))
     app.include_router(declare_errors(ingest_http.router))
     app.include_router(declare_errors(lorawan_http.router))

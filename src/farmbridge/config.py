@@ -9,7 +9,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from farmbridge.hub.hub import HUB_TICK_S, RECENT_SIZE
@@ -107,6 +107,23 @@ class Settings(BaseSettings):
         default=600.0, description="a device silent this long is marked offline"
     )
     mqtt_reconnect_max_s: float = 30.0
+
+    # Notifications off the dashboard (webhooks, e-mail): the egress worker's poll, the
+    # retry schedule (base * 2^(n-1) after the n-th failure, capped) and its time-out.
+    notify_poll_ms: float = Field(default=1000.0, gt=0, le=60_000)
+    notify_max_attempts: int = Field(default=10, ge=1, le=100)
+    notify_retry_base_s: float = Field(default=10.0, gt=0, le=86_400)
+    notify_retry_max_s: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    notify_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    notify_concurrency: int = Field(default=8, ge=1, le=256)
+    notify_retention_days: float = Field(default=30.0, gt=0)
+    # The SMTP server e-mail notifications leave through; e-mail is off without a host.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65_535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "farmbridge@localhost"
+    smtp_starttls: bool = True
 
     lorawan_integrations: tuple[LorawanIntegration, ...] = ()
     login_rate_per_min: int = 30

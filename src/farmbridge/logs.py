@@ -57,6 +57,8 @@ def _keep_quotes(match: re.Match[str]) -> str:
 _PATTERNS: Final[tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...]] = (
     # Device keys as service/security.py makes them: "fbd_" + token_urlsafe(32).
     (re.compile(r"fbd_[A-Za-z0-9_\-]{8,}"), "fbd_" + REDACTED),
+    # Webhook signing secrets as service/notifications.py makes them: "fbw_" + 43 chars.
+    (re.compile(r"fbw_[A-Za-z0-9_\-]{8,}"), "fbw_" + REDACTED),
     # A JWT: three base64url parts, the first a JSON header (`{"` is "eyJ").
     (re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+"), r"\1 " + REDACTED),
@@ -279,6 +281,9 @@ def configure(
     root.setLevel(level.upper())
     # uvicorn's access log duplicates our own request metrics at high rates.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs each request's full URL at info; a webhook's URL may carry its receiver's
+    # token, and the delivery log says what was sent where.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvicorn's own loggers must reach the root (and its redaction), never a handler of theirs.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []

@@ -30,6 +30,11 @@ STORE_JOBS: Final = Gauge(
     "farmbridge_store_commit_jobs", "Write jobs committed by the group-commit writer"
 )
 COMMANDS: Final = Counter("farmbridge_commands_total", "Command state changes", ["state"])
+NOTIFICATIONS: Final = Counter(
+    "farmbridge_notification_attempts_total",
+    "Attempts to deliver a notification, by target kind and result (delivered, retry, failed)",
+    ["kind", "result"],
+)
 
 WS_CONNECTIONS: Final = Gauge("farmbridge_ws_connections", "Open WebSocket connections")
 WS_ERRORS: Final = Counter(

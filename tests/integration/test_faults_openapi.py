@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Final
 
+import pytest
+
 from tests.conftest import Bridge
 from tests.integration.api_client import Api
 
@@ -54,6 +56,7 @@ def schemathesis_run(
     )
 
 
+@pytest.mark.timeout(RUN_TIMEOUT_S + 30)  # the run's own bound, not pytest's 120 s default
 def test_openapi_operations_answer_no_server_error_and_only_documented_statuses(
     bridge: Bridge, admin_api: Api
 ) -> None:

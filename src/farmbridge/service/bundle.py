@@ -10,10 +10,12 @@ from farmbridge.service.alarm_timer import AlarmTimer
 from farmbridge.service.alarms import AlarmService
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
+from farmbridge.service.egress import EgressWorker
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.liveness import LivenessService
 from farmbridge.service.named_devices import NamedDeviceService
+from farmbridge.service.notifications import NotificationService
 from farmbridge.service.probes import Probes
 from farmbridge.service.stream import StreamService
 from farmbridge.service.users import UserService
@@ -37,4 +39,6 @@ class Services:
     alarms: AlarmService
     alarm_timer: AlarmTimer
     liveness: LivenessService
+    notifications: NotificationService
+    egress: EgressWorker
     clock: Clock

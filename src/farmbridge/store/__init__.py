@@ -5,8 +5,17 @@ from farmbridge.store.base import (
     CommandStore,
     FarmStore,
     HistoryStore,
+    NotificationStore,
     Store,
     UserStore,
 )
 
-__all__ = ["AlarmStore", "CommandStore", "FarmStore", "HistoryStore", "Store", "UserStore"]
+__all__ = [
+    "AlarmStore",
+    "CommandStore",
+    "FarmStore",
+    "HistoryStore",
+    "NotificationStore",
+    "Store",
+    "UserStore",
+]

@@ -33,6 +33,13 @@ from farmbridge.domain import (
     Sensor,
     User,
 )
+from farmbridge.domain.notifications import (
+    Attempted,
+    Delivery,
+    DeliveryState,
+    DueDelivery,
+    Webhook,
+)
 from farmbridge.domain.queries import EventFilter, ExportRow
 from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.store.results import (
@@ -55,6 +62,7 @@ __all__ = [
     "FarmStore",
     "HistoryStore",
     "LivenessStore",
+    "NotificationStore",
     "SensorSpec",
     "Store",
     "UserStore",
@@ -243,7 +251,85 @@ class LivenessStore(Protocol):
         ...
 
 
-class Store(UserStore, FarmStore, HistoryStore, CommandStore, AlarmStore, LivenessStore, Protocol):
+class NotificationStore(Protocol):
+    """Notification targets (webhooks, e-mail recipients) and the delivery log that drains
+    the outbox; see store/sql_notifications.py for the transactions behind each step."""
+
+    async def create_webhook(
+        self,
+        farm_id: int,
+        url: str,
+        secret: str,
+        *,
+        description: str,
+        enabled: bool,
+        created_by: int | None,
+    ) -> Webhook: ...
+    async def get_webhook(self, webhook_id: int) -> Webhook: ...
+    async def list_webhooks(self, farm_id: int) -> list[Webhook]: ...
+    async def delete_webhook(self, webhook_id: int) -> None: ...
+    async def set_email_recipients(self, farm_id: int, addresses: Iterable[str]) -> list[str]:
+        """Replaces the farm's recipients; returns them sorted, without repeats."""
+        ...
+
+    async def email_recipients(self, farm_id: int) -> list[str]: ...
+    async def enqueue_notification(self, farm_id: int, topic: str, payload: dict[str, Any]) -> None:
+        """An outbox row on its own; changes enqueue theirs in their own transaction."""
+        ...
+
+    async def notifications_due(self, now_ms: int) -> bool:
+        """Whether an outbox row waits for dispatch or a delivery is due (a read, so an
+        idle egress worker costs the writer nothing)."""
+        ...
+
+    async def dispatch_outbox(self, now_ms: int, limit: int) -> int:
+        """Turns up to `limit` undispatched outbox rows into one pending delivery per
+        target of their farm, and marks them dispatched, in one transaction; returns
+        how many rows it dispatched."""
+        ...
+
+    async def claim_deliveries(self, now_ms: int, lease_ms: int, limit: int) -> list[DueDelivery]:
+        """The pending deliveries due at `now_ms` (oldest due first), each leased: not due
+        again before `now_ms + lease_ms` unless an attempt is recorded."""
+        ...
+
+    async def release_deliveries(self, delivery_ids: Sequence[int], due_ms: int) -> None:
+        """Ends the leases of claimed deliveries whose attempts were not made (due again
+        at `due_ms`); their attempt counts stay."""
+        ...
+
+    async def record_attempts(self, attempts: Sequence[Attempted]) -> None:
+        """Counts each attempt and moves its delivery on: delivered, failed, or pending
+        until `next_attempt_ms`."""
+        ...
+
+    async def prune_notifications(self, older_than_ms: int) -> int:
+        """Forgets finished deliveries made before `older_than_ms`, and dispatched outbox
+        rows of that age with no delivery left; returns how many deliveries it removed."""
+        ...
+
+    async def list_deliveries(
+        self,
+        farm_id: int,
+        *,
+        state: DeliveryState | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        """The farm's delivery log, newest first."""
+        ...
+
+
+class Store(
+    UserStore,
+    FarmStore,
+    HistoryStore,
+    CommandStore,
+    AlarmStore,
+    LivenessStore,
+    NotificationStore,
+    Protocol,
+):
     """Async persistence; writes are durable when the awaited call returns.
 
     Raises NotFound, Conflict and StoreUnavailable from farmbridge.domain.errors;

@@ -320,3 +320,50 @@ alarm_watches = Table(
     Column("value", Float, nullable=True),
     PrimaryKeyConstraint("rule_id", "subject"),
 )
+
+# A farm's outgoing webhooks; `secret` keys each body's HMAC signature.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("description", String(200), nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_by", Integer, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_webhooks_farm", "farm_id", "id"),
+)
+
+email_recipients = Table(
+    "email_recipients",
+    metadata,
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("address", String(254), nullable=False),
+    PrimaryKeyConstraint("farm_id", "address"),
+)
+
+# The delivery log: one row per outbox row and target, made when the outbox row is
+# dispatched (in the same transaction), then tried until delivered or failed. `target`
+# is the webhook id as text or the address; unique per outbox row, so no target is
+# written twice. Not bound to the webhook by a key: the log outlives a deleted webhook.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("outbox_id", Integer, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(254), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger, nullable=True),
+    UniqueConstraint("outbox_id", "kind", "target"),
+    Index("ix_deliveries_due", "state", "next_attempt_ms"),
+    Index("ix_deliveries_farm", "farm_id", "id"),
+)
