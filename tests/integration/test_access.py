@@ -46,6 +46,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/farms"): {"name": "intruder-farm"},
     ("POST", "/api/v1/farms/{farm_id}/devices"): {"name": "intruder", "kind": "sensor_node"},
     ("POST", "/api/v1/devices/{device_id}/sensors"): {"name": "intruder"},
+    ("PATCH", "/api/v1/devices/{device_id}"): {"expected_interval_s": 60},
     ("POST", "/api/v1/devices/{device_id}/commands"): {"action": "on"},
     ("POST", "/api/v1/users"): {"username": "intruder", "password": "intruder-password"},
     ("POST", "/api/v1/users/{user_id}/password"): {"password": "intruder-password"},
@@ -324,12 +325,14 @@ def test_operator_can_create_and_cancel_commands(world: World) -> None:
 
 
 def test_operator_cannot_change_devices(world: World) -> None:
-    """An operator gets 403 creating, re-keying or deleting devices and adding sensors."""
+    """An operator gets 403 creating, re-keying, re-timing or deleting devices and adding
+    sensors."""
     operator, a = world.members["operator"], world.a
     attempts = [
         ("POST", f"/api/v1/farms/{a.farm_id}/devices", {"name": "op-dev", "kind": "sensor_node"}),
         ("POST", f"/api/v1/devices/{a.device_id}/rotate-key", None),
         ("POST", f"/api/v1/devices/{a.device_id}/sensors", {"name": "op-sensor"}),
+        ("PATCH", f"/api/v1/devices/{a.device_id}", {"expected_interval_s": 60}),
         ("DELETE", f"/api/v1/devices/{a.device_id}", None),
         ("GET", f"/api/v1/farms/{a.farm_id}/members", None),
     ]

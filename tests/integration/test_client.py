@@ -40,6 +40,10 @@ WAIT_S = 20.0
 M = TypeVar("M", bound=Message)
 
 
+ONLINE_SEQ = 1
+"""Each farm's first change: its node's own online status (make_farm)."""
+
+
 @dataclass(frozen=True)
 class Farm:
     id: int
@@ -56,6 +60,10 @@ def make_farm(api: Api, user: str = "viewer") -> Farm:
     node = api.device(farm["id"], "node")
     pump = api.device(farm["id"], "pump", kind="actuator")
     add_viewer(api, user, farm["id"])
+    # The node says it is online (seq ONLINE_SEQ), so its readings add no status change.
+    r = ingest(str(api.http.base_url).rstrip("/"), node["key"], {"status": {"state": "online"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["last_seq"] == ONLINE_SEQ
     return Farm(
         id=farm["id"],
         node_key=node["key"],
@@ -147,16 +155,16 @@ async def test_client_subscribe_starts_with_a_snapshot(
             assert first == StateChanged(ConnectionState.CONNECTED, "as viewer")
             snap = await next_of(stream, Snapshot)
     assert snap.farm == farm.id
-    assert snap.seq == 2
+    assert snap.seq == ONLINE_SEQ + 2
     assert snap.epoch == client.epoch[farm.id]
-    assert client.last_seq == {farm.id: 2}
+    assert client.last_seq == {farm.id: ONLINE_SEQ + 2}
     assert {d.id for d in snap.devices} == {farm.node_id, farm.pump_id}
     sensor = next(s for s in snap.sensors if s.id == farm.sensor_id)
     assert (sensor.device_id, sensor.name, sensor.value, sensor.seq) == (
         farm.node_id,
         "temp",
         12.5,
-        2,
+        ONLINE_SEQ + 2,
     )
     assert client.state is ConnectionState.CLOSED
 
@@ -190,7 +198,7 @@ async def test_client_live_changes_arrive_in_order_and_decoded(
             )
             command = await next_of(stream, CommandChange)
 
-    assert [r.seq for r in readings] == list(range(1, 13))
+    assert [r.seq for r in readings] == list(range(ONLINE_SEQ + 1, ONLINE_SEQ + 13))
     assert [r.value for r in readings] == values
     assert [r.ts_ms for r in readings] == stamps
     for r in readings:
@@ -200,14 +208,14 @@ async def test_client_live_changes_arrive_in_order_and_decoded(
         assert r.stored_ms <= r.received_at_ms
         assert 0 <= r.latency_ms < 10_000
     assert (status.seq, status.device_id, status.state, status.actuator, status.ts_ms) == (
-        13,
+        ONLINE_SEQ + 13,
         farm.pump_id,
         "online",
         {"power": "off"},
         ts,
     )
     assert (event.seq, event.device_id, event.level, event.code, event.message, event.ts_ms) == (
-        14,
+        ONLINE_SEQ + 14,
         farm.pump_id,
         "warning",
         "door_open",
@@ -215,13 +223,13 @@ async def test_client_live_changes_arrive_in_order_and_decoded(
         ts,
     )
     assert (command.seq, command.command_id, command.device_id, command.action) == (
-        15,
+        ONLINE_SEQ + 15,
         cmd["id"],
         farm.pump_id,
         "on",
     )
     assert command.state == cmd["state"]
-    assert client.last_seq == {farm.id: 15}
+    assert client.last_seq == {farm.id: ONLINE_SEQ + 15}
     assert client.duplicates_dropped == 0
 
 
@@ -264,8 +272,8 @@ async def test_client_resumes_after_bridge_restart_exactly_once(
                 await anext(stream)
 
     got[3:3] = [m for m in resumed if isinstance(m, ReadingChange)]
-    assert snap.seq == 0
-    assert [r.seq for r in got] == list(range(1, 10))
+    assert snap.seq == ONLINE_SEQ
+    assert [r.seq for r in got] == list(range(ONLINE_SEQ + 1, ONLINE_SEQ + 10))
     assert [r.value for r in got] == [float(v) for v in range(1, 10)]
     assert [r.ts_ms for r in got] == before + missed + live
     assert states == [
@@ -276,7 +284,7 @@ async def test_client_resumes_after_bridge_restart_exactly_once(
     ]
     assert client.reconnects == 1
     assert client.duplicates_dropped == 0
-    assert client.last_seq == {farm.id: 9}
+    assert client.last_seq == {farm.id: ONLINE_SEQ + 9}
 
 
 async def test_client_drops_what_it_already_holds_when_resuming(
@@ -300,20 +308,20 @@ async def test_client_drops_what_it_already_holds_when_resuming(
         client.subscribe(farm.id)
         await next_of(stream, Snapshot)
         send_readings(bridge, farm, [1.0, 2.0, 3.0])
-        # Received into the queue, not consumed: last_seq stays 0.
+        # Received into the queue, not consumed: last_seq stays the snapshot's.
         await wait_queued(client, 3)
-        assert client.last_seq == {farm.id: 0}
+        assert client.last_seq == {farm.id: ONLINE_SEQ}
         await asyncio.to_thread(bridge.stop)
         bridge.start()
         send_readings(bridge, farm, [4.0, 5.0])
         async with asyncio.timeout(WAIT_S):
-            await reconnected.wait()  # and resumed from seq 0: 1-3 are not consumed yet
+            await reconnected.wait()  # resumed from the snapshot's seq: 3 not consumed yet
         seen: list[Message] = []
         async with asyncio.timeout(WAIT_S):
             while sum(isinstance(m, ReadingChange) for m in seen) < 5:
                 seen.append(await anext(stream))
     readings = [m for m in seen if isinstance(m, ReadingChange)]
-    assert [r.seq for r in readings] == [1, 2, 3, 4, 5]
+    assert [r.seq for r in readings] == [ONLINE_SEQ + n for n in (1, 2, 3, 4, 5)]
     assert [m.state for m in seen if isinstance(m, StateChanged)] == [
         ConnectionState.RECONNECTING,
         ConnectionState.CONNECTED,
@@ -387,7 +395,7 @@ async def test_client_reconnects_when_the_server_falls_silent(
         assert back.state is ConnectionState.CONNECTED
         send_readings(bridge, farm, [1.0])
         reading = await next_of(stream, ReadingChange)
-    assert reading.seq == 1
+    assert reading.seq == ONLINE_SEQ + 1
     assert client.reconnects == 1
 
 
@@ -418,6 +426,6 @@ async def test_client_renews_an_expired_token_on_the_open_socket(bridge: Bridge)
         assert error.code is ErrorCode.TOKEN_EXPIRED
         send_readings(bridge, farm, [1.0, 2.0])
         got = await take(stream, ReadingChange, 2)
-    assert [r.seq for r in got] == [1, 2]
+    assert [r.seq for r in got] == [ONLINE_SEQ + 1, ONLINE_SEQ + 2]
     assert calls >= 2
     assert client.reconnects == 0

@@ -59,8 +59,9 @@ def test_data_survives_graceful_restart(bridge: Bridge, admin_api: Api) -> None:
         "POST", f"/api/v1/devices/{pump['device']['id']}/commands", json={"action": "off"}
     )
     before = farm_state(admin_api, farm["id"], sensor_ids)
-    # 5 readings and an event, a status change, a command.
-    assert before["snapshot"]["farm"]["last_seq"] == 8
+    # The node's online status (its first data brings it), 5 readings and an event, the
+    # pump's status change, a command.
+    assert before["snapshot"]["farm"]["last_seq"] == 9
 
     proc = bridge.proc
     assert proc is not None
@@ -82,9 +83,9 @@ def test_data_survives_graceful_restart(bridge: Bridge, admin_api: Api) -> None:
         # The message id is still known, and device keys still work and continue the sequence.
         assert ok(ingest(bridge.url, node["key"], report)) == {**first, "duplicate": True}
         after = ok(ingest(bridge.url, node["key"], {"sensor": "temp", "value": 30.0}))
-        assert (after["first_seq"], after["last_seq"]) == (9, 9)
-        assert [r["seq"] for r in readings(api, sensor_ids[0])] == [1, 2, 3, 4, 5, 9]
-        assert api.ok("GET", f"/api/v1/farms/{farm['id']}")["last_seq"] == 9
+        assert (after["first_seq"], after["last_seq"]) == (10, 10)
+        assert [r["seq"] for r in readings(api, sensor_ids[0])] == [2, 3, 4, 5, 6, 10]
+        assert api.ok("GET", f"/api/v1/farms/{farm['id']}")["last_seq"] == 10
     finally:
         api.close()
 
@@ -153,7 +154,12 @@ def test_acknowledged_ingests_survive_kill_9(bridge: Bridge, admin_api: Api) -> 
         }
         assert set(acked_now) <= stored
         last_seq = api.ok("GET", f"/api/v1/farms/{farm['id']}")["last_seq"]
-        assert sorted(seq for _, _, seq in stored) == list(range(1, last_seq + 1))
+        # Each device's first data also stored its online status: those seqs fill the rest.
+        statuses = [
+            d["status"]["seq"] for d in api.ok("GET", f"/api/v1/farms/{farm['id']}/devices")
+        ]
+        seqs = sorted([seq for _, _, seq in stored] + statuses)
+        assert seqs == list(range(1, last_seq + 1))
 
         # A report cut off by the crash, sent again, is stored exactly once.
         for index, body in in_flight.items():

@@ -142,17 +142,19 @@ async def test_ws_resync_required_beyond_retention_and_on_epoch_change(custom_br
     b = custom_bridge(ws_max_replay="5")
     api = Api(b.url, *ADMIN)
     farm = make_farm(api, "f1")
-    send_readings(b.url, farm, [float(i) for i in range(10)])
+    # 11 changes: the device's online status (its first data brings it), 10 readings.
+    head = send_readings(b.url, farm, [float(i) for i in range(10)])[-1]
+    assert head == 11
     probe = await Probe.open(b.url)
     await probe.auth(api.token)
     await probe.send({"type": "subscribe", "farm": farm.id, "since": 1})
     msg = await probe.expect("resync_required")
-    assert (msg["farm"], msg["reason"], msg["seq"]) == (farm.id, "too_far_behind", 10)
-    await probe.send({"type": "subscribe", "farm": farm.id, "since": 8, "epoch": "another"})
+    assert (msg["farm"], msg["reason"], msg["seq"]) == (farm.id, "too_far_behind", head)
+    await probe.send({"type": "subscribe", "farm": farm.id, "since": 9, "epoch": "another"})
     msg = await probe.expect("resync_required")
     assert msg["reason"] == "epoch_changed"
-    await probe.send({"type": "subscribe", "farm": farm.id, "since": 8, "epoch": msg["epoch"]})
-    assert (await probe.expect("subscribed"))["resume"] == {"from": 9, "to": 10}
+    await probe.send({"type": "subscribe", "farm": farm.id, "since": 9, "epoch": msg["epoch"]})
+    assert (await probe.expect("subscribed"))["resume"] == {"from": 10, "to": head}
     await probe.close()
     api.close()
 

@@ -1,7 +1,10 @@
 """The bulk write of a group of ingest batches inside one transaction.
 
-Per group: one idempotency look-up, one sequence allocation per farm, and one
-executemany per table, whatever the number of batches.
+Per group: one idempotency look-up, one sequence allocation per farm, one read of the
+group's devices (state, actuator, interval estimate), and one executemany per table,
+whatever the number of batches. A device coming back online (data while stored offline
+or unknown) costs one more allocation per farm, rarely. The interval estimate
+(domain/liveness.py) rides along with the last-seen update.
 """
 
 from __future__ import annotations
