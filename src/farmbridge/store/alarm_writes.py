@@ -33,8 +33,10 @@ from farmbridge.domain import (
     StatusRecord,
 )
 from farmbridge.domain.alarm_engine import (
+    IDLE,
     Transition,
     Watch,
+    holds,
     is_time_based,
     on_command,
     on_data,
@@ -227,7 +229,10 @@ class Evaluation:
                 self.rec.clear(alarm_id)
             alarm_id = None
         fresh = WatchEntry(new, alarm_id, entry.stored)
-        self.fa.watches[key] = fresh
+        if new.active or new.pending_since_ms is not None or entry.stored:
+            self.fa.watches[key] = fresh
+        else:
+            self.fa.watches.pop(key, None)
         old = entry.watch
         if tr is not None or (old.pending_since_ms, old.active) != (
             new.pending_since_ms,
@@ -246,6 +251,8 @@ class Evaluation:
                 )
             w = entry.watch
             entry.stored = w.active or w.pending_since_ms is not None
+            if not entry.stored and self.fa.watches.get((rule_id, subject)) is entry:
+                del self.fa.watches[(rule_id, subject)]  # idle again: the fast path applies
             if entry.stored:
                 conn.execute(
                     insert(alarm_watches).values(
@@ -329,8 +336,14 @@ def _readings(ev: Evaluation, readings: Iterable[Reading]) -> None:
             continue  # a late, buffered reading: not the sensor's latest value
         info.last_ts_ms = r.ts_ms
         subject = f"s{r.sensor_id}"
+        watches = fa.watches
         for rule in rules:
-            w = fa.entry(rule.id, subject).watch
+            entry = watches.get((rule.id, subject))
+            if entry is None and not holds(rule, r.value):
+                # The steady state of nearly every rule: idle, and the value does not start
+                # a condition. Nothing to step or write: one look-up and one comparison.
+                continue
+            w = entry.watch if entry is not None else IDLE
             new, tr = on_reading(rule, w, r.value, r.received_ms)
             ev.step(rule, subject, new, tr, device_id=r.device_id, sensor_id=r.sensor_id)
 
