@@ -21,6 +21,7 @@ from farmbridge.domain.alarm_engine import (
     on_status,
     on_tick,
 )
+from farmbridge.store.alarm_cache import SensorIndex
 
 T0 = 1_700_000_000_000
 
@@ -269,8 +270,6 @@ def test_command_failed_raises_once_and_the_next_acknowledged_command_clears(sta
 )
 def test_sensor_index_finds_exactly_the_rules_a_value_starts(kinds, value: float) -> None:
     """The store's bisection over thresholds picks the same rules as the engine's condition."""
-    from farmbridge.store.alarm_cache import SensorIndex
-
     rules = [
         AlarmRule(i, 1, "r", "r", kind, Severity.WARNING, sensor_id=1, threshold=float(t))
         for i, (kind, t) in enumerate(kinds)
