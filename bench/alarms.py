@@ -17,7 +17,8 @@ configurations run interleaved ``--repeat`` times and the summary quotes medians
 The verdict is on the writer thread's CPU time per reading (psutil): every ingest goes
 through that one thread, so it is what rules can cost throughput, and unlike readings/s it
 hardly moves when other processes load the machine. Latency is from the `ingest` call
-to the moment the hub hands the batch holding that reading to a subscriber's sink (one subscription to every topic), per reading.
+to the moment the hub hands the batch holding that reading to a subscriber's sink (one
+subscription to every topic), per reading.
 
 Usage (from the project root)::
 
