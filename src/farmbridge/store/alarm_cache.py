@@ -172,6 +172,11 @@ def load(conn: Connection, farm_id: int, version: int) -> FarmAlarms:
     q = select(alarm_rules).where(alarm_rules.c.farm_id == farm_id, alarm_rules.c.enabled)
     for r in conn.execute(q):
         fa.add(rows.alarm_rule(r))
+    if fa.by_sensor or fa.by_sensor_name:
+        # Every sensor of the farm at once, rather than one query per sensor on first sight.
+        sq = select(sensors.c.id, sensors.c.name, sensors.c.device_id, sensors.c.last_ts_ms)
+        for s in conn.execute(sq.where(sensors.c.farm_id == farm_id)):
+            fa.sensors[s.id] = SensorInfo(s.name, s.device_id, s.last_ts_ms)
     if fa.rules:
         wq = select(alarm_watches).where(alarm_watches.c.rule_id.in_(list(fa.rules)))
         for w in conn.execute(wq):

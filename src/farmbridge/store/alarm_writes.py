@@ -310,10 +310,12 @@ def evaluate_ingest(
                     new, tr = on_status(rule, w, srec.status.state, srec.received_ms)
                     ev.step(rule, subject, new, tr, device_id=srec.device_id)
             for device_id, at_ms in data.get(farm_id, {}).items():
+                subject = f"d{device_id}"
+                if not fa.busy.get(subject):
+                    continue  # no raised no_data alarm to clear: last-seen is stored anyway
                 for rule in fa.device_rules(device_id, RuleKind.NO_DATA):
-                    subject = f"d{device_id}"
                     w = fa.entry(rule.id, subject).watch
-                    if w.active:  # an idle no_data watch needs nothing: last-seen is stored
+                    if w.active:
                         new, tr = on_data(rule, w, at_ms)
                         ev.step(rule, subject, new, tr, device_id=device_id)
         for e in farm_events or ():
