@@ -387,3 +387,38 @@ def test_notification_queued_while_stopped_is_delivered_once_after_start(
     answered = [(r.headers["X-FarmBridge-Delivery"], r.answered) for r in hook.requests]
     assert [d for d, status in answered if status == 200] == [str(first["id"]), str(second["id"])]
     assert {json.loads(r.body)["id"] for r in hook.requests} == {1, 2}
+
+
+def test_alarm_raised_by_a_rule_reaches_the_webhook_then_its_acknowledgement(
+    notify_bridge: Bridge, api: Api, hook: HookReceiver
+) -> None:
+    """The whole path: a reading over HTTP ingest crosses a rule, the alarm's outbox row is
+    written in that commit, and the webhook gets it signed; acknowledging it sends the
+    `acknowledged` change after it, same alarm id."""
+    farm = api.farm(unique("rule-hook"))
+    created = webhook(api, farm["id"], hook.url)
+    dev = api.device(farm["id"], "probe")
+    api.ok(
+        "POST",
+        f"/api/v1/farms/{farm['id']}/alarm-rules",
+        json={"name": "Too hot", "kind": "above", "severity": "critical",
+              "sensor_name": "temp", "threshold": 30},
+    )  # fmt: skip
+    r = httpx.post(
+        f"{notify_bridge.url}/api/v1/ingest",
+        json={"readings": [{"sensor": "temp", "value": 35.5}]},
+        headers={"Authorization": f"Bearer {dev['key']}"},
+    )
+    assert r.status_code == 200, r.text
+    (raised,) = hook.wait_for(1)
+    body = json.loads(raised.body)
+    assert verify(created["secret"], raised.body, raised.headers["X-FarmBridge-Signature"])
+    assert (body["change"], body["state"], body["value"], body["farm_name"]) == (
+        "raised", "active", 35.5, farm["name"],
+    )  # fmt: skip
+    api.ok("POST", f"/api/v1/farms/{farm['id']}/alarms/{body['id']}/ack", json={"comment": "ok"})
+    acked = json.loads(hook.wait_for(2)[1].body)
+    assert (acked["id"], acked["change"], acked["ack"]["comment"]) == (
+        body["id"], "acknowledged", "ok",
+    )  # fmt: skip
+    assert acked["seq"] > body["seq"]
