@@ -79,6 +79,15 @@ def open_farm(page: Page, url: str, farm_id: int, user: tuple[str, str]) -> None
     page.goto(f"{url}/farms/{farm_id}")
 
 
+def farm_is_live(page: Page) -> bool:
+    """Whether the farm page has its live data and no page-wide stale mark."""
+    return bool(
+        page.evaluate(
+            "document.querySelector('[data-testid=farm-page]')?.dataset.stale === 'false'"
+        )
+    )
+
+
 def wait_until_live(page: Page) -> None:
     wait_for_js(
         page, "document.querySelector('[data-testid=farm-page]')?.dataset.stale === 'false'"
@@ -154,6 +163,9 @@ def test_device_that_stops_posting_goes_offline_and_its_tile_is_marked_stale(
     page = fresh.open()
     open_farm(page, bridge.url, farm_id, ADMIN)
     page.wait_for_selector(f"[data-testid=value-{sensor_id}][data-value='41']")
+    # Readings and no status of its own: online while it posts, never "unknown".
+    assert page.inner_text("[data-testid=device-probe] [data-testid=device-state]") == "online"
+    assert page.get_attribute(f"[data-testid=sensor-{sensor_id}]", "data-stale") == "false"
     # The probe falls silent; the server's liveness check turns it offline on its clock.
     wait_for_js(
         page,
