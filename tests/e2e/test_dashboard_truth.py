@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from tests.conftest import ADMIN, Bridge, unique
-from tests.e2e.conftest import ingest
+from tests.e2e.conftest import ingest, screenshot
 from tests.e2e.test_dashboard import wait_for_js
 from tests.integration.api_client import Api
 
@@ -180,6 +180,7 @@ def test_device_that_stops_posting_goes_offline_and_its_tile_is_marked_stale(
     assert farm_is_live(page), "the page-wide mark is for a lost connection only"
     steady = other["sensors"][0]["id"]
     assert page.get_attribute(f"[data-testid=sensor-{steady}]", "data-stale") == "false"
+    screenshot(page, "tile-stale")
 
     # Its next reading brings it back: online, and the tile current again.
     ingest(bridge.url, created["key"], {"sensor": "soil", "value": 42.0})
@@ -234,6 +235,7 @@ def test_viewer_opening_a_farm_they_may_not_see_is_told_so(
     assert "You have no access to this farm" in page.inner_text("[data-testid=farm-unavailable]")
     assert page.query_selector("text=Waiting for the farm's live data") is None
     assert page.get_attribute("[data-testid=connection-indicator]", "data-state") == "connected"
+    screenshot(page, "no-access", full_page=False)
 
     page.click("text=← Farms")
     page.click("[data-testid^=farm-card-] >> nth=0")
