@@ -29,6 +29,7 @@ from farmbridge.api.middleware import BodySizeLimit, RequestContext, RequestMetr
 from farmbridge.api.responses import declare_errors
 from farmbridge.config import Settings
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
+from farmbridge.domain.liveness import LivenessPolicy
 from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
 from farmbridge.ingest import lorawan_http
@@ -41,6 +42,7 @@ from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.liveness import LivenessService
 from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.probes import Probes, WriteProbe
 from farmbridge.service.security import Secrets
@@ -86,7 +88,10 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
     )
     hub = Hub(tick_s=settings.hub_tick_ms / 1000, recent_size=settings.ws_recent_size, clock=clock)
     store.add_listener(hub.publish)
-    stream = StreamService(store, hub, max_replay=settings.ws_max_replay)
+    liveness = LivenessPolicy(
+        multiple=settings.liveness_multiple, min_silence_s=settings.liveness_min_silence_s
+    )
+    stream = StreamService(store, hub, max_replay=settings.ws_max_replay, liveness=liveness)
     sec = Secrets(load_secret(settings), token_ttl_s=settings.token_ttl_s, clock=clock)
     directory = DeviceDirectory(store, clock=clock)
     farm_svc = FarmService(store, directory, sec, stream)
@@ -131,6 +136,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
             clock=clock,
         ),
         probes=Probes(write=WriteProbe(store.probe_write, clock=clock)),
+        liveness=LivenessService(store, policy=liveness, clock=clock),
         clock=clock,
     )
 
@@ -179,7 +185,10 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         store = svc.store
         assert isinstance(store, SqlStore)
         tasks = [
-            asyncio.create_task(housekeeping(svc, settings, store), name="farmbridge.housekeeping")
+            asyncio.create_task(housekeeping(svc, settings, store), name="farmbridge.housekeeping"),
+            asyncio.create_task(
+                svc.liveness.run(settings.liveness_sweep_s), name="farmbridge.liveness"
+            ),
         ]
         if settings.mqtt_url:
             bridge = MqttBridge(

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
 
     command_ttl_s: int = 300
 
+    # Liveness for every transport (docs/operations.md): a device is offline after
+    # `liveness_multiple` times its expected interval without data, never before
+    # `liveness_min_silence_s`; the sweep looks every `liveness_sweep_s`.
+    # (The defaults are domain.liveness's DEFAULT_MULTIPLE and DEFAULT_MIN_SILENCE_S.)
+    liveness_multiple: float = Field(default=3.0, ge=1.0, le=1_000.0)
+    liveness_min_silence_s: float = Field(default=60.0, gt=0, le=7 * 86_400)
+    liveness_sweep_s: float = Field(default=5.0, gt=0, le=3_600)
+
     # The live stream (/ws).
     ws_heartbeat_s: float = ws_default.HEARTBEAT_S
     ws_auth_timeout_s: float = ws_default.AUTH_TIMEOUT_S

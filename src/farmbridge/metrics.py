@@ -71,3 +71,7 @@ MQTT_COMMANDS_PUBLISHED: Final = Counter(
 LORAWAN_UPLINKS: Final = Counter(
     "farmbridge_lorawan_uplinks_total", "LoRaWAN integration posts", ["integration", "result"]
 )
+DEVICES_MARKED_OFFLINE: Final = Counter(
+    "farmbridge_devices_marked_offline_total",
+    "Devices the liveness sweep marked offline after a silence",
+)

@@ -14,6 +14,8 @@ from farmbridge.domain.clock import FakeClock
 from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.service.access import Principal
 from farmbridge.service.bundle import Services
+from farmbridge.store.schema import devices
+from farmbridge.store.sql import SqlStore
 
 SECRET_KEY = "unit-test-secret-" + "k" * 32
 
@@ -52,3 +54,11 @@ async def device(
     farm = await svc.store.create_farm(f"farm-{name}", "")
     kind = DeviceKind.SENSOR_NODE if sensors else DeviceKind.ACTUATOR
     return await svc.farms.register_device(farm.id, name, kind, "", list(sensors))
+
+
+def already_online(store: object, device_id: int) -> None:
+    """Marks a device online in the database, as if it had reported so long ago: its data
+    then adds no back-online status change (tests that count seqs of readings alone)."""
+    assert isinstance(store, SqlStore)
+    with store.engine.begin() as conn:
+        conn.execute(devices.update().where(devices.c.id == device_id).values(state="online"))

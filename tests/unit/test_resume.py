@@ -24,7 +24,7 @@ from farmbridge.service.access import Principal
 from farmbridge.service.bundle import Services
 from farmbridge.service.stream import Resync, StreamService, Subscribed
 from farmbridge.store.sql import SqlStore
-from tests.unit.bridge_services import admin, device, running_services
+from tests.unit.bridge_services import admin, already_online, device, running_services
 
 RECENT_SIZE = 2
 """So small that every resume in these tests is served from the store."""
@@ -125,6 +125,7 @@ async def bridge(tmp_path: Path) -> AsyncIterator[Bridge]:
         svc.store.add_listener(gate)
         stream = StreamService(svc.store, hub, max_replay=MAX_REPLAY)
         dev, key = await device(svc, "node", sensors=(SensorSpec("temp", "C", -40, 80),))
+        already_online(svc.store, dev.id)  # readings alone take the seqs counted here
         b = Bridge(svc, hub, gate, stream, clock, await admin(svc), dev.farm_id, key)
         await stream.channel(dev.farm_id)
         yield b

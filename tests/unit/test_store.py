@@ -28,6 +28,7 @@ from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.store.ingest_writes import known_message_query, known_messages
 from farmbridge.store.schema import metadata
 from farmbridge.store.sql import SqlStore
+from tests.unit.bridge_services import already_online
 
 T0 = 1_700_000_000_000
 
@@ -56,6 +57,7 @@ async def _farm_with_device(store: SqlStore, name: str = "f1") -> tuple[int, int
         [SensorSpec("temp", "C", -40, 80), SensorSpec("hum", "%", 0, 100)],
     )
     sensors = await store.list_sensors(device_id=dev.id)
+    already_online(store, dev.id)  # so readings alone take the seqs these tests count
     return farm.id, dev.id, [s.id for s in sensors]
 
 

@@ -10,6 +10,7 @@ from farmbridge.api.schemas import (
     DeviceCreated,
     DeviceIn,
     DeviceOut,
+    DevicePatch,
     FarmIn,
     FarmOut,
     KeyOut,
@@ -17,6 +18,7 @@ from farmbridge.api.schemas import (
     SensorOut,
     SnapshotOut,
 )
+from farmbridge.domain import Role
 from farmbridge.domain.bounds import PathId
 from farmbridge.domain.telemetry import SensorSpec
 
@@ -49,14 +51,16 @@ async def snapshot(farm_id: PathId, svc: Svc, who: Who) -> SnapshotOut:
     snap = await svc.farms.snapshot(who, farm_id)
     return SnapshotOut(
         farm=FarmOut.of(snap.farm),
-        devices=[DeviceOut.of(d) for d in snap.devices],
+        devices=[DeviceOut.of(d, svc.liveness.policy) for d in snap.devices],
         sensors=[SensorOut.of(s) for s in snap.sensors],
     )
 
 
 @router.get("/farms/{farm_id}/devices")
 async def list_devices(farm_id: PathId, svc: Svc, who: Who) -> list[DeviceOut]:
-    return [DeviceOut.of(d) for d in await svc.farms.list_devices(who, farm_id)]
+    return [
+        DeviceOut.of(d, svc.liveness.policy) for d in await svc.farms.list_devices(who, farm_id)
+    ]
 
 
 @router.post("/farms/{farm_id}/devices", status_code=201)
@@ -67,13 +71,26 @@ async def create_device(farm_id: PathId, body: DeviceIn, svc: Svc, who: Who) -> 
     )
     sensors = [s for s in await svc.farms.list_sensors(who, farm_id) if s.device_id == device.id]
     return DeviceCreated(
-        device=DeviceOut.of(device), sensors=[SensorOut.of(s) for s in sensors], key=key
+        device=DeviceOut.of(device, svc.liveness.policy),
+        sensors=[SensorOut.of(s) for s in sensors],
+        key=key,
     )
 
 
 @router.get("/devices/{device_id}")
 async def get_device(device_id: PathId, svc: Svc, who: Who) -> DeviceOut:
-    return DeviceOut.of(await svc.farms.device(who, device_id))
+    return DeviceOut.of(await svc.farms.device(who, device_id), svc.liveness.policy)
+
+
+@router.patch("/devices/{device_id}")
+async def patch_device(device_id: PathId, body: DevicePatch, svc: Svc, who: Who) -> DeviceOut:
+    """Changes a device's settings (farm admin): `expected_interval_s` sets how often it
+    reports (null: learn it from its data), which says when silence turns it offline."""
+    if "expected_interval_s" in body.model_fields_set:
+        device = await svc.farms.set_expected_interval(who, device_id, body.expected_interval_s)
+    else:
+        device = await svc.farms.device(who, device_id, Role.ADMIN)
+    return DeviceOut.of(device, svc.liveness.policy)
 
 
 @router.delete("/devices/{device_id}", status_code=204)

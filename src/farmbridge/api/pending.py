@@ -24,7 +24,7 @@ async def approve(pending_id: PathId, body: ApproveIn, svc: Svc, who: Who) -> De
     its sensors are registered as they report. The key is shown this once."""
     device, key = await svc.farms.approve_pending(who, pending_id, body.kind, body.title)
     svc.named_devices.forget(device.farm_id, device.name)
-    return DeviceCreated(device=DeviceOut.of(device), sensors=[], key=key)
+    return DeviceCreated(device=DeviceOut.of(device, svc.liveness.policy), sensors=[], key=key)
 
 
 @router.post("/pending-devices/{pending_id}/reject")

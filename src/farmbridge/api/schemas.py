@@ -22,6 +22,11 @@ from farmbridge.domain import (
     User,
 )
 from farmbridge.domain.bounds import JSON_MAX_DEPTH, check_json
+from farmbridge.domain.liveness import (
+    MAX_EXPECTED_INTERVAL_S,
+    MIN_EXPECTED_INTERVAL_S,
+    LivenessPolicy,
+)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -156,9 +161,18 @@ class DeviceOut(BaseModel):
     created_ms: int
     status: StatusOut
     last_seen_ms: int | None
+    expected_interval_s: float | None = Field(
+        description="The reporting interval an admin set; null: it is learned."
+    )
+    interval_s: float | None = Field(
+        description="The expected reporting interval: set, else learned, else null."
+    )
+    offline_after_s: float | None = Field(
+        description="Seconds of silence after which the device is marked offline; null: never."
+    )
 
     @classmethod
-    def of(cls, d: Device) -> DeviceOut:
+    def of(cls, d: Device, liveness: LivenessPolicy) -> DeviceOut:
         st = d.status
         return cls(
             id=d.id,
@@ -171,7 +185,21 @@ class DeviceOut(BaseModel):
                 state=st.state.value, actuator=st.actuator, ts_ms=st.ts_ms, seq=st.seq
             ),
             last_seen_ms=d.last_seen_ms,
+            expected_interval_s=d.expected_interval_s,
+            interval_s=d.interval_s,
+            offline_after_s=liveness.offline_after_s(d.interval_s),
         )
+
+
+class DevicePatch(Body):
+    """A device's settings to change; a field left out stays as it is."""
+
+    expected_interval_s: float | None = Field(
+        default=None,
+        ge=MIN_EXPECTED_INTERVAL_S,
+        le=MAX_EXPECTED_INTERVAL_S,
+        description="Seconds between the device's reports; null: learn it from its data.",
+    )
 
 
 class DeviceCreated(BaseModel):

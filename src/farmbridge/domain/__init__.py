@@ -5,6 +5,7 @@ from farmbridge.domain.commands import Command, CommandState, CommandUpdate
 from farmbridge.domain.devices import (
     Device,
     DeviceKind,
+    DeviceRemoved,
     DeviceState,
     DeviceStatus,
     PendingDevice,
@@ -43,6 +44,7 @@ __all__ = [
     "Conflict",
     "Device",
     "DeviceKind",
+    "DeviceRemoved",
     "DeviceState",
     "DeviceStatus",
     "DomainError",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from farmbridge.domain.commands import CommandUpdate
+from farmbridge.domain.devices import DeviceRemoved
 from farmbridge.domain.telemetry import Event, Reading, StatusRecord
 
-Change = Reading | StatusRecord | Event | CommandUpdate
+Change = Reading | StatusRecord | Event | CommandUpdate | DeviceRemoved
 """Every Change has `farm_id` and `seq`; a farm's changes are totally ordered by seq."""

@@ -41,6 +41,20 @@ class Device:
     created_ms: int
     status: DeviceStatus = field(default_factory=lambda: DeviceStatus(DeviceState.UNKNOWN))
     last_seen_ms: int | None = None
+    expected_interval_s: float | None = None
+    """Set by an admin; None: learned from the device's reports."""
+    learned_interval_s: float | None = None
+    interval_anchor_ms: int | None = None
+    """When the device's current burst of reports began (see domain.liveness.learn)."""
+
+    @property
+    def interval_s(self) -> float | None:
+        """The expected reporting interval: set, else learned, else None (unknown)."""
+        return (
+            self.expected_interval_s
+            if self.expected_interval_s is not None
+            else (self.learned_interval_s)
+        )
 
 
 class PendingState(StrEnum):
@@ -64,3 +78,14 @@ class PendingDevice:
     last_seen_ms: int
     messages: int
     sample: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRemoved:
+    """A device deleted from its farm, as a change of the farm's stream: clients drop the
+    device and its sensors. `ts_ms` is when it was removed (the bridge's wall time)."""
+
+    farm_id: int
+    device_id: int
+    seq: int
+    ts_ms: int

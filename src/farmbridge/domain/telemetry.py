@@ -128,6 +128,9 @@ class IngestBatch:
     status: StatusChange | None = None
     events: tuple[EventIn, ...] = ()
     message_id: str | None = None
+    sign_of_life: bool = True
+    """False for what is no sign the device lives (an MQTT broker's retained message):
+    it is stored but neither moves last-seen nor brings the device back online."""
 
     @property
     def size(self) -> int:

@@ -12,13 +12,32 @@ from collections.abc import Iterable
 
 import orjson
 
-from farmbridge.domain import Change, Device, Reading, Sensor, StatusRecord
+from farmbridge.domain import (
+    Change,
+    Device,
+    DeviceRemoved,
+    DeviceState,
+    Reading,
+    Sensor,
+    StatusRecord,
+)
+from farmbridge.domain.liveness import LivenessPolicy, learn
 from farmbridge.protocol.server_messages import snapshot_body
 
 
 class FarmState:
-    def __init__(self, seq: int, devices: Iterable[Device], sensors: Iterable[Sensor]) -> None:
+    def __init__(
+        self,
+        seq: int,
+        devices: Iterable[Device],
+        sensors: Iterable[Sensor],
+        *,
+        liveness: LivenessPolicy | None = None,
+    ) -> None:
+        """`liveness` says when silence turns a device offline (the snapshot's
+        `offline_after_s`); the default policy when not given."""
         self.seq = seq
+        self.liveness = liveness or LivenessPolicy()
         self.devices: dict[int, Device] = {d.id: d for d in devices}
         self.sensors: dict[int, Sensor] = {s.id: s for s in sensors}
         self._encoded: str | None = None
@@ -37,11 +56,16 @@ class FarmState:
                 d = self.devices.get(ch.device_id)
                 if d is not None and ch.status.ts_ms >= d.status.ts_ms:
                     self.devices[d.id] = dataclasses.replace(d, status=ch.status)
-                self._seen(ch.device_id, ch.received_ms)
+                if ch.status.state is not DeviceState.OFFLINE:
+                    # Offline (a sweep, a last will) is no sign of life, as in the store.
+                    self._seen(ch.device_id, ch.received_ms)
+            elif isinstance(ch, DeviceRemoved):
+                self.remove_device(ch.device_id)
         self._encoded = None
 
     def put_device(self, device: Device, sensors: Iterable[Sensor]) -> None:
-        """A device (and its sensors) was added or re-described; values already known stay."""
+        """A device (and its sensors) was added or re-described (its expected interval
+        set); status and values already known stay."""
         known = self.devices.get(device.id)
         self.devices[device.id] = (
             dataclasses.replace(device, status=known.status, last_seen_ms=known.last_seen_ms)
@@ -68,11 +92,18 @@ class FarmState:
     def _seen(self, device_id: int, at_ms: int) -> None:
         d = self.devices.get(device_id)
         if d is not None and (d.last_seen_ms is None or at_ms > d.last_seen_ms):
-            self.devices[device_id] = dataclasses.replace(d, last_seen_ms=at_ms)
+            # The same estimate the store learns (domain.liveness), over the stream's
+            # receive times, so a snapshot's learned interval stays current.
+            est, anchor = learn(d.learned_interval_s, d.interval_anchor_ms, at_ms)
+            self.devices[device_id] = dataclasses.replace(
+                d, last_seen_ms=at_ms, learned_interval_s=est, interval_anchor_ms=anchor
+            )
 
     def encoded(self) -> str:
         """The snapshot as JSON, encoded once per state version however many ask."""
         if self._encoded is None:
-            body = snapshot_body(self.seq, self.devices.values(), self.sensors.values())
+            body = snapshot_body(
+                self.seq, self.devices.values(), self.sensors.values(), liveness=self.liveness
+            )
             self._encoded = orjson.dumps(body).decode()
         return self._encoded

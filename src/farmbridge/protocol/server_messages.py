@@ -16,11 +16,13 @@ from farmbridge.domain import (
     Change,
     CommandUpdate,
     Device,
+    DeviceRemoved,
     Event,
     Reading,
     Sensor,
     StatusRecord,
 )
+from farmbridge.domain.liveness import LivenessPolicy
 from farmbridge.protocol.const import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -37,6 +39,8 @@ TOPIC_KEYS = {
     Topic.EVENTS: "e",
     Topic.COMMANDS: "c",
 }
+REMOVALS_KEY = "x"
+"""Device removals ride the device_status topic under their own batch key (protocol v2)."""
 
 
 def encode(message: dict[str, Any]) -> str:
@@ -50,6 +54,8 @@ def topic_of(change: Change) -> Topic:
         return Topic.DEVICE_STATUS
     if isinstance(change, Event):
         return Topic.EVENTS
+    if isinstance(change, DeviceRemoved):
+        return Topic.DEVICE_STATUS
     return Topic.COMMANDS
 
 
@@ -83,6 +89,8 @@ def compact(change: Change, t0: int) -> list[Any]:
             change.ts_ms - t0,
             change.received_ms - t0,
         ]
+    if isinstance(change, DeviceRemoved):
+        return [change.seq, change.device_id, change.ts_ms - t0]
     assert isinstance(change, CommandUpdate)
     return [
         change.seq,
@@ -108,7 +116,8 @@ def batch_prefix(farm_id: int, changes: Sequence[Change], topics: frozenset[Topi
             continue
         if not t0:
             t0 = stored_ms(ch)
-        groups.setdefault(TOPIC_KEYS[topic], []).append(compact(ch, t0))
+        key = REMOVALS_KEY if isinstance(ch, DeviceRemoved) else TOPIC_KEYS[topic]
+        groups.setdefault(key, []).append(compact(ch, t0))
     if not groups:
         return None
     body = {"type": "batch", "farm": farm_id, "t0": t0, **groups}
@@ -121,8 +130,9 @@ def sent_tail(sent_ms: int) -> str:
 
 
 def stored_ms(ch: Change) -> int:
-    """When the bridge stored a change (a command update: when its state changed)."""
-    if isinstance(ch, CommandUpdate):
+    """When the bridge stored a change (a command update: when its state changed; a
+    removal: when the device was deleted)."""
+    if isinstance(ch, CommandUpdate | DeviceRemoved):
         return ch.ts_ms
     return ch.received_ms
 
@@ -150,7 +160,15 @@ def authenticated(ref: int | str | None, username: str, expires_at: int) -> str:
     return encode({"type": "authenticated", "id": ref, "user": username, "expires_at": expires_at})
 
 
-def snapshot_body(seq: int, devices: Iterable[Device], sensors: Iterable[Sensor]) -> dict[str, Any]:
+def snapshot_body(
+    seq: int,
+    devices: Iterable[Device],
+    sensors: Iterable[Sensor],
+    *,
+    liveness: LivenessPolicy | None = None,
+) -> dict[str, Any]:
+    """`liveness` gives each device's `offline_after_s` (the default policy if None)."""
+    policy = liveness or LivenessPolicy()
     return {
         "seq": seq,
         "devices": [
@@ -163,6 +181,8 @@ def snapshot_body(seq: int, devices: Iterable[Device], sensors: Iterable[Sensor]
                 "actuator": d.status.actuator,
                 "status_ts": d.status.ts_ms,
                 "last_seen": d.last_seen_ms,
+                "interval_s": d.interval_s,
+                "offline_after_s": policy.offline_after_s(d.interval_s),
             }
             for d in devices
         ],

@@ -10,6 +10,7 @@ from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.liveness import LivenessService
 from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.probes import Probes
 from farmbridge.service.stream import StreamService
@@ -31,4 +32,5 @@ class Services:
     connections: ConnectionRegistry
     named_devices: NamedDeviceService
     probes: Probes
+    liveness: LivenessService
     clock: Clock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,6 +20,7 @@ from farmbridge.domain import (
     Sensor,
 )
 from farmbridge.domain.errors import Conflict, ValidationFailed
+from farmbridge.domain.liveness import MAX_EXPECTED_INTERVAL_S, MIN_EXPECTED_INTERVAL_S
 from farmbridge.domain.queries import EventFilter, ExportRow
 from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.service.access import Principal
@@ -133,12 +135,31 @@ class FarmService:
         self._directory.forget_device(device_id)
         return key
 
+    async def set_expected_interval(
+        self, who: Principal, device_id: int, interval_s: float | None
+    ) -> Device:
+        """Sets the device's expected reporting interval (farm admin); None: learn it.
+        Raises ValidationFailed (field expected_interval_s) outside the accepted bounds."""
+        await self.device(who, device_id, Role.ADMIN)
+        if interval_s is not None and not (
+            math.isfinite(interval_s)
+            and MIN_EXPECTED_INTERVAL_S <= interval_s <= MAX_EXPECTED_INTERVAL_S
+        ):
+            raise ValidationFailed(
+                f"expected_interval_s must be between {MIN_EXPECTED_INTERVAL_S} and "
+                f"{MAX_EXPECTED_INTERVAL_S:.0f} seconds, or null",
+                field="expected_interval_s",
+            )
+        device = await self._store.set_expected_interval(device_id, interval_s)
+        await self._announce(device)
+        return device
+
     async def delete_device(self, who: Principal, device_id: int) -> None:
-        device = await self.device(who, device_id, Role.ADMIN)
+        """Deletes the device (farm admin); its removal streams like any change, so every
+        open dashboard drops it (the farm's channel applies it as it is published)."""
+        await self.device(who, device_id, Role.ADMIN)
         await self._store.delete_device(device_id)
         self._directory.forget_device(device_id)
-        if self._stream is not None:
-            self._stream.device_removed(device.farm_id, device_id)
 
     async def add_sensor(self, who: Principal, device_id: int, spec: SensorSpec) -> Sensor:
         await self.device(who, device_id, Role.ADMIN)

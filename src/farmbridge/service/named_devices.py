@@ -22,6 +22,7 @@ from farmbridge.service.directory import DeviceDirectory, DeviceEntry
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.store import Store
+from farmbridge.store.results import OfflineCandidate
 
 MAX_AUTO_SENSORS: Final = 64
 """A device that reports more distinct keys than this is misbehaving, not measuring."""
@@ -178,6 +179,16 @@ class NamedDeviceService:
         # The cached entry's status is as old as the cache: keep the actuator state stored now.
         current = await self._store.get_device(entry.device.id)
         return DeviceReport(status=ReportedStatus(state, dict(current.status.actuator), ts_ms))
+
+    async def mark_silent(self, entry: DeviceEntry, now_ms: int) -> bool:
+        """Marks a device offline after a silence its adapter timed (MQTT's timeout), as
+        the liveness sweep does: only while it is stored online and unheard of since, so
+        the sweep and this never say it twice. True when this call marked it."""
+        d = await self._store.get_device(entry.device.id)
+        if d.status.state is not DeviceState.ONLINE or d.last_seen_ms is None:
+            return False
+        seen = OfflineCandidate(d.id, d.farm_id, d.status.state, d.last_seen_ms)
+        return bool((await self._store.mark_offline([seen], now_ms)).records)
 
     def forget(self, farm_id: int, name: str) -> None:
         """After an admin approves or forgets a pending device."""

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from farmbridge.domain import Change, Device, Role, Sensor
+from farmbridge.domain.liveness import LivenessPolicy
 from farmbridge.hub.channel import Channel, Sink, Subscription
 from farmbridge.hub.hub import Hub
 from farmbridge.hub.state import FarmState
@@ -39,7 +40,11 @@ class Subscribed:
 
 
 class StreamService:
-    def __init__(self, store: Store, hub: Hub, *, max_replay: int) -> None:
+    def __init__(
+        self, store: Store, hub: Hub, *, max_replay: int, liveness: LivenessPolicy | None = None
+    ) -> None:
+        """`liveness` gives the snapshot's `offline_after_s` (the default policy if None)."""
+        self._liveness = liveness or LivenessPolicy()
         self._store = store
         self._hub = hub
         self._max_replay = max_replay
@@ -59,9 +64,8 @@ class StreamService:
             farm = await self._store.get_farm(farm_id)
             devices = await self._store.list_devices(farm_id)
             sensors = await self._store.list_sensors(farm_id=farm_id)
-            channel = self._hub.finish_open(
-                farm_id, farm.epoch, FarmState(farm.last_seq, devices, sensors)
-            )
+            state = FarmState(farm.last_seq, devices, sensors, liveness=self._liveness)
+            channel = self._hub.finish_open(farm_id, farm.epoch, state)
             fut.set_result(channel)
             return channel
         except BaseException as exc:
@@ -77,11 +81,6 @@ class StreamService:
         channel = self._hub.channels.get(device.farm_id)
         if channel is not None:
             channel.state.put_device(device, sensors)
-
-    def device_removed(self, farm_id: int, device_id: int) -> None:
-        channel = self._hub.channels.get(farm_id)
-        if channel is not None:
-            channel.state.remove_device(device_id)
 
     async def subscribe(
         self,

@@ -6,7 +6,7 @@ the lifecycle; a service that needs only one aggregate may ask for that protocol
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from farmbridge.domain import (
@@ -30,7 +30,13 @@ from farmbridge.domain import (
 )
 from farmbridge.domain.queries import EventFilter, ExportRow
 from farmbridge.domain.telemetry import SensorSpec
-from farmbridge.store.results import CommandChanged, CommandsExpired
+from farmbridge.store.results import (
+    CommandChanged,
+    CommandsExpired,
+    DeviceDeleted,
+    MarkedOffline,
+    OfflineCandidate,
+)
 
 __all__ = [
     "ChangeListener",
@@ -39,6 +45,7 @@ __all__ = [
     "ExportRow",
     "FarmStore",
     "HistoryStore",
+    "LivenessStore",
     "SensorSpec",
     "Store",
     "UserStore",
@@ -84,7 +91,15 @@ class FarmStore(Protocol):
     async def get_device_by_name(self, farm_id: int, name: str) -> Device: ...
     async def list_devices(self, farm_id: int) -> list[Device]: ...
     async def set_device_key_hash(self, device_id: int, key_hash: str) -> None: ...
-    async def delete_device(self, device_id: int) -> None: ...
+    async def set_expected_interval(self, device_id: int, interval_s: float | None) -> Device:
+        """Sets (or, with None, unsets: learn it) the device's expected reporting interval."""
+        ...
+
+    async def delete_device(self, device_id: int) -> DeviceDeleted:
+        """Deletes the device and its sensors, storing its removal with the farm's next seq
+        in the same transaction (it streams, and a resuming client learns of it)."""
+        ...
+
     async def create_sensor(self, device_id: int, spec: SensorSpec) -> Sensor: ...
     async def list_sensors(
         self, *, farm_id: int | None = None, device_id: int | None = None
@@ -158,7 +173,23 @@ class CommandStore(Protocol):
         ...
 
 
-class Store(UserStore, FarmStore, HistoryStore, CommandStore, Protocol):
+class LivenessStore(Protocol):
+    """Devices watched for silence, and marking them offline exactly once."""
+
+    async def watched_devices(self) -> list[Device]:
+        """Devices stored online that were ever heard of (last_seen_ms set)."""
+        ...
+
+    async def mark_offline(
+        self, candidates: Sequence[OfflineCandidate], now_ms: int
+    ) -> MarkedOffline:
+        """In one transaction, stores an offline status change (with the farm's next seq)
+        for each candidate whose stored state and last-seen are still as it says; the
+        others are left alone. Returns the status changes stored."""
+        ...
+
+
+class Store(UserStore, FarmStore, HistoryStore, CommandStore, LivenessStore, Protocol):
     """Async persistence; writes are durable when the awaited call returns.
 
     Raises NotFound, Conflict and StoreUnavailable from farmbridge.domain.errors;

@@ -10,9 +10,22 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Select, and_, bindparam, or_, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Float,
+    Select,
+    and_,
+    bindparam,
+    case,
+    or_,
+    select,
+    update,
+)
 
 from farmbridge.domain import (
+    DeviceState,
     DeviceStatus,
     Event,
     IngestBatch,
@@ -21,6 +34,7 @@ from farmbridge.domain import (
     StatusRecord,
     Stored,
 )
+from farmbridge.domain.liveness import learn
 from farmbridge.store.dialect import bulk_insert
 from farmbridge.store.schema import (
     devices,
@@ -98,7 +112,18 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
     for i in todo:
         need[batches[i].farm_id] += batches[i].size
     base = allocate_seqs(conn, need)
-    actuators = _current_actuators(conn, {batches[i].device_id for i in todo if batches[i].status})
+    # Read after the farm rows are locked (allocate_seqs), so what a concurrent writer of
+    # the same farm committed is seen: the back-online rule fires once per comeback.
+    live = _device_liveness(conn, {batches[i].device_id for i in todo})
+    actuators = {d: dict(row.actuator or {}) for d, row in live.items()}
+    revive = _revived(batches, todo, live)
+    if revive:
+        # The farm rows are still locked by this transaction: these seqs follow on.
+        extra: dict[int, int] = defaultdict(int)
+        for i in revive:
+            extra[batches[i].farm_id] += 1
+        allocate_seqs(conn, extra)
+    intervals = {d: (row.learned_interval_s, row.interval_anchor_ms) for d, row in live.items()}
 
     reading_rows: list[tuple[int, int, int, int, float, int, int]] = []
     status_rows: list[dict[str, Any]] = []
@@ -112,6 +137,33 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
         first = base[b.farm_id] + 1
         seq = base[b.farm_id]
         stored: list[Stored] = []
+        if i in revive:
+            # Data from a device taken as offline (or never heard of): it is back, said
+            # once and stored like any status change.
+            seq += 1
+            ts = max(b.received_ms, live[b.device_id].status_ts_ms)
+            merged = actuators.get(b.device_id, {})
+            status_rows.append(
+                {
+                    "farm_id": b.farm_id,
+                    "seq": seq,
+                    "device_id": b.device_id,
+                    "state": DeviceState.ONLINE.value,
+                    "actuator": merged,
+                    "ts_ms": ts,
+                    "received_ms": b.received_ms,
+                }
+            )
+            srec = StatusRecord(
+                b.farm_id,
+                b.device_id,
+                DeviceStatus(DeviceState.ONLINE, merged, ts, seq),
+                b.received_ms,
+            )
+            stored.append(srec)
+            prev_s = newest_status.get(b.device_id)
+            if prev_s is None or ts >= prev_s.status.ts_ms:
+                newest_status[b.device_id] = srec
         for r in b.readings:
             seq += 1
             rec = Reading(r.sensor_id, b.device_id, b.farm_id, r.value, r.ts_ms, b.received_ms, seq)
@@ -166,7 +218,10 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
                 )
             )
         base[b.farm_id] = seq
-        seen[b.device_id] = max(seen.get(b.device_id, 0), b.received_ms)
+        if _alive(b):
+            seen[b.device_id] = max(seen.get(b.device_id, 0), b.received_ms)
+            est, anchor = intervals.get(b.device_id, (None, None))
+            intervals[b.device_id] = learn(est, anchor, b.received_ms)
         last = seq if seq >= first else None
         results[i] = IngestResult(
             b.size, first if last else None, last, duplicate=False, stored=tuple(stored)
@@ -194,14 +249,21 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
     if message_rows:
         conn.execute(ingest_messages.insert(), message_rows)
     if seen:
+        # One executemany, as before the interval was learned: last-seen only moves
+        # forward; the estimate and its burst anchor ride along.
+        newer = or_(devices.c.last_seen_ms.is_(None), devices.c.last_seen_ms < bindparam("b_seen"))
         conn.execute(
             update(devices)
             .where(devices.c.id == bindparam("b_id"))
-            .where(
-                or_(devices.c.last_seen_ms.is_(None), devices.c.last_seen_ms < bindparam("b_seen"))
-            )
-            .values(last_seen_ms=bindparam("b_seen")),
-            [{"b_id": d, "b_seen": ms} for d, ms in seen.items()],
+            .values(
+                last_seen_ms=case((newer, bindparam("b_seen")), else_=devices.c.last_seen_ms),
+                learned_interval_s=bindparam("b_est", type_=Float),
+                interval_anchor_ms=bindparam("b_anchor", type_=BigInteger),
+            ),
+            [
+                {"b_id": d, "b_seen": ms, "b_est": intervals[d][0], "b_anchor": intervals[d][1]}
+                for d, ms in seen.items()
+            ],
         )
     for i, j in dup_of.items():
         orig = results[j]
@@ -210,11 +272,54 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
     return [r for r in results if r is not None]
 
 
-def _current_actuators(conn: Connection, device_ids: set[int]) -> dict[int, dict[str, Any]]:
+def _device_liveness(conn: Connection, device_ids: set[int]) -> dict[int, Any]:
+    """The stored state, actuator state and interval estimate of the group's devices."""
     if not device_ids:
         return {}
-    q = select(devices.c.id, devices.c.actuator).where(devices.c.id.in_(device_ids))
-    return {r.id: dict(r.actuator or {}) for r in conn.execute(q)}
+    q = select(
+        devices.c.id,
+        devices.c.state,
+        devices.c.actuator,
+        devices.c.status_ts_ms,
+        devices.c.learned_interval_s,
+        devices.c.interval_anchor_ms,
+    ).where(devices.c.id.in_(device_ids))
+    return {r.id: r for r in conn.execute(q)}
+
+
+def _alive(b: IngestBatch) -> bool:
+    """Whether a batch moves last-seen: a sign of life, and more than an offline status
+    alone (a last will is the broker's word, not the device's)."""
+    if not b.sign_of_life:
+        return False
+    only_offline = (
+        b.status is not None
+        and b.status.state is DeviceState.OFFLINE
+        and not b.readings
+        and not b.events
+    )
+    return not only_offline
+
+
+REVIVED_FROM: frozenset[str] = frozenset({DeviceState.OFFLINE.value, DeviceState.UNKNOWN.value})
+"""The stored states that data without a status of its own turns online."""
+
+
+def _revived(batches: Sequence[IngestBatch], todo: Sequence[int], live: dict[int, Any]) -> set[int]:
+    """The batches that bring their device back online: a sign of life with no status of
+    its own from a device stored offline or unknown, once per device (in group order)."""
+    state = {d: row.state for d, row in live.items()}
+    out: set[int] = set()
+    for i in todo:
+        b = batches[i]
+        if b.device_id not in state:
+            continue  # deleted meanwhile: the insert fails on its own terms
+        if b.status is not None:
+            state[b.device_id] = b.status.state.value
+        elif b.sign_of_life and state[b.device_id] in REVIVED_FROM:
+            out.add(i)
+            state[b.device_id] = DeviceState.ONLINE.value
+    return out
 
 
 def _update_sensor_latest(conn: Connection, newest: dict[int, Reading]) -> None:

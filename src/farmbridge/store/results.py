@@ -11,7 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from farmbridge.domain import Change, Command, CommandUpdate
+from farmbridge.domain import (
+    Change,
+    Command,
+    CommandUpdate,
+    DeviceRemoved,
+    DeviceState,
+    StatusRecord,
+)
 
 
 class Streamed(Protocol):
@@ -42,3 +49,36 @@ class CommandsExpired:
     @property
     def changes(self) -> tuple[Change, ...]:
         return self.updates
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineCandidate:
+    """A device the liveness sweep found silent, as it saw it: marked offline only if its
+    state and last-seen are still these when the write runs."""
+
+    device_id: int
+    farm_id: int
+    state: DeviceState
+    last_seen_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkedOffline:
+    """The offline status changes one sweep stored (none for a device heard of since)."""
+
+    records: tuple[StatusRecord, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return self.records
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceDeleted:
+    """A deleted device's removal, the change that streams it."""
+
+    removal: DeviceRemoved
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return (self.removal,)

@@ -12,6 +12,7 @@ from farmbridge.domain import (
     CommandUpdate,
     Device,
     DeviceKind,
+    DeviceRemoved,
     DeviceState,
     DeviceStatus,
     Event,
@@ -69,6 +70,9 @@ def device(r: Row[Any]) -> Device:
             seq=r.status_seq,
         ),
         last_seen_ms=r.last_seen_ms,
+        expected_interval_s=r.expected_interval_s,
+        learned_interval_s=r.learned_interval_s,
+        interval_anchor_ms=r.interval_anchor_ms,
     )
 
 
@@ -180,3 +184,7 @@ def command_update(c: Command) -> CommandUpdate:
         params=c.params,
         action=c.action,
     )
+
+
+def device_removed(r: Row[Any]) -> DeviceRemoved:
+    return DeviceRemoved(farm_id=r.farm_id, device_id=r.device_id, seq=r.seq, ts_ms=r.ts_ms)

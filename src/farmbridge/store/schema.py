@@ -67,6 +67,10 @@ devices = Table(
     Column("status_ts_ms", BigInteger, nullable=False, default=0),
     Column("status_seq", BigInteger, nullable=False, default=0),
     Column("last_seen_ms", BigInteger, nullable=True),
+    # Liveness (domain/liveness.py): the interval set by an admin, else the one learned.
+    Column("expected_interval_s", Float, nullable=True),
+    Column("learned_interval_s", Float, nullable=True),
+    Column("interval_anchor_ms", BigInteger, nullable=True),
     UniqueConstraint("farm_id", "name"),
 )
 
@@ -161,6 +165,17 @@ command_updates = Table(
     Column("detail", Text, nullable=False),
     Column("ts_ms", BigInteger, nullable=False),
     Column("action", String(64), nullable=False, server_default=""),
+    PrimaryKeyConstraint("farm_id", "seq"),
+)
+
+# Devices deleted, as changes of their farm's stream (a resuming client learns of them).
+device_removals = Table(
+    "device_removals",
+    metadata,
+    Column("farm_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("device_id", Integer, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
     PrimaryKeyConstraint("farm_id", "seq"),
 )
 

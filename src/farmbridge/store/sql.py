@@ -1,9 +1,9 @@
 """SqlStore: the Store on SQLAlchemy Core, SQLite by default, PostgreSQL by URL.
 
-One class per aggregate (`sql_users`, `sql_devices`, `sql_history`, `sql_commands`), each
-over the one shared `SqlDatabase` (engine, group-commit writer, clock, listeners); this
-class is all of them at once plus the lifecycle. What depends on the database behind
-the URL is in `dialect`.
+One class per aggregate (`sql_users`, `sql_devices`, `sql_history`, `sql_commands`,
+`sql_liveness`), each over the one shared `SqlDatabase` (engine, group-commit writer,
+clock, listeners); this class is all of them at once plus the lifecycle. What depends
+on the database behind the URL is in `dialect`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from farmbridge.store.dialect import SQLITE_BUSY_TIMEOUT_MS
 from farmbridge.store.sql_commands import SqlCommands
 from farmbridge.store.sql_devices import SqlDevices
 from farmbridge.store.sql_history import SqlHistory
+from farmbridge.store.sql_liveness import SqlLiveness
 from farmbridge.store.sql_users import SqlUsers
 
 
-class SqlStore(SqlUsers, SqlDevices, SqlHistory, SqlCommands):
+class SqlStore(SqlUsers, SqlDevices, SqlHistory, SqlCommands, SqlLiveness):
     """See farmbridge.store.base.Store for the contract of each method."""
 
     def __init__(

@@ -7,13 +7,30 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, delete, insert, select
 
-from farmbridge.domain import Device, DeviceKind, Farm, PendingDevice, PendingState, Sensor
+from farmbridge.domain import (
+    Device,
+    DeviceKind,
+    DeviceRemoved,
+    Farm,
+    PendingDevice,
+    PendingState,
+    Sensor,
+)
 from farmbridge.domain.errors import Conflict, NotFound
 from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.store import rows
 from farmbridge.store.database import SqlAggregate, one_row, updater
 from farmbridge.store.dialect import upsert
-from farmbridge.store.schema import commands, devices, farms, pending_devices, sensors
+from farmbridge.store.ingest_writes import allocate_seqs
+from farmbridge.store.results import DeviceDeleted
+from farmbridge.store.schema import (
+    commands,
+    device_removals,
+    devices,
+    farms,
+    pending_devices,
+    sensors,
+)
 
 
 class SqlDevices(SqlAggregate):
@@ -118,14 +135,38 @@ class SqlDevices(SqlAggregate):
             updater(devices, devices.c.id == device_id, "device", key_hash=key_hash)
         )
 
-    async def delete_device(self, device_id: int) -> None:
-        def fn(c: Connection) -> None:
+    async def set_expected_interval(self, device_id: int, interval_s: float | None) -> Device:
+        def fn(c: Connection) -> Device:
+            where = devices.c.id == device_id
+            updater(devices, where, "device", expected_interval_s=interval_s)(c)
+            return rows.device(one_row(c, devices, where, "device"))
+
+        return await self._db.write(fn)
+
+    async def delete_device(self, device_id: int) -> DeviceDeleted:
+        at = self._db.clock.wall_ms()
+
+        def fn(c: Connection) -> DeviceDeleted:
+            farm_id = c.execute(
+                select(devices.c.farm_id).where(devices.c.id == device_id)
+            ).scalar_one_or_none()
+            if farm_id is None:
+                raise NotFound(f"device {device_id} not found")
+            # The farm row is locked before the device rows, as everywhere (sql_liveness).
+            seq = allocate_seqs(c, {farm_id: 1})[farm_id] + 1
             c.execute(delete(sensors).where(sensors.c.device_id == device_id))
             c.execute(delete(commands).where(commands.c.device_id == device_id))
             if not c.execute(delete(devices).where(devices.c.id == device_id)).rowcount:
                 raise NotFound(f"device {device_id} not found")
+            removal = DeviceRemoved(farm_id, device_id, seq, at)
+            c.execute(
+                insert(device_removals).values(
+                    farm_id=farm_id, seq=seq, device_id=device_id, ts_ms=at
+                )
+            )
+            return DeviceDeleted(removal)
 
-        await self._db.write(fn)
+        return await self._db.write_streamed(fn)
 
     # Sensors.
 

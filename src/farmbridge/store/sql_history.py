@@ -1,6 +1,6 @@
 """The SQL store's history aggregate: ingest, readings, buckets, events, export, resume.
 
-Ingest is the hot path (group-committed in bulk); `changes_since` merges the four
+Ingest is the hot path (group-committed in bulk); `changes_since` merges the
 sequenced tables for a resuming subscriber.
 """
 
@@ -16,6 +16,7 @@ from farmbridge.store import rows
 from farmbridge.store.database import SqlAggregate, Written
 from farmbridge.store.schema import (
     command_updates,
+    device_removals,
     devices,
     events,
     ingest_messages,
@@ -125,6 +126,7 @@ class SqlHistory(SqlAggregate):
                 (status_changes, rows.status_record),
                 (events, rows.event),
                 (command_updates, rows.stored_command_update),
+                (device_removals, rows.device_removed),
             )
             for table, conv in tables:
                 q = (

@@ -13,7 +13,7 @@ import {
 
 const SNAPSHOT: Snapshot = {
   seq: 100,
-  devices: [{ id: 3, name: "pump-1", kind: "actuator", title: "Pump", state: "online", actuator: { power: "off" }, status_ts: 1, last_seen: 2 }],
+  devices: [{ id: 3, name: "pump-1", kind: "actuator", title: "Pump", state: "online", actuator: { power: "off" }, status_ts: 1, last_seen: 2, interval_s: 60, offline_after_s: 180 }],
   sensors: [{ id: 7, device: 2, name: "temperature", unit: "°C", min: -20, max: 60, value: 21.4, ts: 1_000, seq: 99 }],
 };
 

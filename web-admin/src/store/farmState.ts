@@ -177,8 +177,8 @@ export function applySnapshot(prev: FarmState | undefined, farmId: number, epoch
       statusTsMs: d.status_ts,
       lastSeenMs: d.last_seen,
       statusSeq: 0,
-      intervalS: d.interval_s ?? null,
-      offlineAfterS: d.offline_after_s ?? null,
+      intervalS: d.interval_s,
+      offlineAfterS: d.offline_after_s,
     };
   }
   return {

@@ -6,8 +6,8 @@ import { applyChanges, applySnapshot } from "./farmState";
 const SNAPSHOT: Snapshot = {
   seq: 100,
   devices: [
-    { id: 2, name: "probe", kind: "sensor", title: "", state: "online", actuator: {}, status_ts: 1, last_seen: 2 },
-    { id: 3, name: "pump-1", kind: "actuator", title: "", state: "online", actuator: { power: "off" }, status_ts: 1, last_seen: 2 },
+    { id: 2, name: "probe", kind: "sensor", title: "", state: "online", actuator: {}, status_ts: 1, last_seen: 2, interval_s: null, offline_after_s: null },
+    { id: 3, name: "pump-1", kind: "actuator", title: "", state: "online", actuator: { power: "off" }, status_ts: 1, last_seen: 2, interval_s: null, offline_after_s: null },
   ],
   sensors: [
     { id: 7, device: 2, name: "soil", unit: "%", min: 0, max: 100, value: 40, ts: 1_000, seq: 99 },

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
@@ -315,6 +316,8 @@ class MqttBridge:
             batch = await self._named_devices.prepare(
                 entry, report, units=item.units, received_ms=now_ms
             )
+            if delivery.retained:
+                batch = dataclasses.replace(batch, sign_of_life=False)
             commits.append(self._named_devices.submit(batch))
             if report.status is not None:
                 route.online = report.status.state != DeviceState.OFFLINE
@@ -425,9 +428,8 @@ class MqttBridge:
             for route in list(self._routes.values()):
                 if route.silent_too_long(now_s, self._liveness_timeout_s):
                     try:
-                        now_ms = self._clock.wall_ms()
-                        report = await self._named_devices.liveness(route.entry, False, now_ms)
-                        await self._named_devices.store(route.entry, report, received_ms=now_ms)
+                        # Conditional, like the liveness sweep's: never a second offline.
+                        await self._named_devices.mark_silent(route.entry, self._clock.wall_ms())
                         route.online = False
                     except DomainError as exc:
                         log.warning("could not mark %s offline: %s", route.entry.device.name, exc)

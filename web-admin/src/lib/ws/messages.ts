@@ -171,10 +171,10 @@ export interface SnapshotDevice {
   actuator: Actuator;
   status_ts: number;
   last_seen: number | null;
-  /** The expected reporting interval (set or learned), or null; absent from older servers. */
-  interval_s?: number | null;
-  /** After this much silence the server turns the device offline, or null; absent from older servers. */
-  offline_after_s?: number | null;
+  /** Expected reporting interval in seconds: set by an admin, else learned; null: unknown. */
+  interval_s: number | null;
+  /** Seconds of silence after which the bridge marks the device offline; null: never. */
+  offline_after_s: number | null;
 }
 
 export interface SnapshotSensor {
