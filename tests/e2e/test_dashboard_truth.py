@@ -185,6 +185,8 @@ def test_device_that_stops_posting_goes_offline_and_its_tile_is_marked_stale(
         timeout=30_000,
     )
     assert device_state(page, "probe") == "offline"
+    # The server's offline status is no sign of life: the card still says when it last spoke.
+    assert "seen just now" not in (page.text_content("[data-testid=device-probe]") or "")
     assert "device offline" in (page.text_content(f"[data-testid=stale-{sensor_id}]") or "")
     assert (page.text_content(f"[data-testid=age-{sensor_id}]") or "").endswith("ago")
     assert farm_is_live(page), "the page-wide mark is for a lost connection only"

@@ -241,7 +241,8 @@ export function applyChanges(state: FarmState, changes: readonly Change[]): Farm
           state: change.state,
           actuator: change.actuator,
           statusTsMs: change.tsMs,
-          lastSeenMs: Math.max(current.lastSeenMs ?? 0, change.storedMs),
+          // An offline status (the server's liveness sweep, a broker's last will) is no sign of life.
+          lastSeenMs: change.state === "offline" ? current.lastSeenMs : Math.max(current.lastSeenMs ?? 0, change.storedMs),
           statusSeq: change.seq,
         };
         break;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 
-import type { DeviceView } from "./farmState";
+import type { Snapshot } from "../lib/ws/messages";
+import { type DeviceView, applyChanges, applySnapshot } from "./farmState";
 import { DEFAULT_STALE_AFTER_MS, STALE_INTERVAL_MULTIPLE, countHealth, deviceHealth, staleAfterMs } from "./health";
 
 const NOW = 1_000_000_000;
@@ -67,5 +68,27 @@ describe("countHealth", () => {
       NOW,
     );
     expect(counts).toEqual({ online: 2, offline: 2, unknown: 1, other: 1 });
+  });
+});
+
+describe("last seen, as status changes move it", () => {
+  const snapshot: Snapshot = {
+    seq: 10,
+    devices: [{ id: 1, name: "probe", kind: "sensor", title: "", state: "online", actuator: {}, status_ts: 1, last_seen: 5_000, interval_s: 1, offline_after_s: 3 }],
+    sensors: [],
+  };
+
+  it("is not moved by an offline status: the server saying a device went silent is no sign of life", () => {
+    const farm = applyChanges(applySnapshot(undefined, 1, "ep", snapshot), [
+      { kind: "status", farm: 1, seq: 11, deviceId: 1, state: "offline", actuator: {}, tsMs: 9_000, storedMs: 9_000 },
+    ]);
+    expect(farm.devices[1]).toMatchObject({ state: "offline", lastSeenMs: 5_000 });
+  });
+
+  it("is moved by any other status", () => {
+    const farm = applyChanges(applySnapshot(undefined, 1, "ep", snapshot), [
+      { kind: "status", farm: 1, seq: 11, deviceId: 1, state: "online", actuator: {}, tsMs: 9_000, storedMs: 9_000 },
+    ]);
+    expect(farm.devices[1]?.lastSeenMs).toBe(9_000);
   });
 });
