@@ -60,6 +60,12 @@ def farm_last_seq(admin: Api, farm_id: int) -> int:
     return int(admin.ok("GET", f"/api/v1/farms/{farm_id}")["last_seq"])
 
 
+def say_online(shared: Bridge, dev: dict[str, Any]) -> int:
+    """The device reports itself online (one seq); its data then adds no status of the
+    bridge's own (operations.md, Liveness). Returns the status's seq."""
+    return int(ok(ingest(shared.url, dev["key"], {"status": {"state": "online"}}))["last_seq"])
+
+
 @pytest.fixture
 def farm(admin: Api) -> dict[str, Any]:
     result: dict[str, Any] = admin.farm(unique("farm"))
@@ -92,6 +98,11 @@ def test_seqs_gap_free_under_concurrent_ingest(
                 for i in range(REQUESTS_PER_DEVICE)
             ]
 
+    # Each device says it is online first, so the readings below take seqs base+1..base+n.
+    base = DEVICES_PER_FARM
+    for _, dev in fleet:
+        say_online(shared, dev)
+
     # One thread per device, all sending at once.
     with ThreadPoolExecutor(max_workers=len(fleet)) as pool:
         acks_by_device = list(pool.map(device_run, [dev["key"] for _, dev in fleet]))
@@ -109,9 +120,9 @@ def test_seqs_gap_free_under_concurrent_ingest(
     n = DEVICES_PER_FARM * REQUESTS_PER_DEVICE
     assert len(seqs_by_farm) == FARMS
     for farm_id, seqs in seqs_by_farm.items():
-        assert sorted(seqs) == list(range(1, n + 1))
+        assert sorted(seqs) == list(range(base + 1, base + n + 1))
         snap = admin.ok("GET", f"/api/v1/farms/{farm_id}/snapshot")
-        assert snap["farm"]["last_seq"] == n
+        assert snap["farm"]["last_seq"] == base + n
         for sensor in snap["sensors"]:
             assert sensor["last_seq"] in seqs_by_sensor[sensor["id"]]
     for sensor_id, seqs in seqs_by_sensor.items():
@@ -129,6 +140,7 @@ def test_retry_with_same_message_id_is_stored_once(
     """A report sent again with its message_id answers duplicate=true and the same seqs."""
     dev = admin.device(farm["id"], "node")
     other = admin.device(farm["id"], "other")
+    assert (say_online(shared, dev), say_online(shared, other)) == (1, 2)
     sensor_id = dev["sensors"][0]["id"]
     report = {
         "message_id": "node-000001",
@@ -136,19 +148,19 @@ def test_retry_with_same_message_id_is_stored_once(
         "events": [{"level": "info", "code": "boot"}],
     }
     first = ok(ingest(shared.url, dev["key"], report))
-    assert first == {"accepted": 3, "first_seq": 1, "last_seq": 3, "duplicate": False}
+    assert first == {"accepted": 3, "first_seq": 3, "last_seq": 5, "duplicate": False}
     again = ok(ingest(shared.url, dev["key"], report))
     assert again == {**first, "duplicate": True}
 
     assert [r["value"] for r in readings(admin, sensor_id)] == [1.5, 2.5]
     assert len(admin.ok("GET", f"/api/v1/farms/{farm['id']}/events")) == 1
-    assert farm_last_seq(admin, farm["id"]) == 3
+    assert farm_last_seq(admin, farm["id"]) == 5
 
     # Message ids are per device; and a new id is a new report.
     theirs = ok(ingest(shared.url, other["key"], report))
-    assert theirs == {"accepted": 3, "first_seq": 4, "last_seq": 6, "duplicate": False}
+    assert theirs == {"accepted": 3, "first_seq": 6, "last_seq": 8, "duplicate": False}
     fresh = ok(ingest(shared.url, dev["key"], {**report, "message_id": "node-000002"}))
-    assert (fresh["first_seq"], fresh["duplicate"]) == (7, False)
+    assert (fresh["first_seq"], fresh["duplicate"]) == (9, False)
 
 
 async def test_concurrent_copies_of_one_message_are_stored_once(
@@ -156,6 +168,7 @@ async def test_concurrent_copies_of_one_message_are_stored_once(
 ) -> None:
     """Copies of one message sent at once are stored once; every answer carries the same seqs."""
     dev = admin.device(farm["id"], "node")
+    assert say_online(shared, dev) == 1
     report = {"message_id": "burst-1", "readings": [{"sensor": "temp", "value": 7.0}] * 3}
     async with httpx.AsyncClient(base_url=shared.url, timeout=60) as client:
         answers = await asyncio.gather(
@@ -168,9 +181,9 @@ async def test_concurrent_copies_of_one_message_are_stored_once(
         )
     acks = [ok(r) for r in answers]
     assert [a["duplicate"] for a in acks].count(False) == 1
-    assert {(a["accepted"], a["first_seq"], a["last_seq"]) for a in acks} == {(3, 1, 3)}
+    assert {(a["accepted"], a["first_seq"], a["last_seq"]) for a in acks} == {(3, 2, 4)}
     assert len(readings(admin, dev["sensors"][0]["id"])) == 3
-    assert farm_last_seq(admin, farm["id"]) == 3
+    assert farm_last_seq(admin, farm["id"]) == 4
 
 
 # All or nothing.
@@ -187,7 +200,8 @@ def test_batch_with_one_bad_item_stores_nothing(
             shared.url, dev["key"], {"readings": [{"sensor": "temp", "value": v} for v in (1, 2)]}
         )
     )
-    assert (accepted["first_seq"], accepted["last_seq"]) == (1, 2)
+    # seq 1: the online status the bridge stores with the device's first data.
+    assert (accepted["first_seq"], accepted["last_seq"]) == (2, 3)
 
     bad = {
         "message_id": "batch-2",
@@ -207,13 +221,14 @@ def test_batch_with_one_bad_item_stores_nothing(
     assert [x["value"] for x in readings(admin, sensor_id)] == [1.0, 2.0]
     assert admin.ok("GET", f"/api/v1/farms/{farm['id']}/events") == []
     device = admin.ok("GET", f"/api/v1/devices/{dev['device']['id']}")
-    assert (device["status"]["state"], device["status"]["actuator"]) == ("unknown", {})
-    assert farm_last_seq(admin, farm["id"]) == 2
+    assert (device["status"]["state"], device["status"]["actuator"]) == ("online", {})
+    assert device["status"]["seq"] == 1
+    assert farm_last_seq(admin, farm["id"]) == 3
 
     # The refused report used up no seq and no message id: fixed, it goes through.
     bad["readings"][2]["value"] = 5
     fixed = ok(ingest(shared.url, dev["key"], bad))
-    assert fixed == {"accepted": 6, "first_seq": 3, "last_seq": 8, "duplicate": False}
+    assert fixed == {"accepted": 6, "first_seq": 4, "last_seq": 9, "duplicate": False}
 
 
 # Report forms.
@@ -224,18 +239,19 @@ def test_single_reading_shorthand_is_accepted(
 ) -> None:
     """A lone `{"sensor", "value", "ts"}` body is a report of one reading; no ts means now."""
     dev = admin.device(farm["id"], "node")
+    assert say_online(shared, dev) == 1
     sensor_id = dev["sensors"][0]["id"]
     ts = now_ms() - 1_000
     assert ok(ingest(shared.url, dev["key"], {"sensor": "temp", "value": 19.25, "ts": ts})) == {
         "accepted": 1,
-        "first_seq": 1,
-        "last_seq": 1,
+        "first_seq": 2,
+        "last_seq": 2,
         "duplicate": False,
     }
-    assert ok(ingest(shared.url, dev["key"], {"sensor": "temp", "value": 19.5}))["last_seq"] == 2
+    assert ok(ingest(shared.url, dev["key"], {"sensor": "temp", "value": 19.5}))["last_seq"] == 3
     first, second = readings(admin, sensor_id)
-    assert (first["seq"], first["value"], first["ts_ms"]) == (1, 19.25, ts)
-    assert (second["seq"], second["value"]) == (2, 19.5)
+    assert (first["seq"], first["value"], first["ts_ms"]) == (2, 19.25, ts)
+    assert (second["seq"], second["value"]) == (3, 19.5)
     assert second["ts_ms"] == second["received_ms"]
 
 
@@ -330,6 +346,7 @@ def test_events_newest_first_filtered_and_paged(
     """Events list newest first, filter by level and device, and page with before_seq."""
     one = admin.device(farm["id"], "one")
     two = admin.device(farm["id"], "two")
+    assert (say_online(shared, one), say_online(shared, two)) == (1, 2)
     sent = [
         (one, "info", "a"),
         (one, "warning", "b"),
@@ -349,7 +366,7 @@ def test_events_newest_first_filtered_and_paged(
 
     every = admin.ok("GET", path)
     assert [e["code"] for e in every] == ["e", "d", "c", "b", "a"]
-    assert [e["seq"] for e in every] == [5, 4, 3, 2, 1]
+    assert [e["seq"] for e in every] == [7, 6, 5, 4, 3]
     assert every[0]["device_id"] == one["device"]["id"]
     assert (every[0]["level"], every[0]["message"]) == ("alarm", "eee")
 

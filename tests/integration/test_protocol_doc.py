@@ -70,11 +70,13 @@ async def _live_messages(bridge: Bridge, api: Api) -> list[dict[str, Any]]:
         },
     )
     api.ok("POST", f"/api/v1/devices/{dev['device']['id']}/commands", json={"action": "on"})
+    doomed = api.device(farm["id"], "doomed")
+    api.ok("DELETE", f"/api/v1/devices/{doomed['device']['id']}")
     kinds: set[str] = set()
-    while kinds != {"r", "s", "e", "c"}:
+    while kinds != {"r", "s", "e", "c", "x"}:
         batch = await probe.expect("batch")
         seen.append(batch)
-        kinds |= set(batch) & {"r", "s", "e", "c"}
+        kinds |= set(batch) & {"r", "s", "e", "c", "x"}
     await probe.send({"type": "subscribe", "farm": farm["id"], "since": 1, "epoch": first["epoch"]})
     seen.append(await probe.expect("subscribed"))
     await probe.send({"type": "unsubscribe", "farm": farm["id"], "id": 4})
@@ -112,7 +114,7 @@ async def test_protocol_doc_server_examples_match_live_messages(
         else:
             assert any(keys == set(m) - optional for m in candidates), (kind, sorted(keys))
         if kind == "batch":
-            widths = {k: len(rows[0]) for k, rows in doc.items() if k in "rsec" and len(k) == 1}
+            widths = {k: len(rows[0]) for k, rows in doc.items() if k in "rsecx" and len(k) == 1}
             for k, width in widths.items():
                 assert any(len(m[k][0]) == width for m in candidates if k in m), k
         if kind == "subscribed" and "snapshot" in doc:

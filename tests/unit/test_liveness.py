@@ -391,3 +391,20 @@ async def test_two_sweeps_over_one_database_mark_a_device_offline_exactly_once(
     finally:
         await two.close()
         await one.close()
+
+
+async def test_mqtt_silence_and_the_sweep_never_both_mark_a_device_offline(
+    svc: Services, clock: FakeClock, node: DeviceEntry
+) -> None:
+    """MQTT's own silence timeout marks through the same conditional write: after the
+    sweep marked the device, it stores nothing; after it marked, the sweep stores nothing."""
+    await _post(svc, node, clock)
+    clock.advance(OFFLINE_AFTER_S + 1)
+    assert len(await svc.liveness.sweep()) == 1
+    assert not await svc.named_devices.mark_silent(node, clock.wall_ms())
+    clock.advance(1)
+    await _post(svc, node, clock)  # back online
+    clock.advance(OFFLINE_AFTER_S + 1)
+    assert await svc.named_devices.mark_silent(node, clock.wall_ms())
+    assert await svc.liveness.sweep() == []
+    assert await _state(svc, node.device.id) is DeviceState.OFFLINE

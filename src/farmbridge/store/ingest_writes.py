@@ -1,7 +1,10 @@
 """The bulk write of a group of ingest batches inside one transaction.
 
-Per group: one idempotency look-up, one sequence allocation per farm, and one
-executemany per table, whatever the number of batches.
+Per group: one idempotency look-up, one sequence allocation per farm, one read of the
+group's devices (state, actuator, interval estimate), and one executemany per table,
+whatever the number of batches. A device coming back online (data while stored offline
+or unknown) costs one more allocation per farm, rarely. The interval estimate
+(domain/liveness.py) rides along with the last-seen update.
 """
 
 from __future__ import annotations
@@ -134,7 +137,6 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
     seen: dict[int, int] = {}
     for i in todo:
         b = batches[i]
-        first = base[b.farm_id] + 1
         seq = base[b.farm_id]
         stored: list[Stored] = []
         if i in revive:
@@ -164,6 +166,9 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
             prev_s = newest_status.get(b.device_id)
             if prev_s is None or ts >= prev_s.status.ts_ms:
                 newest_status[b.device_id] = srec
+        # The answer's range covers the report's own items; the online status before
+        # them is the bridge's word, streamed but not part of what the device sent.
+        first = seq + 1
         for r in b.readings:
             seq += 1
             rec = Reading(r.sensor_id, b.device_id, b.farm_id, r.value, r.ts_ms, b.received_ms, seq)
