@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
 FRESH_LOADS: Final = 20
+FRESH_LOADS_TIMEOUT_S: Final = 600
+"""Twenty logins and page loads in fresh contexts: more than the default 120 s on a busy machine."""
 LOGIN_RATE: Final = "60000"
 """Every fresh context logs in from 127.0.0.1: one login bucket for them all."""
 PROBE_INTERVAL_S: Final = 1.0
@@ -122,6 +124,7 @@ def make_farm(admin: Api) -> tuple[int, dict[str, Any]]:
     return farm["id"], created
 
 
+@pytest.mark.timeout(FRESH_LOADS_TIMEOUT_S)
 @pytest.mark.bridge_env(FARMBRIDGE_LOGIN_RATE_PER_MIN=LOGIN_RATE)
 def test_event_stored_before_the_page_opens_shows_on_every_fresh_load(
     fresh: FreshPages, bridge: Bridge, admin: Api
