@@ -10,6 +10,7 @@ import { ApiError, api, commandView } from "../lib/api";
 import { formatAgo } from "../lib/format";
 import { liveStore } from "../store";
 import type { CommandView, DeviceView } from "../store/farmState";
+import { deviceHealth } from "../store/health";
 
 interface Props {
   farmId: number;
@@ -19,6 +20,9 @@ interface Props {
   stale: boolean;
   now: number;
 }
+
+/** Said on a badge whose state was judged from last-seen, not reported. */
+const DERIVED_HEALTH_TITLE = "No status reported: judged by when it was last seen";
 
 const FINAL_STATES = new Set(["acknowledged", "failed", "timed_out", "cancelled"]);
 
@@ -70,6 +74,7 @@ const DeviceCard = memo(function DeviceCard({
   const hasPosition = position !== null || /vent/i.test(device.name);
   const recent = [...commands].sort((a, b) => b.id - a.id).slice(0, 3);
   const inFlight = recent.some((c) => !FINAL_STATES.has(c.state));
+  const health = deviceHealth(device, now);
 
   const send = async (action: string, params?: Record<string, unknown>): Promise<void> => {
     setBusy(true);
@@ -93,8 +98,13 @@ const DeviceCard = memo(function DeviceCard({
             {device.name} · {device.kind.replace("_", " ")}
           </div>
         </div>
-        <span className={`badge badge-${device.state}`} data-testid="device-state">
-          {device.state}
+        <span
+          className={`badge badge-${health.state}`}
+          data-testid="device-state"
+          data-derived={health.derived}
+          title={health.derived ? DERIVED_HEALTH_TITLE : undefined}
+        >
+          {health.state}
         </span>
       </header>
       <div className="device-meta">

@@ -10,11 +10,13 @@ import { Link, useParams } from "react-router-dom";
 import { Chart } from "../components/Chart";
 import { DevicePanel } from "../components/DevicePanel";
 import { EventLog } from "../components/EventLog";
+import { FarmUnavailable } from "../components/FarmUnavailable";
 import { SensorTile } from "../components/SensorTile";
 import { formatClock, useNow } from "../lib/format";
 import { isLive } from "../lib/ws/client";
 import { useWebSocket } from "../lib/ws/useWebSocket";
 import { liveStore, useFarm } from "../store";
+import { unavailableReason } from "../store/access";
 import { roleOn, useDirectory } from "../store/directory";
 import { activeAlarms } from "../store/farmState";
 import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory } from "./history";
@@ -69,6 +71,8 @@ export function FarmPage() {
   }, []);
 
   if (!Number.isFinite(farmId)) return <p className="error">No such farm.</p>;
+  const unavailable = unavailableReason(farm);
+  if (unavailable) return <FarmUnavailable farmId={farmId} reason={unavailable} />;
   const lastUpdate = liveStore.lastReceipt(farmId);
   const role = roleOn(me, farmId);
   const canOperate = role === "operator" || role === "admin";
@@ -116,6 +120,7 @@ export function FarmPage() {
             key={s.id}
             sensor={s}
             deviceName={farm?.devices[s.deviceId]?.name ?? ""}
+            device={farm?.devices[s.deviceId]}
             stale={stale}
             selected={chosen?.id === s.id}
             now={now}

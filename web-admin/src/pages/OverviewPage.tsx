@@ -9,6 +9,7 @@ import { useWebSocket } from "../lib/ws/useWebSocket";
 import { useFarms } from "../store";
 import { useDirectory } from "../store/directory";
 import { type FarmState, activeAlarms } from "../store/farmState";
+import { countHealth } from "../store/health";
 import { loadEventsOnce } from "./history";
 
 export function OverviewPage() {
@@ -54,8 +55,8 @@ function FarmCard({
   now: number;
 }) {
   const devices = state ? Object.values(state.devices) : [];
-  const online = devices.filter((d) => d.state === "online").length;
-  const offline = devices.length - online;
+  // Health from last-seen where no status was reported; error and maintenance count apart.
+  const health = countHealth(devices, now);
   const alarms = state ? activeAlarms(state) : [];
   const warnings = state ? Object.values(state.conditions).filter((c) => c.level === "warning").length : 0;
   const waiting = !state?.hasSnapshot;
@@ -85,15 +86,31 @@ function FarmCard({
           <div>
             <dt>Online</dt>
             <dd className="ok" data-testid="devices-online">
-              {online}
+              {health.online}
             </dd>
           </div>
           <div>
             <dt>Offline</dt>
-            <dd className={offline ? "bad" : ""} data-testid="devices-offline">
-              {offline}
+            <dd className={health.offline ? "bad" : ""} data-testid="devices-offline">
+              {health.offline}
             </dd>
           </div>
+          {health.unknown > 0 && (
+            <div>
+              <dt>Unknown</dt>
+              <dd className="muted" data-testid="devices-unknown" title="Never seen since it was added">
+                {health.unknown}
+              </dd>
+            </div>
+          )}
+          {health.other > 0 && (
+            <div>
+              <dt>Error / maint.</dt>
+              <dd className="warn" data-testid="devices-other">
+                {health.other}
+              </dd>
+            </div>
+          )}
           <div>
             <dt>Warnings</dt>
             <dd className={warnings ? "warn" : ""}>{warnings}</dd>

@@ -119,3 +119,34 @@ describe("mergeEventHistory", () => {
     expect(Object.keys(farm.conditions)).toEqual(["2:temp_high"]);
   });
 });
+
+describe("events from REST and from the stream, in either order", () => {
+  const alarm: EventView = { seq: 90, deviceId: 2, level: "alarm", code: "frost_risk", message: "cold", tsMs: 0 };
+
+  it("keeps REST events loaded before the first snapshot", () => {
+    const restFirst = mergeEventHistory(emptyFarm(1), [alarm]);
+    const farm = applySnapshot(restFirst, 1, "ep", SNAPSHOT);
+    expect(farm.events.map((e) => e.seq)).toEqual([90]);
+    expect(activeAlarms(farm).map((a) => a.code)).toEqual(["frost_risk"]);
+  });
+
+  it("keeps REST events loaded after the snapshot and live events", () => {
+    const live = applyChanges(base(), [event(101, "temp_high", "warning")]);
+    const farm = mergeEventHistory(live, [alarm]);
+    expect(farm.events.map((e) => e.seq)).toEqual([101, 90]);
+    expect(activeAlarms(farm).map((a) => a.code)).toEqual(["frost_risk"]);
+  });
+
+  it("ends with the same log whichever comes first", () => {
+    const live = [event(101, "temp_high")];
+    const a = applyChanges(applySnapshot(mergeEventHistory(emptyFarm(1), [alarm]), 1, "ep", SNAPSHOT), live);
+    const b = mergeEventHistory(applyChanges(applySnapshot(undefined, 1, "ep", SNAPSHOT), live), [alarm]);
+    expect(a.events).toEqual(b.events);
+    expect(a.conditions).toEqual(b.conditions);
+  });
+
+  it("still drops what an older epoch held when the epoch changes", () => {
+    const old = mergeEventHistory(applySnapshot(undefined, 1, "ep", SNAPSHOT), [alarm]);
+    expect(applySnapshot(old, 1, "ep2", SNAPSHOT).events).toEqual([]);
+  });
+});

@@ -16,6 +16,7 @@ import type {
   EventLevel,
   Snapshot,
 } from "../lib/ws/messages";
+import { withoutDevice } from "./removal";
 
 /** Events kept per farm for the log; older ones are paged in by REST when asked. */
 export const MAX_EVENTS_PER_FARM = 500;
@@ -50,6 +51,10 @@ export interface DeviceView {
   lastSeenMs: number | null;
   /** The seq of the status shown (0 when it came from a snapshot). */
   statusSeq: number;
+  /** The expected reporting interval in s (set or learned), or null when unknown. */
+  intervalS: number | null;
+  /** The silence in s after which the server turns the device offline, or null. */
+  offlineAfterS: number | null;
 }
 
 export interface EventView {
@@ -88,6 +93,8 @@ export interface FarmState {
   conditions: Readonly<Record<string, EventView>>;
   /** The device time of the newest reading. */
   lastReadingMs: number | null;
+  /** Why the server ended the subscription (`forbidden`, `not_found`), until the next snapshot. */
+  endedReason: string | null;
 }
 
 export function emptyFarm(id: number): FarmState {
@@ -102,6 +109,7 @@ export function emptyFarm(id: number): FarmState {
     commands: {},
     conditions: {},
     lastReadingMs: null,
+    endedReason: null,
   };
 }
 
@@ -132,10 +140,13 @@ export function activeAlarms(farm: FarmState): EventView[] {
 
 /**
  * The farm as of a snapshot. The same epoch keeps the event log and the commands (their
- * seqs stay valid); a new epoch means the history was reset, so they go too.
+ * seqs stay valid); a new epoch means the history was reset, so they go too. A farm that
+ * never had a snapshot (epoch null) holds only what REST loaded from the server's current
+ * history, so that is kept too: the first snapshot must not wipe events (an alarm) that
+ * the REST answer happened to deliver before it.
  */
 export function applySnapshot(prev: FarmState | undefined, farmId: number, epoch: string, snapshot: Snapshot): FarmState {
-  const base = prev && prev.epoch === epoch ? prev : emptyFarm(farmId);
+  const base = prev && (prev.epoch === epoch || prev.epoch === null) ? prev : emptyFarm(farmId);
   const sensors: Record<number, SensorView> = {};
   let lastReadingMs: number | null = null;
   for (const s of snapshot.sensors) {
@@ -166,6 +177,8 @@ export function applySnapshot(prev: FarmState | undefined, farmId: number, epoch
       statusTsMs: d.status_ts,
       lastSeenMs: d.last_seen,
       statusSeq: 0,
+      intervalS: d.interval_s,
+      offlineAfterS: d.offline_after_s,
     };
   }
   return {
@@ -177,6 +190,7 @@ export function applySnapshot(prev: FarmState | undefined, farmId: number, epoch
     sensors,
     devices,
     lastReadingMs,
+    endedReason: null,
   };
 }
 
@@ -227,7 +241,8 @@ export function applyChanges(state: FarmState, changes: readonly Change[]): Farm
           state: change.state,
           actuator: change.actuator,
           statusTsMs: change.tsMs,
-          lastSeenMs: Math.max(current.lastSeenMs ?? 0, change.storedMs),
+          // An offline status (the server's liveness sweep, a broker's last will) is no sign of life.
+          lastSeenMs: change.state === "offline" ? current.lastSeenMs : Math.max(current.lastSeenMs ?? 0, change.storedMs),
           statusSeq: change.seq,
         };
         break;
@@ -242,6 +257,14 @@ export function applyChanges(state: FarmState, changes: readonly Change[]): Farm
           tsMs: change.tsMs,
         });
         break;
+      case "removal": {
+        const left = withoutDevice(sensors ?? state.sensors, devices ?? state.devices, change.deviceId);
+        if (left) {
+          sensors = left.sensors;
+          devices = left.devices;
+        }
+        break;
+      }
       case "command": {
         const current = (commands ?? state.commands)[change.commandId];
         if (current && change.seq <= current.seq) break;

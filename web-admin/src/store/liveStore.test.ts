@@ -78,4 +78,35 @@ describe("LiveStore", () => {
     expect(store.getFarm(1)).toMatchObject({ epoch: "ep2", seq: 4 });
     expect(store.seriesOf(7).liveValues.slice(-2)).toEqual([3, 4]);
   });
+
+  it("keeps the REST page of events whether it lands before or after the snapshot", () => {
+    const alarm = { seq: 5, deviceId: 2, level: "alarm" as const, code: "frost_risk", message: "cold", tsMs: 0 };
+    for (const restFirst of [true, false]) {
+      const { store, frames } = manualStore();
+      if (restFirst) store.addEventHistory(1, [alarm]);
+      store.handle({ type: "snapshot", farm: 1, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
+      frames.shift()!();
+      if (!restFirst) store.addEventHistory(1, [alarm]);
+      expect(store.getFarm(1)?.events.map((e) => e.seq)).toEqual([5]);
+      expect(store.getFarm(1)?.hasSnapshot).toBe(true);
+    }
+  });
+
+  it("keeps REST events that land while the snapshot waits for its frame", () => {
+    const { store, frames } = manualStore();
+    store.handle({ type: "snapshot", farm: 1, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
+    store.addEventHistory(1, [{ seq: 5, deviceId: 2, level: "alarm", code: "frost_risk", message: "cold", tsMs: 0 }]);
+    frames.shift()!();
+    expect(store.getFarm(1)?.events.map((e) => e.code)).toEqual(["frost_risk"]);
+  });
+
+  it("tells the page why a subscription ended, until a snapshot comes", () => {
+    const { store, frames } = manualStore();
+    store.handle({ type: "ended", farm: 2, reason: "forbidden" });
+    frames.shift()!();
+    expect(store.getFarm(2)).toMatchObject({ hasSnapshot: false, endedReason: "forbidden" });
+    store.handle({ type: "snapshot", farm: 2, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
+    frames.shift()!();
+    expect(store.getFarm(2)).toMatchObject({ hasSnapshot: true, endedReason: null });
+  });
 });

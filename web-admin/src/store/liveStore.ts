@@ -152,8 +152,9 @@ export class LiveStore {
         case "resync":
           break;
         case "ended": {
-          const prev = get(msg.farm);
-          if (prev) put({ ...prev, hasSnapshot: false });
+          // Kept on the farm (made if need be) so its page can say why instead of waiting.
+          const prev = get(msg.farm) ?? emptyFarm(msg.farm);
+          put({ ...prev, hasSnapshot: false, endedReason: msg.reason });
           break;
         }
       }

@@ -44,6 +44,14 @@ describe("batchChanges", () => {
     expect(changes[4]).toMatchObject({ kind: "command", commandId: 41, state: "acknowledged", atMs: 1767225600006 });
   });
 
+  it("decodes device removals (key x) in seq order with the others", () => {
+    const changes = batchChanges({ type: "batch", farm: 1, t0: 1_000, r: [[12, 7, 1, 0, 0]], x: [[11, 3, 5]] });
+    expect(changes).toEqual([
+      { kind: "removal", farm: 1, seq: 11, deviceId: 3, storedMs: 1_005 },
+      expect.objectContaining({ kind: "reading", seq: 12 }),
+    ]);
+  });
+
   it("ignores items a newer server appends to a row", () => {
     const [change] = batchChanges({ type: "batch", farm: 1, t0: 0, r: [[1, 2, 3, 4, 5, "extra"]] });
     expect(change).toMatchObject({ seq: 1, sensorId: 2, value: 3 });

@@ -221,6 +221,8 @@ export type StatusRow = [number, number, DeviceState, Actuator | null, number, n
 export type EventRow = [number, number | null, EventLevel, string, string, number, number, ...unknown[]];
 /** `[seq, command_id, device_id, state, action, detail, at - t0]` */
 export type CommandRow = [number, number, number, CommandState, string, string, number, ...unknown[]];
+/** `[seq, device_id, stored - t0]`: the device (and its sensors) was deleted. */
+export type RemovalRow = [number, number, number, ...unknown[]];
 
 export interface BatchMessage {
   type: "batch";
@@ -230,6 +232,7 @@ export interface BatchMessage {
   s?: StatusRow[];
   e?: EventRow[];
   c?: CommandRow[];
+  x?: RemovalRow[];
   sent?: number;
 }
 
@@ -322,7 +325,13 @@ export interface CommandChange extends ChangeBase {
   atMs: number;
 }
 
-export type Change = ReadingChange | StatusChange | EventChange | CommandChange;
+export interface RemovalChange extends ChangeBase {
+  kind: "removal";
+  deviceId: number;
+  storedMs: number;
+}
+
+export type Change = ReadingChange | StatusChange | EventChange | CommandChange | RemovalChange;
 
 /** A frame or message the client cannot read. */
 export class MalformedMessageError extends Error {
@@ -387,6 +396,9 @@ export function batchChanges(msg: BatchMessage): Change[] {
   }
   for (const [seq, commandId, deviceId, state, action, detail, dat] of msg.c ?? []) {
     changes.push({ kind: "command", farm, seq, commandId, deviceId, state, action, detail, atMs: t0 + dat });
+  }
+  for (const [seq, deviceId, dstored] of msg.x ?? []) {
+    changes.push({ kind: "removal", farm, seq, deviceId, storedMs: t0 + dstored });
   }
   for (const change of changes) {
     if (typeof change.seq !== "number") throw new MalformedMessageError("change without seq");
