@@ -7,6 +7,7 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 
+import { AlarmBanner } from "../components/AlarmBanner";
 import { Chart } from "../components/Chart";
 import { DevicePanel } from "../components/DevicePanel";
 import { EventLog } from "../components/EventLog";
@@ -16,7 +17,6 @@ import { isLive } from "../lib/ws/client";
 import { useWebSocket } from "../lib/ws/useWebSocket";
 import { liveStore, useFarm } from "../store";
 import { roleOn, useDirectory } from "../store/directory";
-import { activeAlarms } from "../store/farmState";
 import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory } from "./history";
 
 export function FarmPage() {
@@ -34,7 +34,6 @@ export function FarmPage() {
   const sensors = useMemo(() => Object.values(farm?.sensors ?? {}).sort((a, b) => a.id - b.id), [farm?.sensors]);
   const devices = useMemo(() => Object.values(farm?.devices ?? {}).sort((a, b) => a.id - b.id), [farm?.devices]);
   const commands = useMemo(() => Object.values(farm?.commands ?? {}), [farm?.commands]);
-  const alarms = farm ? activeAlarms(farm) : [];
   const sensorIds = sensors.map((s) => s.id).join(",");
   const chosen = sensors.find((s) => s.id === selected) ?? sensors[0];
 
@@ -92,21 +91,7 @@ export function FarmPage() {
         </div>
       </div>
 
-      {alarms.length > 0 && (
-        <div className="alarm-banner" role="alert" data-testid="alarm-banner">
-          <strong>
-            {alarms.length} active alarm{alarms.length > 1 ? "s" : ""}
-          </strong>
-          <ul>
-            {alarms.map((a) => (
-              <li key={a.seq}>
-                {a.message || a.code}
-                <span className="muted"> · {farm?.devices[a.deviceId ?? -1]?.name ?? "farm"} · {formatClock(a.tsMs)}</span>
-              </li>
-            ))}
-          </ul>
-        </div>
-      )}
+      <AlarmBanner farmId={farmId} farm={farm} canAcknowledge={canOperate} />
 
       {!farm?.hasSnapshot && <p className="muted">Waiting for the farm's live data…</p>}
 
