@@ -7,7 +7,9 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 
+import { AlarmAlertSettings } from "../components/AlarmAlertSettings";
 import { AlarmBanner } from "../components/AlarmBanner";
+import { AlarmList } from "../components/AlarmList";
 import { Chart } from "../components/Chart";
 import { DevicePanel } from "../components/DevicePanel";
 import { EventLog } from "../components/EventLog";
@@ -133,6 +135,14 @@ export function FarmPage() {
           <Chart sensorId={chosen.id} label={chosen.name} unit={chosen.unit} rangeMs={range.ms} stale={stale} />
         </div>
       )}
+
+      <div className="panel" data-testid="alarms-panel">
+        <div className="panel-head">
+          <h2>Alarms</h2>
+          <AlarmAlertSettings />
+        </div>
+        <AlarmList farmId={farmId} farm={farm} />
+      </div>
 
       <div className="columns">
         <div className="panel">

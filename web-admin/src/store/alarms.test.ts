@@ -6,6 +6,7 @@ import {
   alarmView,
   alarmsFromSnapshot,
   bannerAlarms,
+  historyRows,
   mergeAlarms,
   newlyRaised,
   openAlarmList,
@@ -152,5 +153,28 @@ describe("what the screens read", () => {
     const acked = mergeAlarms(raised, [alarmView(alarm(5, 10, { state: "acknowledged", ack: ACK }))]);
     expect(newlyRaised(raised, acked)).toEqual([]);
     expect(newlyRaised(raised, raised)).toEqual([]);
+  });
+});
+
+describe("the alarm history list", () => {
+  const closed = alarmView(alarm(1, 10, { state: "closed", ack: ACK, cleared_at: 9 }));
+  const olderCopy = alarmView(alarm(2, 20, { state: "active" }));
+  const warning = alarmView(alarm(3, 15, { state: "closed", severity: "warning" }));
+
+  it("lays the live copy over the loaded one and adds live open alarms, newest change first", () => {
+    const liveAck = alarmView(alarm(2, 30, { state: "acknowledged", ack: ACK }));
+    const liveNew = alarmView(alarm(4, 40));
+    const rows = historyRows([olderCopy, warning, closed], [liveAck, liveNew], "all", "all");
+    expect(rows.map((a) => [a.id, a.state])).toEqual([
+      [4, "active"],
+      [2, "acknowledged"],
+      [3, "closed"],
+      [1, "closed"],
+    ]);
+  });
+
+  it("shows only closed alarms under closed, and filters by severity", () => {
+    expect(historyRows([closed, warning], [alarmView(alarm(4, 40))], "closed", "all").map((a) => a.id)).toEqual([3, 1]);
+    expect(historyRows([closed, warning], [], "all", "warning").map((a) => a.id)).toEqual([3]);
   });
 });

@@ -153,3 +153,28 @@ export function newlyRaised(prev: OpenAlarms, next: OpenAlarms): AlarmView[] {
   if (prev === next) return [];
   return Object.values(next).filter((a) => a.state === "active" && !prev[a.id]);
 }
+
+/** The alarm list's state filter. */
+export type AlarmListState = "open" | "all" | "closed";
+
+/**
+ * The history list's rows: REST pages and the live open alarms, one per id (the newer
+ * copy), newest change first. `closed` adds no live alarm: an open one is not closed.
+ */
+export function historyRows(
+  pages: readonly AlarmView[],
+  live: readonly AlarmView[],
+  state: AlarmListState,
+  severity: AlarmSeverity | "all",
+): AlarmView[] {
+  const byId = new Map<number, AlarmView>();
+  for (const a of pages) byId.set(a.id, a);
+  for (const a of live) {
+    const held = byId.get(a.id);
+    if (state === "closed" && !held) continue;
+    if (!held || held.seq < a.seq) byId.set(a.id, a);
+  }
+  return [...byId.values()]
+    .filter((a) => (severity === "all" || a.severity === severity) && (state !== "closed" || a.state === "closed"))
+    .sort((a, b) => b.seq - a.seq);
+}
