@@ -35,6 +35,8 @@ from farmbridge.ingest import lorawan_http
 from farmbridge.ingest.mqtt.bridge import MqttBridge, MqttOptions
 from farmbridge.protocol.const import CloseCode
 from farmbridge.service.access import AccessService, AccessWatch
+from farmbridge.service.alarm_timer import AlarmTimer
+from farmbridge.service.alarms import AlarmService
 from farmbridge.service.bundle import Services
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
@@ -131,6 +133,8 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
             clock=clock,
         ),
         probes=Probes(write=WriteProbe(store.probe_write, clock=clock)),
+        alarms=AlarmService(store),
+        alarm_timer=AlarmTimer(store, clock=clock),
         clock=clock,
     )
 
@@ -153,6 +157,16 @@ async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> No
         except Exception:
             log.exception("housekeeping failed; trying again")
         await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+
+async def alarm_timer(svc: Services, interval_s: float) -> None:
+    """Ticks the alarm timer every `interval_s` (FARMBRIDGE_ALARM_TICK_S)."""
+    while True:
+        try:
+            await svc.alarm_timer.tick()
+        except Exception:
+            log.exception("alarm timer failed; trying again")
+        await asyncio.sleep(interval_s)
 
 
 def mqtt_options(settings: Settings) -> MqttOptions:
@@ -179,7 +193,10 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         store = svc.store
         assert isinstance(store, SqlStore)
         tasks = [
-            asyncio.create_task(housekeeping(svc, settings, store), name="farmbridge.housekeeping")
+            asyncio.create_task(housekeeping(svc, settings, store), name="farmbridge.housekeeping"),
+            asyncio.create_task(
+                alarm_timer(svc, settings.alarm_tick_s), name="farmbridge.alarm_timer"
+            ),
         ]
         if settings.mqtt_url:
             bridge = MqttBridge(

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=SQLITE_BUSY_TIMEOUT_MS, ge=0, le=600_000)
 
     command_ttl_s: int = 300
+    # How often the alarm timer raises what held long enough with no new input.
+    alarm_tick_s: float = Field(default=1.0, gt=0, le=3600)
 
     # The live stream (/ws).
     ws_heartbeat_s: float = ws_default.HEARTBEAT_S

@@ -71,10 +71,11 @@ async def _live_messages(bridge: Bridge, api: Api) -> list[dict[str, Any]]:
     )
     api.ok("POST", f"/api/v1/devices/{dev['device']['id']}/commands", json={"action": "on"})
     kinds: set[str] = set()
-    while kinds != {"r", "s", "e", "c"}:
+    # The alarm event raises a device alarm: its change ("a") streams in the event's commit.
+    while kinds != {"r", "s", "e", "c", "a"}:
         batch = await probe.expect("batch")
         seen.append(batch)
-        kinds |= set(batch) & {"r", "s", "e", "c"}
+        kinds |= set(batch) & {"r", "s", "e", "c", "a"}
     await probe.send({"type": "subscribe", "farm": farm["id"], "since": 1, "epoch": first["epoch"]})
     seen.append(await probe.expect("subscribed"))
     await probe.send({"type": "unsubscribe", "farm": farm["id"], "id": 4})
@@ -119,3 +120,7 @@ async def test_protocol_doc_server_examples_match_live_messages(
             live_snap = next(m["snapshot"] for m in candidates if "snapshot" in m)
             assert set(doc["snapshot"]["devices"][0]) == set(live_snap["devices"][0])
             assert set(doc["snapshot"]["sensors"][0]) == set(live_snap["sensors"][0])
+            assert set(doc["snapshot"]) == set(live_snap)
+        if kind == "batch" and "a" in doc:
+            live_alarm = next(m["a"][0] for m in candidates if "a" in m)
+            assert set(doc["a"][0]) == set(live_alarm)

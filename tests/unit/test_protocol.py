@@ -71,7 +71,7 @@ def test_parse_subscribe_with_defaults() -> None:
             "topics",
         ),
         (b'{"type": "subscribe", "farm": 1, "since": -1}', ErrorCode.INVALID_MESSAGE, "since"),
-        (b'{"type": "auth", "token": "x", "protocol": 2}', ErrorCode.INVALID_MESSAGE, "protocol"),
+        (b'{"type": "auth", "token": "x", "protocol": 3}', ErrorCode.INVALID_MESSAGE, "protocol"),
         (b'{"type": "auth"}', ErrorCode.UNAUTHENTICATED, "token"),
         (b'{"type": "auth", "token": ""}', ErrorCode.UNAUTHENTICATED, "token"),
         (b'{"type": "auth", "token": 7}', ErrorCode.UNAUTHENTICATED, "token"),

@@ -1,5 +1,19 @@
 """Plain typed records of the farm domain; this package imports nothing of ours."""
 
+from farmbridge.domain.alarms import (
+    Ack,
+    Alarm,
+    AlarmChange,
+    AlarmFilter,
+    AlarmKind,
+    AlarmRule,
+    AlarmState,
+    AlarmUpdate,
+    RuleAudit,
+    RuleKind,
+    RuleSpec,
+    Severity,
+)
 from farmbridge.domain.changes import Change
 from farmbridge.domain.commands import Command, CommandState, CommandUpdate
 from farmbridge.domain.devices import (
@@ -36,6 +50,14 @@ from farmbridge.domain.telemetry import (
 from farmbridge.domain.users import Membership, Role, User
 
 __all__ = [
+    "Ack",
+    "Alarm",
+    "AlarmChange",
+    "AlarmFilter",
+    "AlarmKind",
+    "AlarmRule",
+    "AlarmState",
+    "AlarmUpdate",
     "Change",
     "Command",
     "CommandState",
@@ -61,7 +83,11 @@ __all__ = [
     "ReadingBucket",
     "ReadingIn",
     "Role",
+    "RuleAudit",
+    "RuleKind",
+    "RuleSpec",
     "Sensor",
+    "Severity",
     "StatusChange",
     "StatusRecord",
     "Stored",

@@ -1,4 +1,4 @@
-"""A farm's live state in memory: latest value per sensor and every device's status.
+"""A farm's live state in memory: latest value per sensor, every device's status, open alarms.
 
 It answers subscriptions with a snapshot without touching the store, and is kept
 current by applying each published change. Applying is idempotent and order-tolerant:
@@ -12,16 +12,24 @@ from collections.abc import Iterable
 
 import orjson
 
-from farmbridge.domain import Change, Device, Reading, Sensor, StatusRecord
+from farmbridge.domain import Alarm, AlarmUpdate, Change, Device, Reading, Sensor, StatusRecord
 from farmbridge.protocol.server_messages import snapshot_body
 
 
 class FarmState:
-    def __init__(self, seq: int, devices: Iterable[Device], sensors: Iterable[Sensor]) -> None:
+    def __init__(
+        self,
+        seq: int,
+        devices: Iterable[Device],
+        sensors: Iterable[Sensor],
+        alarms: Iterable[Alarm] = (),
+    ) -> None:
         self.seq = seq
         self.devices: dict[int, Device] = {d.id: d for d in devices}
         self.sensors: dict[int, Sensor] = {s.id: s for s in sensors}
-        self._encoded: str | None = None
+        # Open alarms by id: every alarm change carries the whole alarm, so the newest wins.
+        self.alarms: dict[int, Alarm] = {a.id: a for a in alarms if a.state.open}
+        self._encoded: dict[bool, str] = {}
 
     def apply(self, changes: Iterable[Change]) -> None:
         for ch in changes:
@@ -38,7 +46,15 @@ class FarmState:
                 if d is not None and ch.status.ts_ms >= d.status.ts_ms:
                     self.devices[d.id] = dataclasses.replace(d, status=ch.status)
                 self._seen(ch.device_id, ch.received_ms)
-        self._encoded = None
+            elif isinstance(ch, AlarmUpdate):
+                known = self.alarms.get(ch.alarm.id)
+                if known is not None and known.seq > ch.alarm.seq:
+                    continue
+                if ch.alarm.state.open:
+                    self.alarms[ch.alarm.id] = ch.alarm
+                else:
+                    self.alarms.pop(ch.alarm.id, None)
+        self._encoded = {}
 
     def put_device(self, device: Device, sensors: Iterable[Sensor]) -> None:
         """A device (and its sensors) was added or re-described; values already known stay."""
@@ -57,22 +73,25 @@ class FarmState:
                 if old
                 else s
             )
-        self._encoded = None
+        self._encoded = {}
 
     def remove_device(self, device_id: int) -> None:
         self.devices.pop(device_id, None)
         for sid in [sid for sid, s in self.sensors.items() if s.device_id == device_id]:
             del self.sensors[sid]
-        self._encoded = None
+        self._encoded = {}
 
     def _seen(self, device_id: int, at_ms: int) -> None:
         d = self.devices.get(device_id)
         if d is not None and (d.last_seen_ms is None or at_ms > d.last_seen_ms):
             self.devices[device_id] = dataclasses.replace(d, last_seen_ms=at_ms)
 
-    def encoded(self) -> str:
-        """The snapshot as JSON, encoded once per state version however many ask."""
-        if self._encoded is None:
-            body = snapshot_body(self.seq, self.devices.values(), self.sensors.values())
-            self._encoded = orjson.dumps(body).decode()
-        return self._encoded
+    def encoded(self, with_alarms: bool = False) -> str:
+        """The snapshot as JSON, encoded once per state version however many ask; with the
+        open alarms (oldest first) for subscribers of the `alarms` topic."""
+        text = self._encoded.get(with_alarms)
+        if text is None:
+            alarms = sorted(self.alarms.values(), key=lambda a: a.id) if with_alarms else None
+            body = snapshot_body(self.seq, self.devices.values(), self.sensors.values(), alarms)
+            text = self._encoded[with_alarms] = orjson.dumps(body).decode()
+        return text

@@ -8,8 +8,8 @@ from __future__ import annotations
 from enum import IntEnum, StrEnum
 from typing import Final
 
-PROTOCOL_VERSION: Final = 1
-SUPPORTED_PROTOCOLS: Final = frozenset({PROTOCOL_VERSION})
+PROTOCOL_VERSION: Final = 2
+SUPPORTED_PROTOCOLS: Final = frozenset({1, PROTOCOL_VERSION})
 """The versions an `auth` message's `protocol` field may choose (docs/protocol.md, Versioning)."""
 
 MAX_ID: Final = 2**63 - 1
@@ -37,9 +37,13 @@ class Topic(StrEnum):
     DEVICE_STATUS = "device_status"
     EVENTS = "events"
     COMMANDS = "commands"
+    ALARMS = "alarms"
+    """Since protocol 2."""
 
 
 ALL_TOPICS: Final = frozenset(Topic)
+TOPICS_OF_VERSION: Final = {1: ALL_TOPICS - {Topic.ALARMS}, 2: ALL_TOPICS}
+"""The topics a client of each protocol version may have (and has by default)."""
 
 
 class Mode(StrEnum):

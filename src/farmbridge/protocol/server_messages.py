@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 
 from farmbridge.domain import (
+    Alarm,
+    AlarmUpdate,
     Change,
     CommandUpdate,
     Device,
@@ -21,6 +23,7 @@ from farmbridge.domain import (
     Sensor,
     StatusRecord,
 )
+from farmbridge.domain.alarms import alarm_json
 from farmbridge.protocol.const import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -36,6 +39,7 @@ TOPIC_KEYS = {
     Topic.DEVICE_STATUS: "s",
     Topic.EVENTS: "e",
     Topic.COMMANDS: "c",
+    Topic.ALARMS: "a",
 }
 
 
@@ -50,11 +54,19 @@ def topic_of(change: Change) -> Topic:
         return Topic.DEVICE_STATUS
     if isinstance(change, Event):
         return Topic.EVENTS
+    if isinstance(change, AlarmUpdate):
+        return Topic.ALARMS
     return Topic.COMMANDS
 
 
-def compact(change: Change, t0: int) -> list[Any]:
-    """One change as an array; times are milliseconds relative to the batch's `t0`."""
+def compact(change: Change, t0: int) -> list[Any] | dict[str, Any]:
+    """One change as an array; times are milliseconds relative to the batch's `t0`.
+
+    An alarm change is the alarm object itself (docs/protocol.md, Alarms): absolute times,
+    `seq` the seq of this change.
+    """
+    if isinstance(change, AlarmUpdate):
+        return alarm_json(change.alarm)
     if isinstance(change, Reading):
         return [
             change.seq,
@@ -100,7 +112,7 @@ def batch_prefix(farm_id: int, changes: Sequence[Change], topics: frozenset[Topi
 
     Returns None when no change is of those topics.
     """
-    groups: dict[str, list[list[Any]]] = {}
+    groups: dict[str, list[list[Any] | dict[str, Any]]] = {}
     t0 = 0
     for ch in changes:
         topic = topic_of(ch)
@@ -150,8 +162,14 @@ def authenticated(ref: int | str | None, username: str, expires_at: int) -> str:
     return encode({"type": "authenticated", "id": ref, "user": username, "expires_at": expires_at})
 
 
-def snapshot_body(seq: int, devices: Iterable[Device], sensors: Iterable[Sensor]) -> dict[str, Any]:
-    return {
+def snapshot_body(
+    seq: int,
+    devices: Iterable[Device],
+    sensors: Iterable[Sensor],
+    alarms: Iterable[Alarm] | None = None,
+) -> dict[str, Any]:
+    """The farm's state; `alarms` (its open alarms) only for subscribers of that topic."""
+    body = {
         "seq": seq,
         "devices": [
             {
@@ -181,6 +199,9 @@ def snapshot_body(seq: int, devices: Iterable[Device], sensors: Iterable[Sensor]
             for s in sensors
         ],
     }
+    if alarms is not None:
+        body["alarms"] = [alarm_json(a) for a in alarms]
+    return body
 
 
 def subscribed(

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from farmbridge.domain.clock import Clock
 from farmbridge.service.access import AccessService
+from farmbridge.service.alarm_timer import AlarmTimer
+from farmbridge.service.alarms import AlarmService
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.farms import FarmService
@@ -31,4 +33,6 @@ class Services:
     connections: ConnectionRegistry
     named_devices: NamedDeviceService
     probes: Probes
+    alarms: AlarmService
+    alarm_timer: AlarmTimer
     clock: Clock

@@ -59,8 +59,9 @@ class StreamService:
             farm = await self._store.get_farm(farm_id)
             devices = await self._store.list_devices(farm_id)
             sensors = await self._store.list_sensors(farm_id=farm_id)
+            alarms = await self._store.open_alarms(farm_id)
             channel = self._hub.finish_open(
-                farm_id, farm.epoch, FarmState(farm.last_seq, devices, sensors)
+                farm_id, farm.epoch, FarmState(farm.last_seq, devices, sensors, alarms)
             )
             fut.set_result(channel)
             return channel
@@ -103,7 +104,8 @@ class StreamService:
         if since is None:
             sub = Subscription(sink, farm_id, topics, mode, last_seq=head)
             self._hub.attach(sub)
-            return Subscribed(sub, channel, head, snapshot_json=channel.state.encoded())
+            snapshot = channel.state.encoded(with_alarms=Topic.ALARMS in topics)
+            return Subscribed(sub, channel, head, snapshot_json=snapshot)
         if (epoch is not None and epoch != channel.epoch) or since > head:
             return Resync(ResyncReason.EPOCH_CHANGED, head, channel.epoch)
         if head - since > self._max_replay:

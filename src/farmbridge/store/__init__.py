@@ -1,5 +1,12 @@
 """Persistence behind one interface, `Store`, made of one protocol per aggregate."""
 
-from farmbridge.store.base import CommandStore, FarmStore, HistoryStore, Store, UserStore
+from farmbridge.store.base import (
+    AlarmStore,
+    CommandStore,
+    FarmStore,
+    HistoryStore,
+    Store,
+    UserStore,
+)
 
-__all__ = ["CommandStore", "FarmStore", "HistoryStore", "Store", "UserStore"]
+__all__ = ["AlarmStore", "CommandStore", "FarmStore", "HistoryStore", "Store", "UserStore"]

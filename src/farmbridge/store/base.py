@@ -10,6 +10,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from farmbridge.domain import (
+    Alarm,
+    AlarmFilter,
+    AlarmRule,
     Change,
     Command,
     CommandState,
@@ -25,14 +28,23 @@ from farmbridge.domain import (
     Reading,
     ReadingBucket,
     Role,
+    RuleAudit,
+    RuleSpec,
     Sensor,
     User,
 )
 from farmbridge.domain.queries import EventFilter, ExportRow
 from farmbridge.domain.telemetry import SensorSpec
-from farmbridge.store.results import CommandChanged, CommandsExpired
+from farmbridge.store.results import (
+    AlarmAcked,
+    AlarmsChanged,
+    CommandChanged,
+    CommandsExpired,
+    RuleChanged,
+)
 
 __all__ = [
+    "AlarmStore",
     "ChangeListener",
     "CommandStore",
     "EventFilter",
@@ -158,7 +170,52 @@ class CommandStore(Protocol):
         ...
 
 
-class Store(UserStore, FarmStore, HistoryStore, CommandStore, Protocol):
+class AlarmStore(Protocol):
+    """Alarm rules (audited), alarms and their lifecycle; every alarm step is a streamed
+    change with the farm's seq, written in the transaction of its cause."""
+
+    async def create_alarm_rule(
+        self, farm_id: int, spec: RuleSpec, *, by: int | None, username: str
+    ) -> RuleChanged: ...
+    async def update_alarm_rule(
+        self, rule_id: int, spec: RuleSpec, *, by: int | None, username: str
+    ) -> RuleChanged:
+        """Replaces a rule; the alarms it held raised clear, and it watches afresh."""
+        ...
+
+    async def delete_alarm_rule(
+        self, rule_id: int, *, by: int | None, username: str
+    ) -> RuleChanged:
+        """Deletes a rule; the alarms it held raised clear (they stay listed until acked)."""
+        ...
+
+    async def get_alarm_rule(self, rule_id: int) -> AlarmRule: ...
+    async def list_alarm_rules(self, farm_id: int) -> list[AlarmRule]: ...
+    async def alarm_rule_audit(self, farm_id: int, *, limit: int = 100) -> list[RuleAudit]:
+        """The farm's rule changes, newest first."""
+        ...
+
+    async def list_alarms(self, farm_id: int, flt: AlarmFilter) -> list[Alarm]:
+        """Newest (highest seq) first."""
+        ...
+
+    async def open_alarms(self, farm_id: int) -> list[Alarm]:
+        """Every alarm of the farm not closed, oldest first (the snapshot's `alarms`)."""
+        ...
+
+    async def get_alarm(self, alarm_id: int) -> Alarm: ...
+    async def acknowledge_alarm(
+        self, alarm_id: int, *, by: int, username: str, comment: str
+    ) -> AlarmAcked:
+        """active -> acknowledged, cleared -> closed; Conflict when closed already."""
+        ...
+
+    async def evaluate_alarm_timers(self, now_ms: int) -> AlarmsChanged:
+        """Raises what held long enough by `now_ms` with no new input (the timer's job)."""
+        ...
+
+
+class Store(UserStore, FarmStore, HistoryStore, CommandStore, AlarmStore, Protocol):
     """Async persistence; writes are durable when the awaited call returns.
 
     Raises NotFound, Conflict and StoreUnavailable from farmbridge.domain.errors;

@@ -8,12 +8,13 @@ a `Written` record, so the changes a commit streams are known by type, never gue
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Table, event, select, update
 from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
@@ -23,7 +24,7 @@ from sqlalchemy.exc import (
     StatementError,
 )
 
-from farmbridge.domain import Change, IngestBatch
+from farmbridge.domain import AlarmUpdate, Change, IngestBatch
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import (
     Conflict,
@@ -32,6 +33,7 @@ from farmbridge.domain.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
+from farmbridge.store.alarm_cache import AlarmCache
 from farmbridge.store.base import ChangeListener
 from farmbridge.store.dialect import (
     SQLITE_BUSY_TIMEOUT_MS,
@@ -118,9 +120,13 @@ class SqlDatabase:
             sqlite_synchronous=sqlite_synchronous,
             sqlite_busy_timeout_ms=sqlite_busy_timeout_ms,
         )
+        # The writer thread's alarm rules and watches; what a rolled-back transaction put in
+        # it was never committed, so a rollback drops it (store/alarm_cache.py).
+        self.alarm_cache = AlarmCache()
+        event.listen(self.engine, "rollback", lambda _conn: self.alarm_cache.clear())
         self.writer: GroupCommitWriter[Payload, Written[Any]] = GroupCommitWriter(
             self.engine,
-            _handle_group,
+            functools.partial(_handle_group, cache=self.alarm_cache),
             window_s=commit_window_s,
             max_jobs=commit_max_jobs,
             translate=translate,
@@ -194,20 +200,32 @@ class SqlAggregate:
         self._db = db
 
 
-def _handle_group(conn: Connection, payloads: Sequence[Payload]) -> list[Written[Any] | Exception]:
+def _handle_group(
+    conn: Connection, payloads: Sequence[Payload], *, cache: AlarmCache
+) -> list[Written[Any] | Exception]:
     """Runs a group in queue order; consecutive ingest batches are written in bulk."""
     out: list[Written[Any] | Exception] = []
     run: list[IngestBatch] = []
+
+    def write_run() -> None:
+        raised: list[AlarmUpdate] = []
+        written = [Written(r, r.stored) for r in write_ingest_group(conn, run, cache, raised)]
+        if raised:
+            # The alarm changes the run caused stream with its last batch's commit.
+            last = written[-1]
+            written[-1] = Written(last.value, (*last.changes, *raised))
+        out.extend(written)
+        run.clear()
+
     for p in payloads:
         if isinstance(p, IngestBatch):
             run.append(p)
             continue
         if run:
-            out.extend(Written(r, r.stored) for r in write_ingest_group(conn, run))
-            run = []
+            write_run()
         out.append(p.run(conn))
     if run:
-        out.extend(Written(r, r.stored) for r in write_ingest_group(conn, run))
+        write_run()
     return out
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Select, and_, bindparam, or_, select, update
 
 from farmbridge.domain import (
+    AlarmUpdate,
     DeviceStatus,
     Event,
     IngestBatch,
@@ -21,6 +22,8 @@ from farmbridge.domain import (
     StatusRecord,
     Stored,
 )
+from farmbridge.store.alarm_cache import AlarmCache
+from farmbridge.store.alarm_writes import evaluate_ingest
 from farmbridge.store.dialect import bulk_insert
 from farmbridge.store.schema import (
     devices,
@@ -35,20 +38,25 @@ from farmbridge.store.schema import (
 READING_COLUMNS = ("farm_id", "seq", "sensor_id", "device_id", "value", "ts_ms", "received_ms")
 
 
-def allocate_seqs(conn: Connection, need: dict[int, int]) -> dict[int, int]:
-    """Reserves `need[farm]` sequence numbers per farm; returns the last seq before them.
+def allocate_seqs(
+    conn: Connection, need: dict[int, int], versions: dict[int, int] | None = None
+) -> dict[int, int]:
+    """Reserves `need[farm]` sequence numbers per farm; returns the last seq before them,
+    and puts each farm's alarm version (store/alarm_cache.py) in `versions` if given.
 
     The row update serializes concurrent writers on one farm, in SQLite and PostgreSQL alike.
     """
     base: dict[int, int] = {}
     for farm_id, n in sorted(need.items()):
-        last = conn.execute(
+        last, version = conn.execute(
             update(farms)
             .where(farms.c.id == farm_id)
             .values(last_seq=farms.c.last_seq + n)
-            .returning(farms.c.last_seq)
-        ).scalar_one()
+            .returning(farms.c.last_seq, farms.c.alarm_version)
+        ).one()
         base[farm_id] = last - n
+        if versions is not None:
+            versions[farm_id] = version
     return base
 
 
@@ -74,7 +82,14 @@ def known_messages(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tu
     }
 
 
-def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list[IngestResult]:
+def write_ingest_group(
+    conn: Connection,
+    batches: Sequence[IngestBatch],
+    alarms: AlarmCache | None = None,
+    raised: list[AlarmUpdate] | None = None,
+) -> list[IngestResult]:
+    """Writes a group of batches; with `alarms`, evaluates the farms' alarm rules in the
+    same transaction and appends the alarm changes to `raised` (seqs after the group's)."""
     results: list[IngestResult | None] = [None] * len(batches)
     firsts: dict[tuple[int, str], int] = {}
     dup_of: dict[int, int] = {}
@@ -97,7 +112,8 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
     need: dict[int, int] = defaultdict(int)
     for i in todo:
         need[batches[i].farm_id] += batches[i].size
-    base = allocate_seqs(conn, need)
+    versions: dict[int, int] = {}
+    base = allocate_seqs(conn, need, versions)
     actuators = _current_actuators(conn, {batches[i].device_id for i in todo if batches[i].status})
 
     reading_rows: list[tuple[int, int, int, int, float, int, int]] = []
@@ -107,6 +123,8 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
     newest_by_sensor: dict[int, Reading] = {}
     newest_status: dict[int, StatusRecord] = {}
     seen: dict[int, int] = {}
+    data: dict[int, dict[int, int]] = defaultdict(dict)
+    stored_events: list[Event] = []
     for i in todo:
         b = batches[i]
         first = base[b.farm_id] + 1
@@ -160,13 +178,14 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
                     "received_ms": b.received_ms,
                 }
             )
-            stored.append(
-                Event(
-                    b.farm_id, b.device_id, e.level, e.code, e.message, e.ts_ms, b.received_ms, seq
-                )
+            erec = Event(
+                b.farm_id, b.device_id, e.level, e.code, e.message, e.ts_ms, b.received_ms, seq
             )
+            stored.append(erec)
+            stored_events.append(erec)
         base[b.farm_id] = seq
         seen[b.device_id] = max(seen.get(b.device_id, 0), b.received_ms)
+        data[b.farm_id][b.device_id] = seen[b.device_id]
         last = seq if seq >= first else None
         results[i] = IngestResult(
             b.size, first if last else None, last, duplicate=False, stored=tuple(stored)
@@ -202,6 +221,20 @@ def write_ingest_group(conn: Connection, batches: Sequence[IngestBatch]) -> list
             )
             .values(last_seen_ms=bindparam("b_seen")),
             [{"b_id": d, "b_seen": ms} for d, ms in seen.items()],
+        )
+    if alarms is not None and raised is not None and versions:
+        now_ms = max(seen.values(), default=0)
+        raised.extend(
+            evaluate_ingest(
+                conn,
+                alarms,
+                versions,
+                now_ms,
+                newest_by_sensor.values(),
+                newest_status.values(),
+                data,
+                stored_events,
+            )
         )
     for i, j in dup_of.items():
         orig = results[j]

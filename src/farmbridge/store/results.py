@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from farmbridge.domain import Change, Command, CommandUpdate
+from farmbridge.domain import Alarm, AlarmRule, AlarmUpdate, Change, Command, CommandUpdate
 
 
 class Streamed(Protocol):
@@ -27,10 +27,12 @@ class CommandChanged:
 
     command: Command
     update: CommandUpdate
+    alarms: tuple[AlarmUpdate, ...] = ()
+    """The alarm changes the update caused (command_failed rules), after it in seq order."""
 
     @property
     def changes(self) -> tuple[Change, ...]:
-        return (self.update,)
+        return (self.update, *self.alarms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,44 @@ class CommandsExpired:
     """The commands that timed out in one sweep, as their updates, in seq order."""
 
     updates: tuple[CommandUpdate, ...] = ()
+    alarms: tuple[AlarmUpdate, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(sorted((*self.updates, *self.alarms), key=lambda c: c.seq))
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmsChanged:
+    """Alarm changes one write made (an acknowledgement, a timer sweep), in seq order."""
+
+    updates: tuple[AlarmUpdate, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return self.updates
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChanged:
+    """A rule as written (None once deleted) and the alarm changes that caused: a replaced
+    or deleted rule clears the alarms it held raised."""
+
+    rule: AlarmRule | None
+    updates: tuple[AlarmUpdate, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return self.updates
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmAcked:
+    """An alarm after an acknowledgement, and its change (none when it was acknowledged
+    already: a second acknowledgement changes nothing)."""
+
+    alarm: Alarm
+    updates: tuple[AlarmUpdate, ...] = ()
 
     @property
     def changes(self) -> tuple[Change, ...]:

@@ -7,6 +7,13 @@ from typing import Any
 from sqlalchemy import Row
 
 from farmbridge.domain import (
+    Ack,
+    Alarm,
+    AlarmChange,
+    AlarmKind,
+    AlarmRule,
+    AlarmState,
+    AlarmUpdate,
     Command,
     CommandState,
     CommandUpdate,
@@ -21,10 +28,14 @@ from farmbridge.domain import (
     PendingState,
     Reading,
     Role,
+    RuleAudit,
+    RuleKind,
     Sensor,
+    Severity,
     StatusRecord,
     User,
 )
+from farmbridge.domain.alarms import alarm_from_json
 from farmbridge.domain.users import Membership
 
 
@@ -179,4 +190,71 @@ def command_update(c: Command) -> CommandUpdate:
         seq=c.seq,
         params=c.params,
         action=c.action,
+    )
+
+
+def alarm_rule(r: Row[Any]) -> AlarmRule:
+    return AlarmRule(
+        id=r.id,
+        farm_id=r.farm_id,
+        name=r.name,
+        code=r.code,
+        kind=RuleKind(r.kind),
+        severity=Severity(r.severity),
+        for_ms=r.for_ms,
+        sensor_id=r.sensor_id,
+        sensor_name=r.sensor_name,
+        device_id=r.device_id,
+        threshold=r.threshold,
+        clear_threshold=r.clear_threshold,
+        enabled=bool(r.enabled),
+        message=r.message,
+        created_ms=r.created_ms,
+        updated_ms=r.updated_ms,
+        updated_by=r.updated_by,
+    )
+
+
+def alarm(r: Row[Any]) -> Alarm:
+    return Alarm(
+        id=r.id,
+        farm_id=r.farm_id,
+        seq=r.seq,
+        kind=AlarmKind(r.kind),
+        code=r.code,
+        severity=Severity(r.severity),
+        message=r.message,
+        state=AlarmState(r.state),
+        raised_ms=r.raised_ms,
+        rule_id=r.rule_id,
+        device_id=r.device_id,
+        sensor_id=r.sensor_id,
+        value=r.value,
+        cleared_ms=r.cleared_ms,
+        ack=None
+        if r.ack_by is None
+        else Ack(r.ack_by, r.ack_user or "", r.ack_ms or 0, r.ack_comment or ""),
+    )
+
+
+def alarm_update(r: Row[Any]) -> AlarmUpdate:
+    return AlarmUpdate(
+        farm_id=r.farm_id,
+        seq=r.seq,
+        alarm=alarm_from_json(r.snapshot),
+        change=AlarmChange(r.change),
+        received_ms=r.received_ms,
+    )
+
+
+def rule_audit(r: Row[Any]) -> RuleAudit:
+    return RuleAudit(
+        farm_id=r.farm_id,
+        rule_id=r.rule_id,
+        action=r.action,
+        at_ms=r.at_ms,
+        user_id=r.user_id,
+        username=r.username,
+        before=r.before,
+        after=r.after,
     )

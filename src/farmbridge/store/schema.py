@@ -41,6 +41,9 @@ farms = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("last_seq", BigInteger, nullable=False, default=0),
     Column("epoch", String(32), nullable=False),
+    # Bumped whenever the farm's alarm rules or watches change: the writer's cache of them
+    # is valid while it matches (store/alarm_cache.py).
+    Column("alarm_version", BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 memberships = Table(
@@ -207,4 +210,98 @@ outbox = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("dispatched_ms", BigInteger, nullable=True),
     Index("ix_outbox_undispatched", "dispatched_ms", "id"),
+)
+
+# Alarm rules per farm (domain/alarms.py) and who changed them, when (the audit).
+alarm_rules = Table(
+    "alarm_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("sensor_id", Integer, nullable=True),
+    Column("sensor_name", String(64), nullable=True),
+    Column("device_id", Integer, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("clear_threshold", Float, nullable=True),
+    Column("for_ms", BigInteger, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", Integer, nullable=True),
+    Index("ix_alarm_rules_farm", "farm_id"),
+)
+
+alarm_rule_audit = Table(
+    "alarm_rule_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("rule_id", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("user_id", Integer, nullable=True),
+    Column("username", String(64), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Index("ix_alarm_rule_audit_farm", "farm_id", "id"),
+)
+
+# Every alarm in its current state; `seq` is the seq of its latest change.
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("rule_id", Integer, nullable=True),
+    Column("device_id", Integer, nullable=True),
+    Column("sensor_id", Integer, nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("raised_ms", BigInteger, nullable=False),
+    Column("cleared_ms", BigInteger, nullable=True),
+    Column("ack_by", Integer, nullable=True),
+    Column("ack_user", String(64), nullable=True),
+    Column("ack_ms", BigInteger, nullable=True),
+    Column("ack_comment", Text, nullable=True),
+    Index("ix_alarms_farm_state", "farm_id", "state"),
+    Index("ix_alarms_farm_seq", "farm_id", "seq"),
+    Index("ix_alarms_device_code", "device_id", "code"),
+)
+
+# Each step of an alarm's lifecycle with its farm seq, the alarm as it was then: the stream
+# and a resume read it like readings or events.
+alarm_changes = Table(
+    "alarm_changes",
+    metadata,
+    Column("farm_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("alarm_id", Integer, nullable=False),
+    Column("change", String(16), nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("snapshot", JSON, nullable=False),
+    PrimaryKeyConstraint("farm_id", "seq"),
+)
+
+# What a rule remembers of one subject ("s<sensor id>" or "d<device id>") between inputs;
+# only watches that differ from idle are stored.
+alarm_watches = Table(
+    "alarm_watches",
+    metadata,
+    Column("rule_id", Integer, ForeignKey("alarm_rules.id", ondelete="CASCADE"), nullable=False),
+    Column("subject", String(32), nullable=False),
+    Column("pending_since_ms", BigInteger, nullable=True),
+    Column("active_alarm_id", Integer, nullable=True),
+    Column("last_ms", BigInteger, nullable=True),
+    Column("value", Float, nullable=True),
+    PrimaryKeyConstraint("rule_id", "subject"),
 )

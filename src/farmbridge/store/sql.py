@@ -1,6 +1,7 @@
 """SqlStore: the Store on SQLAlchemy Core, SQLite by default, PostgreSQL by URL.
 
-One class per aggregate (`sql_users`, `sql_devices`, `sql_history`, `sql_commands`), each
+One class per aggregate (`sql_users`, `sql_devices`, `sql_history`, `sql_commands`,
+`sql_alarms`), each
 over the one shared `SqlDatabase` (engine, group-commit writer, clock, listeners); this
 class is all of them at once plus the lifecycle. What depends on the database behind
 the URL is in `dialect`.
@@ -17,13 +18,14 @@ from farmbridge.store import migrate
 from farmbridge.store.base import ChangeListener
 from farmbridge.store.database import SqlDatabase
 from farmbridge.store.dialect import SQLITE_BUSY_TIMEOUT_MS
+from farmbridge.store.sql_alarms import SqlAlarms
 from farmbridge.store.sql_commands import SqlCommands
 from farmbridge.store.sql_devices import SqlDevices
 from farmbridge.store.sql_history import SqlHistory
 from farmbridge.store.sql_users import SqlUsers
 
 
-class SqlStore(SqlUsers, SqlDevices, SqlHistory, SqlCommands):
+class SqlStore(SqlUsers, SqlDevices, SqlHistory, SqlCommands, SqlAlarms):
     """See farmbridge.store.base.Store for the contract of each method."""
 
     def __init__(

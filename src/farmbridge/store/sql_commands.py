@@ -15,6 +15,8 @@ from farmbridge.domain import Command, CommandState, CommandUpdate
 from farmbridge.domain.commands import can_transition
 from farmbridge.domain.errors import Conflict
 from farmbridge.store import rows
+from farmbridge.store.alarm_cache import AlarmCache
+from farmbridge.store.alarm_writes import evaluate_command
 from farmbridge.store.database import SqlAggregate, one_row
 from farmbridge.store.ingest_writes import allocate_seqs
 from farmbridge.store.results import CommandChanged, CommandsExpired
@@ -90,7 +92,7 @@ class SqlCommands(SqlAggregate):
 
         def fn(c: Connection) -> CommandChanged:
             cur = rows.command(one_row(c, commands, commands.c.id == command_id, "command"))
-            return _transition(c, cur, state, detail, at)
+            return _transition(c, cur, state, detail, at, self._db.alarm_cache)
 
         return await self._db.write_streamed(fn)
 
@@ -104,28 +106,36 @@ class SqlCommands(SqlAggregate):
                 )
                 .order_by(commands.c.id)  # oldest first: a sweep's seqs follow creation
             ).all()
+            cache = self._db.alarm_cache
             changed = [
-                _transition(c, rows.command(r), CommandState.TIMED_OUT, "expired", now_ms)
+                _transition(c, rows.command(r), CommandState.TIMED_OUT, "expired", now_ms, cache)
                 for r in due
             ]
-            return CommandsExpired(tuple(ch.update for ch in changed))
+            return CommandsExpired(
+                tuple(ch.update for ch in changed), tuple(a for ch in changed for a in ch.alarms)
+            )
 
         return await self._db.write_streamed(fn)
 
 
 def _transition(
-    c: Connection, cur: Command, state: CommandState, detail: str, at: int
+    c: Connection, cur: Command, state: CommandState, detail: str, at: int, cache: AlarmCache
 ) -> CommandChanged:
+    """Moves a command to `state`; its command_failed rules are evaluated in the same
+    transaction, under the farm row lock the seq allocation took."""
     if not can_transition(cur.state, state):
         raise Conflict(f"command {cur.id} is {cur.state.value}; it cannot become {state.value}")
-    seq = allocate_seqs(c, {cur.farm_id: 1})[cur.farm_id] + 1
+    versions: dict[int, int] = {}
+    seq = allocate_seqs(c, {cur.farm_id: 1}, versions)[cur.farm_id] + 1
     c.execute(
         update(commands)
         .where(commands.c.id == cur.id)
         .values(state=state.value, updated_ms=at, detail=detail, seq=seq)
     )
     cmd = rows.command(one_row(c, commands, commands.c.id == cur.id, "command"))
-    return CommandChanged(cmd, _record_update(c, cmd))
+    upd = _record_update(c, cmd)
+    raised = evaluate_command(c, cache, versions[cur.farm_id], upd)
+    return CommandChanged(cmd, upd, tuple(raised))
 
 
 def _record_update(c: Connection, cmd: Command) -> CommandUpdate:

@@ -1,6 +1,6 @@
 """The SQL store's history aggregate: ingest, readings, buckets, events, export, resume.
 
-Ingest is the hot path (group-committed in bulk); `changes_since` merges the four
+Ingest is the hot path (group-committed in bulk); `changes_since` merges the five
 sequenced tables for a resuming subscriber.
 """
 
@@ -15,6 +15,7 @@ from farmbridge.domain.queries import EventFilter, ExportRow
 from farmbridge.store import rows
 from farmbridge.store.database import SqlAggregate, Written
 from farmbridge.store.schema import (
+    alarm_changes,
     command_updates,
     devices,
     events,
@@ -125,6 +126,7 @@ class SqlHistory(SqlAggregate):
                 (status_changes, rows.status_record),
                 (events, rows.event),
                 (command_updates, rows.stored_command_update),
+                (alarm_changes, rows.alarm_update),
             )
             for table, conv in tables:
                 q = (

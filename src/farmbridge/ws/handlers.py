@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from farmbridge.protocol import server_messages as out
 from farmbridge.protocol.client_messages import Auth, Ping, Pong, Subscribe, Unsubscribe
-from farmbridge.protocol.const import ALL_TOPICS, ErrorCode, UnsubscribeReason
+from farmbridge.protocol.const import (
+    PROTOCOL_VERSION,
+    TOPICS_OF_VERSION,
+    ErrorCode,
+    UnsubscribeReason,
+)
 from farmbridge.ws.actions import AskPrincipal, EndSubscription, OpenSubscription
 
 if TYPE_CHECKING:
@@ -28,6 +33,7 @@ class Handler:
 
 def auth(session: Session, msg: Auth) -> None:
     """Authenticate, or re-authenticate the open socket with a fresh token."""
+    session.protocol = msg.protocol or PROTOCOL_VERSION
     session.emit(AskPrincipal(msg.token, msg.id))
 
 
@@ -50,6 +56,8 @@ def subscribe(session: Session, msg: Subscribe) -> None:
             msg.id,
         )
         return
+    # A client of an older protocol never gets a topic of a newer one, even if it names it.
+    served = TOPICS_OF_VERSION[session.protocol]
     old = session.subs.pop(msg.farm, None)
     if old is not None:
         session.emit(EndSubscription(old))
@@ -58,7 +66,7 @@ def subscribe(session: Session, msg: Subscribe) -> None:
             session.principal,
             msg.id,
             msg.farm,
-            frozenset(msg.topics) if msg.topics else ALL_TOPICS,
+            frozenset(msg.topics) & served if msg.topics else served,
             msg.mode,
             msg.since,
             msg.epoch,

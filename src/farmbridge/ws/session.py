@@ -23,6 +23,7 @@ from farmbridge.hub.channel import Subscription
 from farmbridge.protocol import server_messages as out
 from farmbridge.protocol.client_messages import ProtocolViolation, parse
 from farmbridge.protocol.const import (
+    PROTOCOL_VERSION,
     CloseCode,
     ErrorCode,
     ResyncReason,
@@ -70,6 +71,8 @@ class Session:
         self.principal: Principal | None = None
         # Set by the first auth and never changed: a connection cannot change its user.
         self.user_id: int | None = None
+        # The protocol version the client chose in `auth` (the newest when it named none).
+        self.protocol = PROTOCOL_VERSION
         self.subs: dict[int, Subscription] = {}
         self.closing: CloseWith | None = None
         self._limiter = RateLimiter(

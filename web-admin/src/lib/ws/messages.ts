@@ -16,7 +16,7 @@ export enum Topic {
   DeviceStatus = "device_status",
   Events = "events",
   Commands = "commands",
-  /** Protocol 2: alarm changes (batch key `a`). */
+  /** Since protocol 2: alarm changes (batch key `a`). */
   Alarms = "alarms",
 }
 
