@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from farmbridge import __version__, metrics, webui
 from farmbridge.api import (
+    alarms,
     auth,
     commands,
     connections,
@@ -231,7 +232,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.lorawan_integrations = settings.lorawan_integrations
     errors.install(app)
-    for module in (auth, farms, pending, telemetry, commands, users, connections, health):
+    for module in (auth, farms, pending, telemetry, commands, alarms, users, connections, health):
         app.include_router(declare_errors(module.router))
     app.include_router(declare_errors(ingest_http.router))
     app.include_router(declare_errors(lorawan_http.router))
