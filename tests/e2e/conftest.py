@@ -47,6 +47,8 @@ SCREENSHOTS: Final = (
 )
 """Where `screenshot` writes: docs/screenshots/ under `make screenshots`. Unset (a test run),
 the scenes are rendered all the same and written nowhere, so tests leave the tree as it was."""
+BROWSER_TEST_MODULES: Final = frozenset({"test_dashboard.py", "test_alarms.py"})
+"""The modules that drive Chromium: their collection fails when it cannot run."""
 DEMO_INTERVAL_S: Final = "0.5"
 """Each simulated device reports twice a second: live data for the no-polling test."""
 
@@ -85,7 +87,7 @@ def pytest_pycollect_makemodule(
     """When something the browser tests need is missing the run stops, saying what (a
     collection error, also under xdist): `make test` installs it all, and a browser test
     that silently skipped would prove nothing."""
-    if module_path.name == "test_dashboard.py" and _missing() is not None:
+    if module_path.name in BROWSER_TEST_MODULES and _missing() is not None:
         return _Unrunnable.from_parent(parent, path=module_path)
     return None
 
