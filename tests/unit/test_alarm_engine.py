@@ -21,6 +21,7 @@ from farmbridge.domain.alarm_engine import (
     on_status,
     on_tick,
 )
+from farmbridge.store.alarm_cache import SensorIndex
 
 T0 = 1_700_000_000_000
 
@@ -258,3 +259,20 @@ def test_command_failed_raises_once_and_the_next_acknowledged_command_clears(sta
             raised = False
         else:
             assert tr is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([RuleKind.ABOVE, RuleKind.BELOW]), st.integers(-5, 5)),
+        max_size=30,
+    ),
+    st.integers(-7, 7).map(float),
+)
+def test_sensor_index_finds_exactly_the_rules_a_value_starts(kinds, value: float) -> None:
+    """The store's bisection over thresholds picks the same rules as the engine's condition."""
+    rules = [
+        AlarmRule(i, 1, "r", "r", kind, Severity.WARNING, sensor_id=1, threshold=float(t))
+        for i, (kind, t) in enumerate(kinds)
+    ]
+    picked = {r.id for r in SensorIndex.of(rules).starting(value)}
+    assert picked == {r.id for r in rules if holds(r, value)}

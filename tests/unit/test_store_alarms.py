@@ -3,6 +3,7 @@ resumable, audited, acknowledged, and raised by the timer exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -279,3 +280,36 @@ async def test_a_farm_without_rules_streams_no_alarm_and_a_late_reading_is_ignor
     late = IngestBatch(dev, farm, T0 + 20, readings=(ReadingIn(sensor, 99.0, T0 + 5),))
     await store.ingest(late)
     assert await store.open_alarms(farm) == []
+
+
+async def test_two_instances_on_one_database_raise_each_transition_once(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Two stores (two bridge instances) share a file: both run the timer at the same time,
+    ingest through either; the alarm is raised once, and the other's cache follows."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    a, b = SqlStore(url, clock=clock), SqlStore(url, clock=clock)
+    await a.start()
+    await b.start()
+    try:
+        farm, dev, sensor = await _farm(a)
+        spec = RuleSpec(
+            "Frost", RuleKind.BELOW, Severity.CRITICAL, for_ms=1_000, sensor_id=sensor,
+            threshold=2.0,
+        )  # fmt: skip
+        await a.create_alarm_rule(farm, spec, by=None, username="ann")
+        await b.ingest(_reading(farm, dev, sensor, 1.0, T0))  # b's cache: pending
+        await a.ingest(_reading(farm, dev, sensor, 1.5, T0 + 10))  # a: still pending
+        ta, tb = await asyncio.gather(
+            a.evaluate_alarm_timers(T0 + 5_000), b.evaluate_alarm_timers(T0 + 5_000)
+        )
+        assert len(ta.updates) + len(tb.updates) == 1
+        # Whichever raised it, the other instance's ingest sees it raised: one clear, no raise.
+        other = b if ta.updates else a
+        await other.ingest(_reading(farm, dev, sensor, 0.5, T0 + 6_000))
+        await other.ingest(_reading(farm, dev, sensor, 5.0, T0 + 7_000))
+        states = [x.state for x in await a.list_alarms(farm, AlarmFilter())]
+        assert states == [AlarmState.CLEARED]
+    finally:
+        await a.close()
+        await b.close()

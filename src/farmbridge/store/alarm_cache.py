@@ -11,6 +11,7 @@ the rolled-back transaction put in it was never committed.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -39,6 +40,33 @@ class SensorInfo:
 
 
 @dataclass(slots=True)
+class SensorIndex:
+    """The threshold rules of one sensor sorted by threshold, so a value finds the idle
+    rules it starts a condition of by bisection, whatever the number of rules."""
+
+    above_t: list[float]
+    above: list[AlarmRule]
+    below_t: list[float]
+    below: list[AlarmRule]
+
+    @classmethod
+    def of(cls, rules: list[AlarmRule]) -> SensorIndex:
+        up = sorted((r for r in rules if r.kind is RuleKind.ABOVE), key=_threshold)
+        down = sorted((r for r in rules if r.kind is RuleKind.BELOW), key=_threshold)
+        return cls([_threshold(r) for r in up], up, [_threshold(r) for r in down], down)
+
+    def starting(self, value: float) -> list[AlarmRule]:
+        """The rules whose condition `value` meets (above: threshold < value; below: >)."""
+        out = self.above[: bisect.bisect_left(self.above_t, value)]
+        return out + self.below[bisect.bisect_right(self.below_t, value) :]
+
+
+def _threshold(rule: AlarmRule) -> float:
+    assert rule.threshold is not None
+    return rule.threshold
+
+
+@dataclass(slots=True)
 class FarmAlarms:
     """One farm's enabled rules, indexed, and the watches that differ from idle."""
 
@@ -53,7 +81,27 @@ class FarmAlarms:
     )
     every_device: dict[RuleKind, list[AlarmRule]] = field(default_factory=lambda: defaultdict(list))
     watches: dict[tuple[int, str], WatchEntry] = field(default_factory=dict)
+    # The rules with a watch entry, by subject: a reading steps those, and of the others
+    # only the ones its value starts (SensorIndex).
+    busy: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     sensors: dict[int, SensorInfo] = field(default_factory=dict)
+    indexes: dict[int, SensorIndex] = field(default_factory=dict)
+
+    def put_watch(self, rule_id: int, subject: str, entry: WatchEntry) -> None:
+        self.watches[(rule_id, subject)] = entry
+        self.busy[subject].add(rule_id)
+
+    def drop_watch(self, rule_id: int, subject: str) -> None:
+        self.watches.pop((rule_id, subject), None)
+        self.busy[subject].discard(rule_id)
+
+    def index(self, conn: Connection, sensor_id: int) -> tuple[SensorIndex, SensorInfo]:
+        idx = self.indexes.get(sensor_id)
+        if idx is None:
+            rules, info = self.sensor_rules(conn, sensor_id)
+            idx = self.indexes[sensor_id] = SensorIndex.of(rules)
+            return idx, info
+        return idx, self.sensors[sensor_id]
 
     def add(self, rule: AlarmRule) -> None:
         self.rules[rule.id] = rule
@@ -127,14 +175,18 @@ def load(conn: Connection, farm_id: int, version: int) -> FarmAlarms:
     if fa.rules:
         wq = select(alarm_watches).where(alarm_watches.c.rule_id.in_(list(fa.rules)))
         for w in conn.execute(wq):
-            fa.watches[(w.rule_id, w.subject)] = WatchEntry(
-                Watch(
-                    pending_since_ms=w.pending_since_ms,
-                    active=w.active_alarm_id is not None,
-                    last_ms=w.last_ms,
-                    value=w.value,
+            fa.put_watch(
+                w.rule_id,
+                w.subject,
+                WatchEntry(
+                    Watch(
+                        pending_since_ms=w.pending_since_ms,
+                        active=w.active_alarm_id is not None,
+                        last_ms=w.last_ms,
+                        value=w.value,
+                    ),
+                    w.active_alarm_id,
+                    stored=True,
                 ),
-                w.active_alarm_id,
-                stored=True,
             )
     return fa

@@ -227,7 +227,10 @@ class Evaluation:
                 self.rec.clear(alarm_id)
             alarm_id = None
         fresh = WatchEntry(new, alarm_id, entry.stored)
-        self.fa.watches[key] = fresh
+        if new.active or new.pending_since_ms is not None or entry.stored:
+            self.fa.put_watch(rule.id, subject, fresh)
+        else:
+            self.fa.drop_watch(rule.id, subject)
         old = entry.watch
         if tr is not None or (old.pending_since_ms, old.active) != (
             new.pending_since_ms,
@@ -246,6 +249,8 @@ class Evaluation:
                 )
             w = entry.watch
             entry.stored = w.active or w.pending_since_ms is not None
+            if not entry.stored and self.fa.watches.get((rule_id, subject)) is entry:
+                self.fa.drop_watch(rule_id, subject)  # idle again: the fast path applies
             if entry.stored:
                 conn.execute(
                     insert(alarm_watches).values(
@@ -322,14 +327,19 @@ def _readings(ev: Evaluation, readings: Iterable[Reading]) -> None:
     for r in readings:
         if r.sensor_id not in fa.by_sensor and not fa.by_sensor_name:
             continue
-        rules, info = fa.sensor_rules(ev.rec.conn, r.sensor_id)
-        if not rules:
+        idx, info = fa.index(ev.rec.conn, r.sensor_id)
+        if not idx.above and not idx.below:
             continue
         if info.last_ts_ms is not None and r.ts_ms < info.last_ts_ms:
             continue  # a late, buffered reading: not the sensor's latest value
         info.last_ts_ms = r.ts_ms
         subject = f"s{r.sensor_id}"
-        for rule in rules:
+        busy = fa.busy.get(subject)
+        # The rules with a watch (pending or raised), then the idle ones this value starts:
+        # the steady state of a thousand idle rules is one bisection per reading.
+        todo = [fa.rules[i] for i in busy if i in fa.rules] if busy else []
+        todo.extend(rule for rule in idx.starting(r.value) if not busy or rule.id not in busy)
+        for rule in todo:
             w = fa.entry(rule.id, subject).watch
             new, tr = on_reading(rule, w, r.value, r.received_ms)
             ev.step(rule, subject, new, tr, device_id=r.device_id, sensor_id=r.sensor_id)

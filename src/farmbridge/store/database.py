@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -43,7 +44,7 @@ from farmbridge.store.dialect import (
 )
 from farmbridge.store.ingest_writes import write_ingest_group
 from farmbridge.store.results import Streamed
-from farmbridge.store.writer import GroupCommitWriter
+from farmbridge.store.writer import WRITER_THREAD_NAME, GroupCommitWriter
 
 T = TypeVar("T")
 S = TypeVar("S", bound=Streamed)
@@ -120,10 +121,11 @@ class SqlDatabase:
             sqlite_synchronous=sqlite_synchronous,
             sqlite_busy_timeout_ms=sqlite_busy_timeout_ms,
         )
-        # The writer thread's alarm rules and watches; what a rolled-back transaction put in
-        # it was never committed, so a rollback drops it (store/alarm_cache.py).
+        # The writer thread's alarm rules and watches; what a rolled-back write transaction
+        # put in it was never committed, so a rollback on the writer thread drops it
+        # (store/alarm_cache.py). Reads roll back too, as they close: those change nothing.
         self.alarm_cache = AlarmCache()
-        event.listen(self.engine, "rollback", lambda _conn: self.alarm_cache.clear())
+        event.listen(self.engine, "rollback", self._rolled_back)
         self.writer: GroupCommitWriter[Payload, Written[Any]] = GroupCommitWriter(
             self.engine,
             functools.partial(_handle_group, cache=self.alarm_cache),
@@ -138,6 +140,10 @@ class SqlDatabase:
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
+
+    def _rolled_back(self, _conn: Connection) -> None:
+        if threading.current_thread().name == WRITER_THREAD_NAME:
+            self.alarm_cache.clear()
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop that listeners run on (the one the store was started on)."""
