@@ -15,6 +15,10 @@ import orjson
 import pytest
 
 from farmbridge.domain import (
+    Ack,
+    Alarm,
+    AlarmKind,
+    AlarmState,
     CommandState,
     CommandUpdate,
     Device,
@@ -25,6 +29,7 @@ from farmbridge.domain import (
     EventLevel,
     Reading,
     Sensor,
+    Severity,
     StatusRecord,
 )
 from farmbridge.protocol import const
@@ -180,7 +185,12 @@ def _server_examples() -> list[dict[str, Any]]:
     """One live encoding of each server message, with every optional field present."""
     device = Device(3, 1, "pump-1", DeviceKind.ACTUATOR, "Pump", T0, last_seen_ms=T0)
     sensor = Sensor(7, 2, 1, "temperature", "C", -20.0, 60.0, 21.4, T0, 11)
-    snapshot = orjson.dumps(out.snapshot_body(12, [device], [sensor])).decode()
+    alarm = Alarm(
+        17, 1, 10, AlarmKind.BELOW, "frost_risk", Severity.CRITICAL, "cold",
+        AlarmState.ACKNOWLEDGED, T0, rule_id=5, device_id=2, sensor_id=7, value=1.4,
+        ack=Ack(4, "ann", T0 + 1, "on it"),
+    )  # fmt: skip
+    snapshot = orjson.dumps(out.snapshot_body(12, [device], [sensor], [alarm])).decode()
     changes = [
         Reading(7, 2, 1, 21.5, T0 - 120, T0, 11),
         StatusRecord(1, 3, DeviceStatus(DeviceState.ONLINE, {"power": "on"}, T0 - 5, 12), T0),
@@ -220,6 +230,8 @@ def test_mirror_server_messages_know_every_field_the_server_sends() -> None:
         ("Snapshot", snapshot),
         ("SnapshotDevice", snapshot["devices"][0]),
         ("SnapshotSensor", snapshot["sensors"][0]),
+        ("Alarm", snapshot["alarms"][0]),
+        ("AlarmAck", snapshot["alarms"][0]["ack"]),
     ):
         fields = ts_interface(iface)
         assert set(sample) == set(fields), iface

@@ -4,6 +4,7 @@ import { ConnectionBanner, ConnectionIndicator } from "./components/ConnectionIn
 import { auth, useAuth } from "./lib/auth";
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from "./lib/ws/messages";
 import { useWebSocket } from "./lib/ws/useWebSocket";
+import { AlarmRulesPage } from "./pages/admin/AlarmRulesPage";
 import { ConnectionsPage } from "./pages/admin/ConnectionsPage";
 import { DevicesPage } from "./pages/admin/DevicesPage";
 import { UsersPage } from "./pages/admin/UsersPage";
@@ -48,6 +49,7 @@ function Shell() {
           </NavLink>
           {farmAdmin && <NavLink to="/admin/devices">Devices</NavLink>}
           {farmAdmin && <NavLink to="/admin/users">Users</NavLink>}
+          {farmAdmin && <NavLink to="/admin/alarm-rules">Alarm rules</NavLink>}
           {isAdmin && <NavLink to="/admin/connections">Connections</NavLink>}
         </nav>
         <ConnectionIndicator />
@@ -72,6 +74,7 @@ function Shell() {
           <Route path="/farms/:farmId" element={<FarmPage />} />
           <Route path="/admin/devices" element={<DevicesPage />} />
           <Route path="/admin/users" element={<UsersPage />} />
+          <Route path="/admin/alarm-rules" element={<AlarmRulesPage />} />
           <Route path="/admin/connections" element={<ConnectionsPage />} />
           <Route path="/account" element={<AccountPage />} />
           <Route path="/login" element={<Navigate to="/" replace />} />

@@ -5,6 +5,7 @@ import { BrowserRouter } from "react-router-dom";
 import "uplot/dist/uPlot.min.css";
 import "./styles.css";
 import { App } from "./App";
+import { alarmAlerts } from "./lib/alarmAlerts";
 import { getStreamClient } from "./lib/ws/useWebSocket";
 import { startSession } from "./session";
 import { liveStore } from "./store";
@@ -12,12 +13,12 @@ import { liveStore } from "./store";
 declare global {
   interface Window {
     /** The tab's stream client and store, for the browser console and the end-to-end tests. */
-    farmbridge?: { client: ReturnType<typeof getStreamClient>; store: typeof liveStore };
+    farmbridge?: { client: ReturnType<typeof getStreamClient>; store: typeof liveStore; alerts: typeof alarmAlerts };
   }
 }
 
 startSession();
-window.farmbridge = { client: getStreamClient(), store: liveStore };
+window.farmbridge = { client: getStreamClient(), store: liveStore, alerts: alarmAlerts };
 
 const root = document.getElementById("root");
 if (!root) throw new Error("no #root element");

@@ -3,10 +3,11 @@
  * signed-in token, and a refused token (4001, 4003) ends the session.
  */
 
+import { alarmAlerts, alertsBetween } from "./lib/alarmAlerts";
 import { auth } from "./lib/auth";
 import { getStreamClient } from "./lib/ws/useWebSocket";
 import { liveStore } from "./store";
-import { clearDirectory, loadDirectory } from "./store/directory";
+import { clearDirectory, getDirectory, loadDirectory } from "./store/directory";
 import { forgetLoads } from "./pages/history";
 
 let started = false;
@@ -16,6 +17,17 @@ export function startSession(): void {
   started = true;
   const client = getStreamClient();
   client.onMessage(liveStore.handle);
+  // A newly raised alarm beeps and notifies as the user chose (lib/alarmAlerts.ts).
+  let farmsSeen = liveStore.getFarms();
+  liveStore.subscribe(() => {
+    const next = liveStore.getFarms();
+    const raised = alertsBetween(farmsSeen, next);
+    farmsSeen = next;
+    alarmAlerts.tell(raised, (id) => {
+      const farm = getDirectory().farms.find((f) => f.id === id);
+      return farm?.title || farm?.name || String(id);
+    });
+  });
   client.onAuthFailure((reason) => {
     auth.signOut(reason === "session expired" ? "Your session expired: please log in again." : "Please log in again.");
   });

@@ -6,7 +6,7 @@
  */
 
 import { auth } from "./auth";
-import type { Actuator, CommandState, DeviceState, EventLevel } from "./ws/messages";
+import type { Actuator, Alarm, AlarmSeverity, AlarmState, CommandState, DeviceState, EventLevel } from "./ws/messages";
 import type { CommandView } from "../store/farmState";
 import type { HistoryBucket } from "../store/series";
 
@@ -119,6 +119,45 @@ export interface LiveConnection {
   mode: Record<string, string>;
 }
 
+/** `state` of the alarm list: `open` is every state but `closed`. */
+export type AlarmStateFilter = "open" | AlarmState | "all";
+
+export type AlarmRuleKind = "above" | "below" | "no_data" | "offline" | "command_failed";
+
+/** An alarm rule as written (CONTRACT: the rule body). */
+export interface AlarmRuleIn {
+  name: string;
+  kind: AlarmRuleKind;
+  severity: AlarmSeverity;
+  sensor_id?: number | null;
+  sensor_name?: string | null;
+  device_id?: number | null;
+  threshold?: number | null;
+  clear_threshold?: number | null;
+  for_s: number;
+  enabled?: boolean;
+  message?: string | null;
+}
+
+export interface AlarmRule extends AlarmRuleIn {
+  id: number;
+  code: string;
+  enabled: boolean;
+  created_at: number;
+  updated_at: number;
+  /** The user id (or name) of the last change; the contract does not pin it. */
+  updated_by: number | string | null;
+}
+
+export interface AlarmRuleAuditEntry {
+  at: number;
+  user: string | number | null;
+  action: "created" | "updated" | "deleted";
+  rule: number;
+  before: Partial<AlarmRule> | null;
+  after: Partial<AlarmRule> | null;
+}
+
 export interface TokenOut {
   access_token: string;
   token_type: string;
@@ -223,6 +262,30 @@ export const api = {
     request<undefined>("PUT", `/api/v1/farms/${farmId}/members/${userId}`, { role }),
   removeRole: (farmId: number, userId: number) => request<undefined>("DELETE", `/api/v1/farms/${farmId}/members/${userId}`),
   connections: () => request<LiveConnection[]>("GET", "/api/v1/connections"),
+  alarms: (
+    farmId: number,
+    opts: { state?: AlarmStateFilter; severity?: AlarmSeverity; deviceId?: number; beforeSeq?: number; limit?: number } = {},
+  ) =>
+    request<{ alarms: Alarm[] }>(
+      "GET",
+      `/api/v1/farms/${farmId}/alarms${query({
+        state: opts.state,
+        severity: opts.severity,
+        device_id: opts.deviceId,
+        before_seq: opts.beforeSeq,
+        limit: opts.limit,
+      })}`,
+    ),
+  /** 409 when the alarm is closed already. */
+  ackAlarm: (farmId: number, alarmId: number, comment: string) =>
+    request<Alarm>("POST", `/api/v1/farms/${farmId}/alarms/${alarmId}/ack`, comment ? { comment } : {}),
+  alarmRules: (farmId: number) => request<{ rules: AlarmRule[] } | AlarmRule[]>("GET", `/api/v1/farms/${farmId}/alarm-rules`),
+  createAlarmRule: (farmId: number, body: AlarmRuleIn) => request<AlarmRule>("POST", `/api/v1/farms/${farmId}/alarm-rules`, body),
+  updateAlarmRule: (farmId: number, ruleId: number, body: AlarmRuleIn) =>
+    request<AlarmRule>("PUT", `/api/v1/farms/${farmId}/alarm-rules/${ruleId}`, body),
+  deleteAlarmRule: (farmId: number, ruleId: number) => request<undefined>("DELETE", `/api/v1/farms/${farmId}/alarm-rules/${ruleId}`),
+  alarmRuleAudit: (farmId: number) =>
+    request<{ entries: AlarmRuleAuditEntry[] }>("GET", `/api/v1/farms/${farmId}/alarm-rules/audit`),
   logoutEverywhere: () => request<undefined>("POST", "/api/v1/auth/revoke"),
   /** Ends every token and socket of the caller; answers the one fresh token. */
   changePassword: (currentPassword: string, newPassword: string) =>

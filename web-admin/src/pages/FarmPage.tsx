@@ -7,6 +7,9 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 
+import { AlarmAlertSettings } from "../components/AlarmAlertSettings";
+import { AlarmBanner } from "../components/AlarmBanner";
+import { AlarmList } from "../components/AlarmList";
 import { Chart } from "../components/Chart";
 import { DevicePanel } from "../components/DevicePanel";
 import { EventLog } from "../components/EventLog";
@@ -18,7 +21,6 @@ import { useWebSocket } from "../lib/ws/useWebSocket";
 import { liveStore, useFarm } from "../store";
 import { unavailableReason } from "../store/access";
 import { roleOn, useDirectory } from "../store/directory";
-import { activeAlarms } from "../store/farmState";
 import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory } from "./history";
 
 export function FarmPage() {
@@ -36,7 +38,6 @@ export function FarmPage() {
   const sensors = useMemo(() => Object.values(farm?.sensors ?? {}).sort((a, b) => a.id - b.id), [farm?.sensors]);
   const devices = useMemo(() => Object.values(farm?.devices ?? {}).sort((a, b) => a.id - b.id), [farm?.devices]);
   const commands = useMemo(() => Object.values(farm?.commands ?? {}), [farm?.commands]);
-  const alarms = farm ? activeAlarms(farm) : [];
   const sensorIds = sensors.map((s) => s.id).join(",");
   const chosen = sensors.find((s) => s.id === selected) ?? sensors[0];
 
@@ -96,21 +97,7 @@ export function FarmPage() {
         </div>
       </div>
 
-      {alarms.length > 0 && (
-        <div className="alarm-banner" role="alert" data-testid="alarm-banner">
-          <strong>
-            {alarms.length} active alarm{alarms.length > 1 ? "s" : ""}
-          </strong>
-          <ul>
-            {alarms.map((a) => (
-              <li key={a.seq}>
-                {a.message || a.code}
-                <span className="muted"> · {farm?.devices[a.deviceId ?? -1]?.name ?? "farm"} · {formatClock(a.tsMs)}</span>
-              </li>
-            ))}
-          </ul>
-        </div>
-      )}
+      <AlarmBanner farmId={farmId} farm={farm} canAcknowledge={canOperate} />
 
       {!farm?.hasSnapshot && <p className="muted">Waiting for the farm's live data…</p>}
 
@@ -153,6 +140,14 @@ export function FarmPage() {
           <Chart sensorId={chosen.id} label={chosen.name} unit={chosen.unit} rangeMs={range.ms} stale={stale} />
         </div>
       )}
+
+      <div className="panel" data-testid="alarms-panel">
+        <div className="panel-head">
+          <h2>Alarms</h2>
+          <AlarmAlertSettings />
+        </div>
+        <AlarmList farmId={farmId} farm={farm} />
+      </div>
 
       <div className="columns">
         <div className="panel">

@@ -8,7 +8,8 @@ import { isLive } from "../lib/ws/client";
 import { useWebSocket } from "../lib/ws/useWebSocket";
 import { useFarms } from "../store";
 import { useDirectory } from "../store/directory";
-import { type FarmState, activeAlarms } from "../store/farmState";
+import { alarmCounts, bannerAlarms } from "../store/alarms";
+import type { FarmState } from "../store/farmState";
 import { countHealth } from "../store/health";
 import { loadEventsOnce } from "./history";
 
@@ -57,13 +58,15 @@ function FarmCard({
   const devices = state ? Object.values(state.devices) : [];
   // Health from last-seen where no status was reported; error and maintenance count apart.
   const health = countHealth(devices, now);
-  const alarms = state ? activeAlarms(state) : [];
+  // Open and unacknowledged: what still needs a person (acknowledged ones are in hand).
+  const alarms = state ? bannerAlarms(state.alarms) : [];
+  const counts = state ? alarmCounts(state.alarms) : { unacknowledged: 0, critical: 0, open: 0 };
   const warnings = state ? Object.values(state.conditions).filter((c) => c.level === "warning").length : 0;
   const waiting = !state?.hasSnapshot;
   return (
     <Link
       to={`/farms/${id}`}
-      className={`farm-card${alarms.length ? " has-alarm" : ""}${stale ? " stale" : ""}`}
+      className={`farm-card${counts.critical ? " has-alarm" : counts.unacknowledged ? " has-warning" : ""}${stale ? " stale" : ""}`}
       data-testid={`farm-card-${name}`}
     >
       <div className="farm-card-head">
@@ -71,13 +74,7 @@ function FarmCard({
           <div className="farm-title">{title || name}</div>
           <div className="muted">{name}</div>
         </div>
-        {alarms.length > 0 ? (
-          <span className="badge badge-alarm" data-testid="alarm-count">
-            {alarms.length} alarm{alarms.length > 1 ? "s" : ""}
-          </span>
-        ) : (
-          <span className="badge badge-ok">no alarms</span>
-        )}
+        <AlarmCountBadge counts={counts} />
       </div>
       {waiting ? (
         <p className="muted">Waiting for live data…</p>
@@ -122,11 +119,41 @@ function FarmCard({
         </dl>
       )}
       {alarms.slice(0, 2).map((a) => (
-        <p key={a.seq} className="alarm-line">
+        <p key={a.id} className={`alarm-line alarm-line-${a.severity}`}>
           ⚠ {a.message || a.code}
         </p>
       ))}
       {stale && <span className="stale-tag">stale</span>}
     </Link>
+  );
+}
+
+const COUNT_TEXT = {
+  alarms: (n: number) => `${n} alarm${n === 1 ? "" : "s"}`,
+  critical: (n: number) => `${n} critical`,
+  none: "no alarms",
+  acknowledgedOnly: (n: number) => `${n} acknowledged`,
+} as const;
+
+/** Open, unacknowledged alarms of a farm; red when any is critical, amber for warnings only. */
+function AlarmCountBadge({ counts }: { counts: { unacknowledged: number; critical: number; open: number } }) {
+  if (counts.unacknowledged === 0) {
+    return (
+      <span className="badge badge-ok" data-testid="no-alarms">
+        {counts.open ? COUNT_TEXT.acknowledgedOnly(counts.open) : COUNT_TEXT.none}
+      </span>
+    );
+  }
+  return (
+    <span
+      className={`badge ${counts.critical ? "badge-alarm badge-critical" : "badge-warning"}`}
+      data-testid="alarm-count"
+      data-count={counts.unacknowledged}
+      data-critical={counts.critical}
+      title={counts.critical ? COUNT_TEXT.critical(counts.critical) : undefined}
+    >
+      {COUNT_TEXT.alarms(counts.unacknowledged)}
+      {counts.critical > 0 && counts.critical < counts.unacknowledged ? ` · ${COUNT_TEXT.critical(counts.critical)}` : ""}
+    </span>
   );
 }

@@ -41,6 +41,11 @@ export function clearDirectory(): void {
   set({ me: null, farms: [], loading: false, error: null });
 }
 
+/** The directory as it is now, outside React. */
+export function getDirectory(): Directory {
+  return state;
+}
+
 export function useDirectory(): Directory {
   return useSyncExternalStore(
     (l) => {

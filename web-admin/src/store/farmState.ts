@@ -10,6 +10,7 @@
 
 import type {
   Actuator,
+  AlarmChange,
   Change,
   CommandState,
   DeviceState,
@@ -17,6 +18,7 @@ import type {
   Snapshot,
 } from "../lib/ws/messages";
 import { withoutDevice } from "./removal";
+import { type AlarmView, type OpenAlarms, alarmsFromSnapshot, applyAlarmChanges, openAlarmList } from "./alarms";
 
 /** Events kept per farm for the log; older ones are paged in by REST when asked. */
 export const MAX_EVENTS_PER_FARM = 500;
@@ -89,8 +91,10 @@ export interface FarmState {
   /** Newest first. */
   events: readonly EventView[];
   commands: Readonly<Record<number, CommandView>>;
-  /** Warnings and alarms raised and not yet cleared, by `deviceId:code`. */
+  /** Warnings and alarms raised and not yet cleared, by `deviceId:code` (from events; the log's view). */
   conditions: Readonly<Record<string, EventView>>;
+  /** The farm's open alarms by id (protocol 2: the snapshot, then the `alarms` topic). */
+  alarms: OpenAlarms;
   /** The device time of the newest reading. */
   lastReadingMs: number | null;
   /** Why the server ended the subscription (`forbidden`, `not_found`), until the next snapshot. */
@@ -108,6 +112,7 @@ export function emptyFarm(id: number): FarmState {
     events: [],
     commands: {},
     conditions: {},
+    alarms: {},
     lastReadingMs: null,
     endedReason: null,
   };
@@ -133,9 +138,9 @@ export function activeConditions(events: readonly EventView[]): Record<string, E
   return active;
 }
 
-/** Alarms among the active conditions. */
-export function activeAlarms(farm: FarmState): EventView[] {
-  return Object.values(farm.conditions).filter((c) => c.level === "alarm");
+/** The farm's open alarms, most urgent first (the real alarms, no longer derived from events). */
+export function activeAlarms(farm: FarmState): AlarmView[] {
+  return openAlarmList(farm.alarms);
 }
 
 /**
@@ -189,6 +194,7 @@ export function applySnapshot(prev: FarmState | undefined, farmId: number, epoch
     hasSnapshot: true,
     sensors,
     devices,
+    alarms: alarmsFromSnapshot(base.alarms, snapshot.alarms ?? [], snapshot.seq),
     lastReadingMs,
     endedReason: null,
   };
@@ -207,8 +213,18 @@ export function applyChanges(state: FarmState, changes: readonly Change[]): Farm
   let devices: Record<number, DeviceView> | null = null;
   let commands: Record<number, CommandView> | null = null;
   const newEvents: EventView[] = [];
+  const alarmChanges: AlarmChange[] = [];
+  let alarmSeq = 0;
   let lastReadingMs = state.lastReadingMs;
   for (const change of ordered) {
+    if (change.kind === "alarm") {
+      // An alarm change may share its cause's seq (one transaction); its own seq orders it.
+      if (change.seq > state.seq) {
+        alarmChanges.push(change);
+        alarmSeq = Math.max(alarmSeq, change.seq);
+      }
+      continue;
+    }
     if (change.seq <= seq) continue;
     seq = change.seq;
     switch (change.kind) {
@@ -283,8 +299,10 @@ export function applyChanges(state: FarmState, changes: readonly Change[]): Farm
       }
     }
   }
+  seq = Math.max(seq, alarmSeq);
   if (seq === state.seq) return state;
   const next: FarmState = { ...state, seq, lastReadingMs };
+  if (alarmChanges.length) next.alarms = applyAlarmChanges(state.alarms, alarmChanges);
   if (sensors) next.sensors = sensors;
   if (devices) next.devices = devices;
   if (commands) next.commands = trimCommands(commands);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 
 import type { FarmMessage } from "../lib/ws/client";
-import type { Change } from "../lib/ws/messages";
+import type { Alarm, Change } from "../lib/ws/messages";
+import { alarmView } from "./alarms";
 import { LiveStore } from "./liveStore";
 
 const SNAPSHOT = {
@@ -108,5 +109,20 @@ describe("LiveStore", () => {
     store.handle({ type: "snapshot", farm: 2, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
     frames.shift()!();
     expect(store.getFarm(2)).toMatchObject({ hasSnapshot: true, endedReason: null });
+  it("takes an acknowledgement's REST answer at once; the same change from the stream, or an older snapshot, keeps it", () => {
+    const { store, frames } = manualStore();
+    const raised: Alarm = { id: 5, farm: 1, seq: 8, rule: null, device: 2, sensor: null, kind: "device", code: "frost", severity: "critical", message: "cold", value: null, state: "active", raised_at: 1, cleared_at: null, ack: null };
+    const acked: Alarm = { ...raised, seq: 11, state: "acknowledged", ack: { by: 4, user: "ann", at: 2, comment: "on it" } };
+    store.handle({ type: "snapshot", farm: 1, epoch: "ep", snapshot: { ...SNAPSHOT, alarms: [raised] }, receivedAtMs: 0 });
+    frames.shift()!();
+    store.addAlarms(1, [alarmView(acked)]);
+    expect(store.getFarm(1)?.alarms[5]?.state).toBe("acknowledged");
+    const before = store.getFarm(1);
+    store.handle({ type: "changes", farm: 1, changes: [{ kind: "alarm", farm: 1, seq: 11, alarm: acked }], sentMs: null, receivedAtMs: 1 });
+    frames.shift()!();
+    expect(store.getFarm(1)?.alarms).toBe(before?.alarms);
+    store.handle({ type: "snapshot", farm: 1, epoch: "ep", snapshot: { ...SNAPSHOT, alarms: [raised] }, receivedAtMs: 2 });
+    frames.shift()!();
+    expect(store.getFarm(1)?.alarms[5]?.state).toBe("acknowledged");
   });
 });

@@ -17,6 +17,7 @@ import {
   mergeCommands,
   mergeEventHistory,
 } from "./farmState";
+import { type AlarmView, mergeAlarms } from "./alarms";
 import { Series } from "./series";
 
 /** While the tab is hidden animation frames stop; queued messages are applied this often. */
@@ -174,6 +175,14 @@ export class LiveStore {
   addCommands(farmId: number, commands: readonly CommandView[]): void {
     const prev = this.farms[farmId] ?? emptyFarm(farmId);
     this.setFarm(mergeCommands(prev, commands));
+  }
+
+  /** Alarms from REST (an acknowledgement's answer); a newer copy held already wins. */
+  addAlarms(farmId: number, alarms: readonly AlarmView[]): void {
+    const prev = this.farms[farmId];
+    if (!prev) return;
+    const next = mergeAlarms(prev.alarms, alarms);
+    if (next !== prev.alarms) this.setFarm({ ...prev, alarms: next });
   }
 
   /** Forgets everything (on log out). */

@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 
 import { RECONNECT_MAX_DELAY_MS } from "./backoff";
 import { ConnectionState, FarmStreamClient, type FarmMessage, HEARTBEAT_GRACE_INTERVALS } from "./client";
-import { CloseCode, Mode } from "./messages";
+import { ALL_TOPICS, CloseCode, Mode, Topic } from "./messages";
 import { FakeEnvironment, type FakeSocket, WELCOME, handshake } from "./testing";
 
 const SNAPSHOT = {
@@ -57,11 +57,40 @@ describe("FarmStreamClient", () => {
     socket.open();
     expect(socket.sent).toEqual([]);
     socket.receive(WELCOME);
-    expect(socket.sent[0]).toEqual({ type: "auth", token: "tok", id: 1 });
+    expect(socket.sent[0]).toEqual({ type: "auth", token: "tok", id: 1, protocol: 2 });
     expect(socket.sentOfType("subscribe")).toEqual([]);
     socket.receive({ type: "authenticated", id: 1, user: "alice", expires_at: 1 });
     expect(client.getStatus()).toMatchObject({ state: ConnectionState.Connected, user: "alice" });
     expect(socket.sentOfType("subscribe")).toEqual([{ type: "subscribe", id: 2, farm: 1, mode: "all" }]);
+  });
+
+  it("asks for protocol 2 and the alarms topic, and hands on alarm changes sharing their cause's seq", () => {
+    const withTopics = new FarmStreamClient({ url: "ws://bridge/ws", env, topics: [...ALL_TOPICS] });
+    const seen: FarmMessage[] = [];
+    withTopics.onMessage((m) => seen.push(m));
+    withTopics.subscribe(1);
+    withTopics.setToken("tok");
+    const socket = handshake(env);
+    expect(socket.sentOfType("subscribe")[0]?.topics).toContain(Topic.Alarms);
+    socket.receive({ type: "subscribed", id: 2, farm: 1, epoch: "e", seq: 10, topics: ALL_TOPICS, mode: "all", snapshot: { seq: 10, devices: [], sensors: [], alarms: [] } });
+    const alarm = { id: 5, farm: 1, seq: 11, rule: 2, device: null, sensor: 7, kind: "above", code: "hot", severity: "critical", message: "hot", value: 40, state: "active", raised_at: 1, cleared_at: null, ack: null };
+    socket.receive({ type: "batch", farm: 1, t0: 0, r: [[11, 7, 40, 0, 0]], a: [alarm] });
+    const changes = seen.flatMap((m) => (m.type === "changes" ? m.changes : []));
+    expect(changes.map((c) => c.kind)).toEqual(["reading", "alarm"]);
+  });
+
+  it("speaks protocol 1 to a server that serves no newer one, without the alarms topic", () => {
+    const withTopics = new FarmStreamClient({ url: "ws://bridge/ws", env, topics: [...ALL_TOPICS] });
+    withTopics.subscribe(1);
+    withTopics.setToken("tok");
+    const socket = env.lastSocket;
+    socket.open();
+    socket.receive({ ...WELCOME, protocol: 1 });
+    expect(socket.sent[0]).toMatchObject({ type: "auth", protocol: 1 });
+    socket.receive({ type: "authenticated", id: 1, user: "alice", expires_at: 1 });
+    const topics = (socket.sentOfType("subscribe")[0] as { topics: string[] }).topics;
+    expect(topics).not.toContain(Topic.Alarms);
+    expect(topics).toContain(Topic.Readings);
   });
 
   it("shares one server subscription between watchers and unsubscribes after the last", () => {

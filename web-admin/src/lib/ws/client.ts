@@ -22,11 +22,12 @@ import {
   type ErrorMessage,
   MalformedMessageError,
   Mode,
+  ALARMS_PROTOCOL,
   PROTOCOL_VERSION,
   type ResyncReason,
   type ServerMessage,
   type Snapshot,
-  type Topic,
+  Topic,
   UnsubscribeReason,
   batchChanges,
   decodeFrame,
@@ -141,6 +142,16 @@ export function browserEnvironment(): ClientEnvironment {
   };
 }
 
+/**
+ * The version to ask for in `auth`: ours, or the server's newest when that is older (a
+ * v1 server answers an unknown version with `invalid_message`; its alarms then stay empty).
+ */
+export function negotiatedProtocol(serverNewest: unknown): number {
+  return typeof serverNewest === "number" && Number.isInteger(serverNewest) && serverNewest >= 1
+    ? Math.min(serverNewest, PROTOCOL_VERSION)
+    : PROTOCOL_VERSION;
+}
+
 /** The /ws URL of the bridge that served the page. */
 export function defaultStreamUrl(location: Location = window.location): string {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -167,6 +178,8 @@ interface Session {
   silenceTimer: unknown;
   /** An `overloaded` error's wait, for the reconnect that follows. */
   retryAfterMs: number | null;
+  /** The protocol version asked for in `auth` (from the server's `welcome`). */
+  protocol: number;
   /** Set when this client closed the socket on purpose; the close handler then does nothing more. */
   closedByClient: "stop" | "offline" | "silent" | "handshake" | "restart" | null;
 }
@@ -327,6 +340,7 @@ export class FarmStreamClient {
       socket,
       nextId: 1,
       authenticated: false,
+      protocol: PROTOCOL_VERSION,
       heartbeatMs: DEFAULT_HEARTBEAT_MS,
       silenceTimer: null,
       retryAfterMs: null,
@@ -524,7 +538,15 @@ export class FarmStreamClient {
         if (msg.protocol !== PROTOCOL_VERSION) console.warn(`server speaks protocol ${msg.protocol}`);
         if (typeof msg.heartbeat_s === "number" && msg.heartbeat_s > 0) session.heartbeatMs = msg.heartbeat_s * 1000;
         this.status = { ...this.status, connectionId: msg.connection };
-        if (this.token !== null) this.send(session, { type: "auth", token: this.token, id: session.nextId++ });
+        session.protocol = negotiatedProtocol(msg.protocol);
+        if (this.token !== null) {
+          this.send(session, {
+            type: "auth",
+            token: this.token,
+            id: session.nextId++,
+            protocol: session.protocol,
+          });
+        }
         return;
       case "authenticated":
         this.authenticated(session, msg.user);
@@ -633,7 +655,10 @@ export class FarmStreamClient {
   private sendSubscribe(farm: number): void {
     const session = this.session;
     if (!session?.authenticated || !this.subscriptions.has(farm)) return;
-    this.send(session, this.subscriptions.request(farm, session.nextId++));
+    const msg = this.subscriptions.request(farm, session.nextId++);
+    // A v1 server knows no `alarms` topic and would refuse the subscription over it.
+    if (msg.topics && session.protocol < ALARMS_PROTOCOL) msg.topics = msg.topics.filter((t) => t !== Topic.Alarms);
+    this.send(session, msg);
   }
 
   private sendIfAuthenticated(msg: ClientMessage): void {

@@ -6,14 +6,17 @@
  * changes with absolute times, sorted by seq. Pure: no I/O, no timers.
  */
 
+/** The version this client speaks, sent in `auth` (v2 adds the `alarms` topic and snapshot key). */
 export const PROTOCOL_VERSION = 2;
+/** The first version with the `alarms` topic. */
+export const ALARMS_PROTOCOL = 2;
 
 export enum Topic {
   Readings = "readings",
   DeviceStatus = "device_status",
   Events = "events",
   Commands = "commands",
-  /** Since protocol 2. */
+  /** Since protocol 2: alarm changes (batch key `a`). */
   Alarms = "alarms",
   /** Since protocol 2; implied by device_status. */
   DeviceRemovals = "device_removals",
@@ -105,6 +108,10 @@ export type CommandState =
   | "failed"
   | "timed_out"
   | "cancelled";
+export type AlarmKind = "above" | "below" | "no_data" | "offline" | "command_failed" | "device";
+export type AlarmSeverity = "warning" | "critical";
+/** `active`: holds, unacknowledged; `acknowledged`: holds; `cleared`: gone, unacknowledged; `closed`: history. */
+export type AlarmState = "active" | "acknowledged" | "cleared" | "closed";
 export type ActuatorValue = string | number | boolean | null;
 export type Actuator = Record<string, ActuatorValue>;
 
@@ -114,6 +121,8 @@ export interface AuthMessage {
   type: "auth";
   token: string;
   id?: number;
+  /** The protocol version the client speaks; the server's newest when absent. */
+  protocol?: number;
 }
 
 export interface SubscribeMessage {
@@ -195,10 +204,40 @@ export interface SnapshotSensor {
   seq: number | null;
 }
 
+/** Who acknowledged an alarm, when, and why. */
+export interface AlarmAck {
+  by: number;
+  user: string;
+  at: number;
+  comment: string | null;
+}
+
+/** One alarm: the same shape in REST answers, the snapshot and the `a` batch key. */
+export interface Alarm {
+  id: number;
+  farm: number;
+  /** The farm seq of the alarm's latest change. */
+  seq: number;
+  rule: number | null;
+  device: number | null;
+  sensor: number | null;
+  kind: AlarmKind;
+  code: string;
+  severity: AlarmSeverity;
+  message: string;
+  value: number | null;
+  state: AlarmState;
+  raised_at: number;
+  cleared_at: number | null;
+  ack: AlarmAck | null;
+}
+
 export interface Snapshot {
   seq: number;
   devices: SnapshotDevice[];
   sensors: SnapshotSensor[];
+  /** Protocol 2: the farm's open alarms (every state but `closed`). */
+  alarms?: Alarm[];
 }
 
 export interface SubscribedMessage {
@@ -233,6 +272,8 @@ export interface BatchMessage {
   e?: EventRow[];
   c?: CommandRow[];
   x?: RemovalRow[];
+  /** Protocol 2: alarm changes, each the whole alarm as it is now. */
+  a?: Alarm[];
   sent?: number;
 }
 
@@ -331,7 +372,18 @@ export interface RemovalChange extends ChangeBase {
   storedMs: number;
 }
 
-export type Change = ReadingChange | StatusChange | EventChange | CommandChange | RemovalChange;
+export interface AlarmChange extends ChangeBase {
+  kind: "alarm";
+  alarm: Alarm;
+}
+
+export type Change =
+  | ReadingChange
+  | StatusChange
+  | EventChange
+  | CommandChange
+  | RemovalChange
+  | AlarmChange;
 
 /** A frame or message the client cannot read. */
 export class MalformedMessageError extends Error {
@@ -399,6 +451,11 @@ export function batchChanges(msg: BatchMessage): Change[] {
   }
   for (const [seq, deviceId, dstored] of msg.x ?? []) {
     changes.push({ kind: "removal", farm, seq, deviceId, storedMs: t0 + dstored });
+  for (const alarm of (msg.a ?? []) as unknown[]) {
+    if (!isObject(alarm) || typeof alarm.id !== "number" || typeof alarm.seq !== "number") {
+      throw new MalformedMessageError("alarm change without id");
+    }
+    changes.push({ kind: "alarm", farm, seq: alarm.seq, alarm: alarm as unknown as Alarm });
   }
   for (const change of changes) {
     if (typeof change.seq !== "number") throw new MalformedMessageError("change without seq");

@@ -119,7 +119,9 @@ export class Subscriptions {
     if (!pos || pos.needsSnapshot || pos.lastSeq === null) return [];
     const fresh: Change[] = [];
     for (const change of changes) {
-      if (change.seq <= pos.lastSeq) {
+      // An alarm change may share the seq of the reading or event that caused it (one
+      // transaction), so only an older seq is a duplicate for it; the alarm's own seq guards it.
+      if (change.seq < pos.lastSeq || (change.seq === pos.lastSeq && change.kind !== "alarm")) {
         this.duplicatesDropped += 1;
         continue;
       }

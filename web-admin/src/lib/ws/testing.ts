@@ -123,7 +123,7 @@ export class FakeEnvironment implements ClientEnvironment {
 
 export const WELCOME = {
   type: "welcome",
-  protocol: 1,
+  protocol: 2,
   server_time: 1_767_225_600_000,
   heartbeat_s: 15,
   max_frame_bytes: 65536,

@@ -8,12 +8,14 @@
 import { useCallback, useEffect, useSyncExternalStore } from "react";
 
 import { type ConnectionStatus, FarmStreamClient, defaultStreamUrl } from "./client";
+import { ALL_TOPICS } from "./messages";
 
 let shared: FarmStreamClient | null = null;
 
 /** The tab's client, made on first use. */
 export function getStreamClient(): FarmStreamClient {
-  shared ??= new FarmStreamClient({ url: defaultStreamUrl() });
+  // The topics are named so the subscription asks for `alarms` (protocol 2) explicitly.
+  shared ??= new FarmStreamClient({ url: defaultStreamUrl(), topics: [...ALL_TOPICS] });
   return shared;
 }
 

@@ -1,0 +1,43 @@
+/** The user's choice of a sound and a browser notification on a new alarm (kept per browser). */
+
+import { useState, useSyncExternalStore } from "react";
+
+import { type NotificationAccess, alarmAlerts, notificationAccess } from "../lib/alarmAlerts";
+
+const TEXT = {
+  sound: "Sound on a new alarm",
+  notify: "Browser notification on a new alarm",
+  denied: "Notifications are blocked in this browser's site settings.",
+  unsupported: "This browser shows no notifications.",
+} as const;
+
+export function AlarmAlertSettings() {
+  const settings = useSyncExternalStore(alarmAlerts.subscribe, alarmAlerts.getSettings);
+  const [access, setAccess] = useState<NotificationAccess>(() => notificationAccess());
+  return (
+    <div className="alarm-alert-settings" data-testid="alarm-alert-settings">
+      <label className="field field-check">
+        <input
+          type="checkbox"
+          checked={settings.sound}
+          onChange={(e) => alarmAlerts.setSound(e.target.checked)}
+          data-testid="alarm-sound-toggle"
+        />
+        <span>{TEXT.sound}</span>
+      </label>
+      <label className="field field-check">
+        <input
+          type="checkbox"
+          checked={settings.notify}
+          disabled={access === "unsupported"}
+          // The permission prompt comes from this click, never from a page load.
+          onChange={(e) => void alarmAlerts.setNotify(e.target.checked).then(setAccess)}
+          data-testid="alarm-notify-toggle"
+        />
+        <span>{TEXT.notify}</span>
+      </label>
+      {access === "denied" && <span className="muted">{TEXT.denied}</span>}
+      {access === "unsupported" && <span className="muted">{TEXT.unsupported}</span>}
+    </div>
+  );
+}

@@ -1,0 +1,151 @@
+/**
+ * The banner of a farm's unacknowledged alarms (active, or cleared but not seen), critical
+ * first. It stays until someone acknowledges each one; an operator acknowledges here, with
+ * an optional comment, and every other screen follows from the stream. Viewers see no button.
+ */
+
+import { useId, useState } from "react";
+
+import { ApiError, api } from "../lib/api";
+import { formatClock } from "../lib/format";
+import { liveStore } from "../store";
+import { type AlarmView, alarmView, bannerAlarms } from "../store/alarms";
+import type { FarmState } from "../store/farmState";
+import { SEVERITY_LABEL, alarmSource, alarmTitle } from "./alarmLabels";
+
+const TEXT = {
+  heading: (n: number) => `${n} unacknowledged alarm${n === 1 ? "" : "s"}`,
+  acknowledge: "Acknowledge",
+  acknowledgeLabel: (title: string) => `Acknowledge: ${title}`,
+  comment: "Comment (optional)",
+  commentPlaceholder: "What is being done",
+  send: "Acknowledge alarm",
+  sending: "Acknowledging…",
+  cancel: "Cancel",
+  cleared: "condition gone",
+  raised: "raised",
+  alreadyClosed: "Someone closed it already.",
+  failed: (msg: string) => `Cannot acknowledge: ${msg}`,
+} as const;
+
+/** Longest comment sent; the server bounds it too. */
+export const ACK_COMMENT_MAX_CHARS = 500;
+
+interface Props {
+  farmId: number;
+  farm: FarmState | undefined;
+  canAcknowledge: boolean;
+}
+
+export function AlarmBanner({ farmId, farm, canAcknowledge }: Props) {
+  const alarms = farm ? bannerAlarms(farm.alarms) : [];
+  if (!farm || alarms.length === 0) return null;
+  const critical = alarms.some((a) => a.severity === "critical");
+  return (
+    <div
+      className={`alarm-banner${critical ? " alarm-banner-critical" : " alarm-banner-warning"}`}
+      role="alert"
+      data-testid="alarm-banner"
+      data-count={alarms.length}
+    >
+      <strong className="alarm-banner-head">{TEXT.heading(alarms.length)}</strong>
+      <ul className="alarm-banner-list">
+        {alarms.map((a) => (
+          <BannerRow key={a.id} farmId={farmId} farm={farm} alarm={a} canAcknowledge={canAcknowledge} />
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function BannerRow({
+  farmId,
+  farm,
+  alarm,
+  canAcknowledge,
+}: {
+  farmId: number;
+  farm: FarmState;
+  alarm: AlarmView;
+  canAcknowledge: boolean;
+}) {
+  const [open, setOpen] = useState(false);
+  const title = alarmTitle(alarm);
+  return (
+    <li className="alarm-row" data-testid={`banner-alarm-${alarm.id}`} data-state={alarm.state} data-severity={alarm.severity}>
+      <span className={`sev sev-${alarm.severity}`}>{SEVERITY_LABEL[alarm.severity]}</span>
+      <span className="alarm-row-text">
+        <span className="alarm-row-title">{title}</span>
+        <span className="alarm-row-meta">
+          {alarmSource(alarm, farm.devices, farm.sensors)} · {TEXT.raised} {formatClock(alarm.raisedAtMs)}
+          {alarm.state === "cleared" && <span className="alarm-row-cleared"> · {TEXT.cleared}</span>}
+        </span>
+      </span>
+      {canAcknowledge && !open && (
+        <button
+          type="button"
+          className="btn btn-small alarm-ack-btn"
+          aria-label={TEXT.acknowledgeLabel(title)}
+          data-testid={`ack-${alarm.id}`}
+          onClick={() => setOpen(true)}
+        >
+          {TEXT.acknowledge}
+        </button>
+      )}
+      {canAcknowledge && open && <AckForm farmId={farmId} alarm={alarm} onDone={() => setOpen(false)} />}
+    </li>
+  );
+}
+
+function AckForm({ farmId, alarm, onDone }: { farmId: number; alarm: AlarmView; onDone: () => void }) {
+  const [comment, setComment] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const inputId = useId();
+
+  const submit = async (e: React.SyntheticEvent<HTMLFormElement>): Promise<void> => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const acked = await api.ackAlarm(farmId, alarm.id, comment.trim());
+      // The stream brings the same change to every screen; this one need not wait for it.
+      liveStore.addAlarms(farmId, [alarmView(acked)]);
+      onDone();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) setError(TEXT.alreadyClosed);
+      else setError(TEXT.failed(err instanceof Error ? err.message : String(err)));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="ack-form" onSubmit={(e) => void submit(e)} data-testid={`ack-form-${alarm.id}`}>
+      <label htmlFor={inputId} className="ack-form-label">
+        {TEXT.comment}
+      </label>
+      <input
+        id={inputId}
+        name="comment"
+        type="text"
+        value={comment}
+        maxLength={ACK_COMMENT_MAX_CHARS}
+        placeholder={TEXT.commentPlaceholder}
+        onChange={(e) => setComment(e.target.value)}
+        // The form opens on a click: the comment field takes the keyboard at once.
+        autoFocus
+      />
+      <button type="submit" className="btn btn-small btn-primary" disabled={busy} data-testid={`ack-send-${alarm.id}`}>
+        {busy ? TEXT.sending : TEXT.send}
+      </button>
+      <button type="button" className="btn btn-small btn-ghost" onClick={onDone} disabled={busy}>
+        {TEXT.cancel}
+      </button>
+      {error && (
+        <span className="error" role="status">
+          {error}
+        </span>
+      )}
+    </form>
+  );
+}

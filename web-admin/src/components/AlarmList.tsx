@@ -1,0 +1,180 @@
+/**
+ * A farm's alarms with filters: the open ones live from the store, or the history over REST
+ * (`GET /farms/{id}/alarms`, newest first, paged by `before_seq`) with live copies laid over.
+ */
+
+import { useCallback, useEffect, useMemo, useState } from "react";
+
+import { ApiError, api } from "../lib/api";
+import { formatDateTime } from "../lib/format";
+import type { AlarmSeverity } from "../lib/ws/messages";
+import { type AlarmListState, type AlarmView, alarmView, byUrgency, historyRows } from "../store/alarms";
+import type { FarmState } from "../store/farmState";
+import { SEVERITY_LABEL, STATE_LABEL, alarmSource, alarmTitle } from "./alarmLabels";
+
+const TEXT = {
+  state: "Show",
+  severity: "Severity",
+  open: "Open",
+  all: "All",
+  closed: "Closed",
+  anySeverity: "Any",
+  empty: "No alarms here.",
+  loading: "Loading…",
+  older: "Load older",
+  failed: (msg: string) => `Cannot load the alarms: ${msg}`,
+  columns: ["Severity", "Alarm", "Source", "State", "Raised", "Cleared", "Acknowledged"],
+  ackBy: (user: string, at: number) => `${user}, ${formatDateTime(at)}`,
+} as const;
+
+/** Alarms per history page. */
+export const ALARM_PAGE_SIZE = 50;
+
+export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | undefined }) {
+  const [state, setState] = useState<AlarmListState>("open");
+  const [severity, setSeverity] = useState<AlarmSeverity | "all">("all");
+  const [pages, setPages] = useState<AlarmView[]>([]);
+  const [more, setMore] = useState(false);
+  const [loaded, setLoaded] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const fetchPage = useCallback(
+    (beforeSeq: number | undefined) =>
+      api
+        .alarms(farmId, { state, severity: severity === "all" ? undefined : severity, beforeSeq, limit: ALARM_PAGE_SIZE })
+        .then(({ alarms }) => ({ views: alarms.map(alarmView), more: alarms.length === ALARM_PAGE_SIZE })),
+    [farmId, state, severity],
+  );
+  const failed = (err: unknown): void => setError(TEXT.failed(err instanceof ApiError ? err.message : String(err)));
+
+  // The open alarms are the store's (snapshot plus stream); only history is fetched, and an
+  // answer for filters no longer chosen is dropped.
+  useEffect(() => {
+    if (state === "open") return undefined;
+    let current = true;
+    fetchPage(undefined)
+      .then((page) => {
+        if (!current) return;
+        setPages(page.views);
+        setMore(page.more);
+        setLoaded(true);
+        setError(null);
+      })
+      .catch((err: unknown) => {
+        if (current) failed(err);
+      });
+    return () => {
+      current = false;
+    };
+  }, [fetchPage, state]);
+
+  const loadOlder = (beforeSeq: number | undefined): void => {
+    setBusy(true);
+    fetchPage(beforeSeq)
+      .then((page) => {
+        setPages((held) => [...held, ...page.views]);
+        setMore(page.more);
+      })
+      .catch(failed)
+      .finally(() => setBusy(false));
+  };
+
+  const live = useMemo(() => Object.values(farm?.alarms ?? {}), [farm?.alarms]);
+  const rows = useMemo(
+    () =>
+      state === "open"
+        ? live.filter((a) => severity === "all" || a.severity === severity).sort(byUrgency)
+        : historyRows(pages, live, state, severity),
+    [state, severity, live, pages],
+  );
+  const oldest = pages.length ? Math.min(...pages.map((a) => a.seq)) : undefined;
+
+  return (
+    <div className="alarm-list" data-testid="alarm-list">
+      <div className="alarm-filters">
+        <div className="btn-group" role="group" aria-label={TEXT.state}>
+          {(["open", "all", "closed"] as const).map((s) => (
+            <button
+              key={s}
+              type="button"
+              className={`btn btn-small${s === state ? " btn-active" : ""}`}
+              aria-pressed={s === state}
+              onClick={() => {
+                setPages([]);
+                setMore(false);
+                setLoaded(false);
+                setState(s);
+              }}
+              data-testid={`alarm-filter-${s}`}
+            >
+              {TEXT[s]}
+            </button>
+          ))}
+        </div>
+        <label className="field field-inline">
+          <span>{TEXT.severity}</span>
+          <select
+            value={severity}
+            onChange={(e) => {
+              setPages([]);
+              setMore(false);
+              setLoaded(false);
+              setSeverity(e.target.value as AlarmSeverity | "all");
+            }}
+            data-testid="alarm-filter-severity"
+          >
+            <option value="all">{TEXT.anySeverity}</option>
+            <option value="critical">{SEVERITY_LABEL.critical}</option>
+            <option value="warning">{SEVERITY_LABEL.warning}</option>
+          </select>
+        </label>
+      </div>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      {rows.length === 0 ? (
+        <p className="muted">{state !== "open" && !loaded && !error ? TEXT.loading : TEXT.empty}</p>
+      ) : (
+        <div className="table-wrap">
+          <table className="table">
+            <thead>
+              <tr>
+                {TEXT.columns.map((c) => (
+                  <th key={c}>{c}</th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((a) => (
+                <tr key={a.id} data-testid={`alarm-row-${a.id}`} data-state={a.state}>
+                  <td>
+                    <span className={`sev sev-${a.severity}`}>{SEVERITY_LABEL[a.severity]}</span>
+                  </td>
+                  <td>{alarmTitle(a)}</td>
+                  <td>{farm ? alarmSource(a, farm.devices, farm.sensors) : ""}</td>
+                  <td>
+                    <span className={`alarm-state alarm-state-${a.state}`}>{STATE_LABEL[a.state]}</span>
+                  </td>
+                  <td>{formatDateTime(a.raisedAtMs)}</td>
+                  <td>{formatDateTime(a.clearedAtMs)}</td>
+                  <td>
+                    {a.ack ? TEXT.ackBy(a.ack.user, a.ack.atMs) : "–"}
+                    {a.ack?.comment && <div className="muted">“{a.ack.comment}”</div>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {state !== "open" && more && (
+        <button type="button" className="btn btn-small" disabled={busy} onClick={() => loadOlder(oldest)}>
+          {TEXT.older}
+        </button>
+      )}
+    </div>
+  );
+}
