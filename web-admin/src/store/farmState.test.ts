@@ -127,14 +127,14 @@ describe("events from REST and from the stream, in either order", () => {
     const restFirst = mergeEventHistory(emptyFarm(1), [alarm]);
     const farm = applySnapshot(restFirst, 1, "ep", SNAPSHOT);
     expect(farm.events.map((e) => e.seq)).toEqual([90]);
-    expect(activeAlarms(farm).map((a) => a.code)).toEqual(["frost_risk"]);
+    expect(Object.values(farm.conditions).filter((c) => c.level === "alarm").map((c) => c.code)).toEqual(["frost_risk"]);
   });
 
   it("keeps REST events loaded after the snapshot and live events", () => {
     const live = applyChanges(base(), [event(101, "temp_high", "warning")]);
     const farm = mergeEventHistory(live, [alarm]);
     expect(farm.events.map((e) => e.seq)).toEqual([101, 90]);
-    expect(activeAlarms(farm).map((a) => a.code)).toEqual(["frost_risk"]);
+    expect(Object.values(farm.conditions).filter((c) => c.level === "alarm").map((c) => c.code)).toEqual(["frost_risk"]);
   });
 
   it("ends with the same log whichever comes first", () => {

@@ -109,6 +109,8 @@ describe("LiveStore", () => {
     store.handle({ type: "snapshot", farm: 2, epoch: "ep", snapshot: SNAPSHOT, receivedAtMs: 0 });
     frames.shift()!();
     expect(store.getFarm(2)).toMatchObject({ hasSnapshot: true, endedReason: null });
+  });
+
   it("takes an acknowledgement's REST answer at once; the same change from the stream, or an older snapshot, keeps it", () => {
     const { store, frames } = manualStore();
     const raised: Alarm = { id: 5, farm: 1, seq: 8, rule: null, device: 2, sensor: null, kind: "device", code: "frost", severity: "critical", message: "cold", value: null, state: "active", raised_at: 1, cleared_at: null, ack: null };

@@ -451,6 +451,7 @@ export function batchChanges(msg: BatchMessage): Change[] {
   }
   for (const [seq, deviceId, dstored] of msg.x ?? []) {
     changes.push({ kind: "removal", farm, seq, deviceId, storedMs: t0 + dstored });
+  }
   for (const alarm of (msg.a ?? []) as unknown[]) {
     if (!isObject(alarm) || typeof alarm.id !== "number" || typeof alarm.seq !== "number") {
       throw new MalformedMessageError("alarm change without id");
