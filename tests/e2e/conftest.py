@@ -47,7 +47,9 @@ SCREENSHOTS: Final = (
 )
 """Where `screenshot` writes: docs/screenshots/ under `make screenshots`. Unset (a test run),
 the scenes are rendered all the same and written nowhere, so tests leave the tree as it was."""
-BROWSER_MODULES: Final = frozenset({"test_dashboard.py", "test_dashboard_truth.py", "test_alarms.py"})
+BROWSER_MODULES: Final = frozenset(
+    {"test_dashboard.py", "test_dashboard_truth.py", "test_alarms.py"}
+)
 """The modules that drive Chromium: their collection fails, saying why, when it cannot run."""
 DEMO_INTERVAL_S: Final = "0.5"
 """Each simulated device reports twice a second: live data for the no-polling test."""

@@ -31,6 +31,7 @@ from farmbridge.domain import (
 from farmbridge.domain.clock import FakeClock
 from farmbridge.domain.errors import Conflict
 from farmbridge.domain.telemetry import SensorSpec
+from farmbridge.store.results import OfflineCandidate
 from farmbridge.store.schema import outbox
 from farmbridge.store.sql import SqlStore
 
@@ -313,3 +314,33 @@ async def test_two_instances_on_one_database_raise_each_transition_once(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_device_the_liveness_sweep_marks_offline_raises_its_offline_rule(
+    store: SqlStore,
+) -> None:
+    """The sweep's offline status (store.mark_offline, not an ingested one) is seen by the
+    farm's `offline` rules in its own commit: the timer raises the alarm once it has lasted
+    `for_ms`, and the device's next data (back online) clears it."""
+    farm, dev, sensor = await _farm(store)
+    spec = RuleSpec("Gone", RuleKind.OFFLINE, Severity.CRITICAL, for_ms=10_000, device_id=dev)
+    await store.create_alarm_rule(farm, spec, by=None, username="ann")
+    await store.ingest(_reading(farm, dev, sensor, 20.0, T0))
+    (device,) = await store.watched_devices()
+    assert device.last_seen_ms == T0
+    marked = await store.mark_offline(
+        [OfflineCandidate(dev, farm, DeviceState.ONLINE, T0)], T0 + 60_000
+    )
+    assert [r.status.state for r in marked.records] == [DeviceState.OFFLINE]
+    assert (await store.evaluate_alarm_timers(T0 + 69_000)).updates == ()
+    (up,) = (await store.evaluate_alarm_timers(T0 + 70_000)).updates
+    assert (up.alarm.kind.value, up.alarm.device_id, up.change) == (
+        "offline",
+        dev,
+        AlarmChange.RAISED,
+    )
+    heard: list[Change] = []
+    store.add_listener(heard.extend)
+    await store.ingest(_reading(farm, dev, sensor, 21.0, T0 + 80_000))
+    await store.ping()
+    assert [u.change for u in _alarms(heard)] == [AlarmChange.CLEARED]

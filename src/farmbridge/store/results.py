@@ -110,10 +110,14 @@ class MarkedOffline:
     """The offline status changes one sweep stored (none for a device heard of since)."""
 
     records: tuple[StatusRecord, ...] = ()
+    alarms: tuple[AlarmUpdate, ...] = ()
+    """What the offline statuses raised or cleared (`offline` rules), in the same commit."""
+    ordered: tuple[Change, ...] = ()
+    """Every change of the commit in seq order: each status, then what it raised."""
 
     @property
     def changes(self) -> tuple[Change, ...]:
-        return self.records
+        return self.ordered or self.records
 
 
 @dataclass(frozen=True, slots=True)

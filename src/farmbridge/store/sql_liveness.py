@@ -11,8 +11,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, select, update
 
-from farmbridge.domain import Device, DeviceState, DeviceStatus, StatusRecord
+from farmbridge.domain import AlarmUpdate, Change, Device, DeviceState, DeviceStatus, StatusRecord
 from farmbridge.store import rows
+from farmbridge.store.alarm_cache import AlarmCache
+from farmbridge.store.alarm_writes import evaluate_ingest
 from farmbridge.store.database import SqlAggregate
 from farmbridge.store.ingest_writes import allocate_seqs
 from farmbridge.store.results import MarkedOffline, OfflineCandidate
@@ -35,15 +37,28 @@ class SqlLiveness(SqlAggregate):
     ) -> MarkedOffline:
         todo = sorted(candidates, key=lambda k: (k.farm_id, k.device_id))
 
+        cache = self._db.alarm_cache
+
         def fn(c: Connection) -> MarkedOffline:
-            return MarkedOffline(
-                tuple(r for k in todo if (r := _mark_one(c, k, now_ms)) is not None)
-            )
+            records: list[StatusRecord] = []
+            alarms: list[AlarmUpdate] = []
+            ordered: list[Change] = []
+            for k in todo:
+                marked = _mark_one(c, k, now_ms, cache)
+                if marked is not None:
+                    records.append(marked[0])
+                    alarms.extend(marked[1])
+                    ordered += [marked[0], *marked[1]]
+            return MarkedOffline(tuple(records), tuple(alarms), tuple(ordered))
 
         return await self._db.write_streamed(fn)
 
 
-def _mark_one(c: Connection, k: OfflineCandidate, now_ms: int) -> StatusRecord | None:
+def _mark_one(
+    c: Connection, k: OfflineCandidate, now_ms: int, cache: AlarmCache
+) -> tuple[StatusRecord, list[AlarmUpdate]] | None:
+    """Marks one device offline; its farm's `offline` rules see that status in the same
+    transaction, under the farm row lock, as an ingested status would."""
     # The farm row first, as the ingest path locks it (allocate_seqs) before the device
     # rows: one lock order, so PostgreSQL never deadlocks a sweep against an ingest.
     # SQLite ignores FOR UPDATE; its one writer serializes the whole transaction.
@@ -59,7 +74,8 @@ def _mark_one(c: Connection, k: OfflineCandidate, now_ms: int) -> StatusRecord |
     ).rowcount
     if not hit:
         return None  # heard of since, or marked by another instance: nothing to say
-    seq = allocate_seqs(c, {k.farm_id: 1})[k.farm_id] + 1
+    versions: dict[int, int] = {}
+    seq = allocate_seqs(c, {k.farm_id: 1}, versions)[k.farm_id] + 1
     row = c.execute(
         select(devices.c.actuator, devices.c.status_ts_ms).where(devices.c.id == k.device_id)
     ).one()
@@ -81,4 +97,6 @@ def _mark_one(c: Connection, k: OfflineCandidate, now_ms: int) -> StatusRecord |
         )
     )
     status = DeviceStatus(DeviceState.OFFLINE, actuator, ts, seq)
-    return StatusRecord(k.farm_id, k.device_id, status, now_ms)
+    record = StatusRecord(k.farm_id, k.device_id, status, now_ms)
+    raised = evaluate_ingest(c, cache, versions, now_ms, (), (record,), {}, ())
+    return record, raised
