@@ -134,6 +134,14 @@ async def _run(bridge: Bridge, figures: Figures, restarts: int) -> None:
     api = Api(bridge.url, *ADMIN)
     farm = api.farm("restarts")
     node = api.device(farm["id"], "node", sensors=[{"name": "temp", "unit": "C"}])
+    # Online first (seq 1, in every snapshot): the feeder's data then adds no status row.
+    online = httpx.post(
+        f"{bridge.url}/api/v1/ingest",
+        json={"status": {"state": "online"}},
+        headers={"Authorization": f"Bearer {node['key']}"},
+        timeout=30,
+    )
+    assert online.status_code == 200, online.text
     stop_feed, stop_clients = threading.Event(), asyncio.Event()
     feeder = threading.Thread(target=_feed, args=(bridge.url, node["key"], stop_feed, figures))
     tasks = [

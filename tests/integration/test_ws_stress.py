@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import ADMIN, Bridge, make_admin, unique
-from tests.integration.api_client import Api
+from tests.integration.api_client import Api, ingest
 from tests.integration.ws_probe import Probe
 
 
@@ -40,6 +40,8 @@ async def test_ws_exactly_once_in_order_across_50_forced_disconnects(
     bridge, admin_api = shared_bridge, shared_admin
     farm = admin_api.farm(unique("stress"))
     key = admin_api.device(farm["id"], "node")["key"]
+    # Online first (seq 1, in every snapshot): the feeder's data then adds no status row.
+    assert ingest(bridge.url, key, {"status": {"state": "online"}}).status_code == 200
     stop = threading.Event()
     acked: list[int] = []
     feeder = threading.Thread(target=_ingest_loop, args=(bridge.url, key, stop, acked))
