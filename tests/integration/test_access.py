@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import pytest
@@ -42,6 +42,8 @@ CALLER_SCOPED = {
 }
 """Routes about the caller themself: any signed-in user may call them, on no one else's data."""
 
+RULE: Final = {"name": "Too hot", "kind": "above", "severity": "warning",
+               "sensor_name": "temp", "threshold": 30}  # fmt: skip
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/farms"): {"name": "intruder-farm"},
     ("POST", "/api/v1/farms/{farm_id}/devices"): {"name": "intruder", "kind": "sensor_node"},
@@ -52,6 +54,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/users/{user_id}/password"): {"password": "intruder-password"},
     ("PUT", "/api/v1/farms/{farm_id}/members/{user_id}"): {"role": "admin"},
     ("POST", "/api/v1/pending-devices/{pending_id}/approve"): {"kind": "sensor_node"},
+    ("POST", "/api/v1/farms/{farm_id}/alarm-rules"): RULE,
+    ("PUT", "/api/v1/farms/{farm_id}/alarm-rules/{rule_id}"): RULE,
+    ("POST", "/api/v1/farms/{farm_id}/alarms/{alarm_id}/ack"): {"comment": "seen"},
+    ("POST", "/api/v1/farms/{farm_id}/webhooks"): {"url": "http://127.0.0.1:9/hook"},
+    ("PUT", "/api/v1/farms/{farm_id}/notifications/email"): {"addresses": ["ops@example.com"]},
 }
 """Valid bodies, so a refusal is the role check's and not the schema's (a 422 would hide it)."""
 
@@ -63,6 +70,9 @@ class FarmObjects:
     sensor_id: int
     command_id: int
     pending_id: int
+    rule_id: int
+    alarm_id: int
+    webhook_id: int
 
     def path_ids(self, user_id: int) -> dict[str, int]:
         return {
@@ -71,6 +81,9 @@ class FarmObjects:
             "sensor_id": self.sensor_id,
             "command_id": self.command_id,
             "pending_id": self.pending_id,
+            "rule_id": self.rule_id,
+            "alarm_id": self.alarm_id,
+            "webhook_id": self.webhook_id,
             "user_id": user_id,
         }
 
@@ -99,8 +112,26 @@ def farm_with_objects(admin: Api, name: str) -> FarmObjects:
     )
     assert r.json()["status"] == "unregistered", r.text
     pending = admin.ok("GET", f"/api/v1/farms/{farm['id']}/pending-devices")
+    rule = admin.ok("POST", f"/api/v1/farms/{farm['id']}/alarm-rules", json=RULE)
+    raised = httpx.post(
+        f"{str(admin.http.base_url).rstrip('/')}/api/v1/ingest",
+        json={"events": [{"level": "alarm", "code": "frost_risk", "message": "cold"}]},
+        headers={"Authorization": f"Bearer {dev['key']}"},
+    )
+    assert raised.status_code == 200, raised.text
+    (alarm,) = admin.ok("GET", f"/api/v1/farms/{farm['id']}/alarms")["alarms"]
+    hook = admin.ok(
+        "POST", f"/api/v1/farms/{farm['id']}/webhooks", json={"url": "http://127.0.0.1:9/"}
+    )
     return FarmObjects(
-        farm["id"], dev["device"]["id"], dev["sensors"][0]["id"], cmd["id"], pending[0]["id"]
+        farm["id"],
+        dev["device"]["id"],
+        dev["sensors"][0]["id"],
+        cmd["id"],
+        pending[0]["id"],
+        rule["id"],
+        alarm["id"],
+        hook["id"],
     )
 
 
@@ -250,6 +281,10 @@ def test_own_farm_routes_readable_by_its_viewer(world: World) -> None:
     admin_only = {
         "GET /api/v1/farms/{farm_id}/members",
         "GET /api/v1/farms/{farm_id}/pending-devices",
+        "GET /api/v1/farms/{farm_id}/alarm-rules/audit",
+        "GET /api/v1/farms/{farm_id}/webhooks",
+        "GET /api/v1/farms/{farm_id}/notifications/email",
+        "GET /api/v1/farms/{farm_id}/notifications/deliveries",
     }
     got = {f"{m} {p}": call(world.members["viewer"], m, p, ids).status_code for m, p in reads}
     assert got == {key: 403 if key in admin_only else 200 for key in got}

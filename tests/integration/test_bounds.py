@@ -46,6 +46,9 @@ def objects(shared_admin: Api) -> Objects:
         "sensor_id": created["sensors"][0]["id"],
         "command_id": cmd["id"],
         "pending_id": 1,
+        "rule_id": 1,
+        "alarm_id": 1,
+        "webhook_id": 1,
         "user_id": me["id"],
     }
     return Objects(shared_admin, created["key"], ids)

@@ -25,7 +25,7 @@ class AlarmService:
         self._store = store
 
     async def list_alarms(self, who: Principal, farm_id: int, flt: AlarmFilter) -> list[Alarm]:
-        who.require(farm_id, Role.VIEWER)
+        who.require(farm_id, Role.VIEWER, what="farm")
         await self._store.get_farm(farm_id)
         return await self._store.list_alarms(farm_id, flt)
 
@@ -42,7 +42,7 @@ class AlarmService:
         return done.alarm
 
     async def list_rules(self, who: Principal, farm_id: int) -> list[AlarmRule]:
-        who.require(farm_id, Role.VIEWER)
+        who.require(farm_id, Role.VIEWER, what="farm")
         await self._store.get_farm(farm_id)
         return await self._store.list_alarm_rules(farm_id)
 
@@ -54,7 +54,7 @@ class AlarmService:
         return rule
 
     async def create_rule(self, who: Principal, farm_id: int, spec: RuleSpec) -> AlarmRule:
-        who.require(farm_id, Role.ADMIN)
+        who.require(farm_id, Role.ADMIN, what="farm")
         await self._store.get_farm(farm_id)
         await self._check(farm_id, spec)
         done = await self._store.create_alarm_rule(
@@ -67,7 +67,7 @@ class AlarmService:
         self, who: Principal, farm_id: int, rule_id: int, spec: RuleSpec
     ) -> AlarmRule:
         await self.rule(who, farm_id, rule_id)
-        who.require(farm_id, Role.ADMIN)
+        who.require(farm_id, Role.ADMIN, what="farm")
         await self._check(farm_id, spec)
         done = await self._store.update_alarm_rule(
             rule_id, spec, by=who.user.id, username=who.user.username
@@ -77,11 +77,11 @@ class AlarmService:
 
     async def delete_rule(self, who: Principal, farm_id: int, rule_id: int) -> None:
         await self.rule(who, farm_id, rule_id)
-        who.require(farm_id, Role.ADMIN)
+        who.require(farm_id, Role.ADMIN, what="farm")
         await self._store.delete_alarm_rule(rule_id, by=who.user.id, username=who.user.username)
 
     async def audit(self, who: Principal, farm_id: int, *, limit: int = 100) -> list[RuleAudit]:
-        who.require(farm_id, Role.ADMIN)
+        who.require(farm_id, Role.ADMIN, what="farm")
         await self._store.get_farm(farm_id)
         return await self._store.alarm_rule_audit(farm_id, limit=limit)
 
