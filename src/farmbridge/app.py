@@ -232,6 +232,7 @@ def mqtt_options(settings: Settings) -> MqttOptions:
         reconnect_max_s=settings.mqtt_reconnect_max_s,
         max_payload_bytes=settings.mqtt_max_payload_bytes,
         liveness_timeout_s=settings.mqtt_liveness_timeout_s,
+        share_group=settings.mqtt_share_group,
     )
 
 

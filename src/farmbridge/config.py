@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         default=600.0, description="a device silent this long is marked offline"
     )
     mqtt_reconnect_max_s: float = 30.0
+    mqtt_share_group: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="several instances with one group split device messages between them",
+    )
 
     # Notifications off the dashboard (webhooks, e-mail): the egress worker's poll, the
     # retry schedule (base * 2^(n-1) after the n-th failure, capped) and its time-out.

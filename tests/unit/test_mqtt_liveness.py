@@ -77,3 +77,13 @@ def test_route_drops_sent_commands_once_expired() -> None:
     clock.advance(10)
     route.drop_expired(clock.wall_ms())
     assert route.sent == []
+
+
+def test_a_share_group_shares_data_filters_but_never_discovery_topics() -> None:
+    from farmbridge.ingest.mqtt.bridge import broker_filter
+
+    assert broker_filter("farmbridge/+/+/telemetry", None) == "farmbridge/+/+/telemetry"
+    assert broker_filter("farmbridge/+/+/telemetry", "g1") == "$share/g1/farmbridge/+/+/telemetry"
+    assert broker_filter("homeassistant/+/+/config", "g1") == "homeassistant/+/+/config"
+    assert broker_filter("homie/+/$description", "g1") == "homie/+/$description"
+    assert broker_filter("homie/+/$state", "g1") == "$share/g1/homie/+/$state"

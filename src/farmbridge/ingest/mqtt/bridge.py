@@ -71,6 +71,23 @@ class MqttOptions:
     reconnect_max_s: float = 30.0
     max_payload_bytes: int = 65_536
     liveness_timeout_s: float = 600.0
+    share_group: str | None = None
+
+
+LEARNED_SUFFIXES: Final = ("/config", "/$description")
+"""Discovery topics (Home Assistant's `.../config`, Homie's `$description`) teach a
+convention what a device's later topics mean; every instance must learn them, so they
+are never shared."""
+
+
+def broker_filter(topic_filter: str, share_group: str | None) -> str:
+    """The filter as subscribed at the broker: in a shared subscription
+    (`$share/<group>/...`, MQTT 5 and Mosquitto/EMQX on 3.1.1) when the instances of a
+    group split the messages, so each is handled by exactly one of them; the broker still
+    delivers the plain topic, which the bindings match."""
+    if share_group is None or topic_filter.endswith(LEARNED_SUFFIXES):
+        return topic_filter
+    return f"$share/{share_group}/{topic_filter}"
 
 
 @dataclass(slots=True)
@@ -131,6 +148,7 @@ class MqttBridge:
         self._commands = commands
         self._max_payload = options.max_payload_bytes
         self._liveness_timeout_s = options.liveness_timeout_s
+        self._share_group = options.share_group
         # Longest prefix first: a topic belongs to the most specific binding.
         self._bindings = sorted(
             (Bound(b, make_convention(b.convention)) for b in options.bindings),
@@ -283,7 +301,7 @@ class MqttBridge:
         full = bound.full(topic_filter)
         if full not in bound.filters:
             bound.filters.append(full)
-        self.link.subscribe(full)
+        self.link.subscribe(broker_filter(full, self._share_group))
 
     async def _apply(
         self,
