@@ -43,6 +43,7 @@ from farmbridge.protocol.const import CloseCode
 from farmbridge.service.access import AccessService, AccessWatch
 from farmbridge.service.alarm_timer import AlarmTimer
 from farmbridge.service.alarms import AlarmService
+from farmbridge.service.backplane import Backplane
 from farmbridge.service.bundle import Services
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
@@ -96,7 +97,8 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
     hub = Hub(tick_s=settings.hub_tick_ms / 1000, recent_size=settings.ws_recent_size, clock=clock)
-    store.add_listener(hub.publish)
+    backplane = Backplane(store, hub.publish, settings.backplane_url)
+    store.add_listener(backplane.local)
     liveness = LivenessPolicy(
         multiple=settings.liveness_multiple, min_silence_s=settings.liveness_min_silence_s
     )
@@ -151,6 +153,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         notifications=NotificationService(store, farm_svc),
         egress=egress_worker(settings, store, clock),
         clock=clock,
+        backplane=backplane,
     )
 
 
@@ -263,6 +266,8 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
             )
             svc.probes.add("mqtt", bridge.probe)
             tasks.append(asyncio.create_task(bridge.run(), name="farmbridge.mqtt"))
+        if svc.backplane is not None and settings.backplane_url:
+            tasks.append(asyncio.create_task(svc.backplane.run(), name="farmbridge.backplane"))
         log.info("bridge started", extra={"version": __version__})
         try:
             yield

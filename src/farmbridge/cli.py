@@ -45,6 +45,13 @@ Mqtt = Annotated[
         help="broker URL, mqtt://user:pass@host:port or mqtts://... [env FARMBRIDGE_MQTT_URL]",
     ),
 ]
+Backplane = Annotated[
+    str | None,
+    typer.Option(
+        "--backplane",
+        help="Redis URL of the backplane, redis://host:port [env FARMBRIDGE_BACKPLANE_URL]",
+    ),
+]
 
 
 def settings_from(**overrides: Any) -> Settings:
@@ -71,11 +78,17 @@ def _on_store(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T
 
 @cli.command()
 def serve(
-    host: Host = None, port: Port = None, data_dir: DataDir = None, mqtt: Mqtt = None
+    host: Host = None,
+    port: Port = None,
+    data_dir: DataDir = None,
+    mqtt: Mqtt = None,
+    backplane: Backplane = None,
 ) -> None:
     """Run the bridge: REST API, device ingest and the live stream on one port, and the
     MQTT device bridge when given a broker."""
-    settings = settings_from(host=host, port=port, data_dir=data_dir, mqtt_url=mqtt)
+    settings = settings_from(
+        host=host, port=port, data_dir=data_dir, mqtt_url=mqtt, backplane_url=backplane
+    )
     logs.configure(settings.log_level, json=settings.log_json)
     server = make_server(BridgeApp(settings))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         description="several instances with one group split device messages between them",
     )
 
+    # The Redis backplane: instances on one database feed each other's WebSocket clients;
+    # off without a URL (one instance, in-process fan-out only).
+    backplane_url: str | None = Field(
+        default=None, description="redis://host:port/db; in-process only when unset"
+    )
+
     # Notifications off the dashboard (webhooks, e-mail): the egress worker's poll, the
     # retry schedule (base * 2^(n-1) after the n-th failure, capped) and its time-out.
     notify_poll_ms: float = Field(default=1000.0, gt=0, le=60_000)

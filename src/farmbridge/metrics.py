@@ -80,3 +80,6 @@ DEVICES_MARKED_OFFLINE: Final = Counter(
     "farmbridge_devices_marked_offline_total",
     "Devices the liveness sweep marked offline after a silence",
 )
+BACKPLANE_CONNECTED: Final = Gauge(
+    "farmbridge_backplane_connected", "1 while the Redis backplane is connected, else 0"
+)

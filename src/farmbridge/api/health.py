@@ -48,6 +48,10 @@ async def readyz(svc: Svc) -> dict[str, str] | JSONResponse:
     for name, result in svc.probes.check().items():
         body[name] = result.detail
         failing = failing or not result.ok
+    # A degraded backplane leaves the instance ready: it serves its own clients and
+    # fills from the store what Redis does not bring.
+    if svc.backplane is not None and svc.backplane.status() != "off":
+        body["backplane"] = svc.backplane.status()
     if failing:
         body["status"] = "not_ready"
         return JSONResponse(body, status_code=503)

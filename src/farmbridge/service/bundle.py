@@ -8,6 +8,7 @@ from farmbridge.domain.clock import Clock
 from farmbridge.service.access import AccessService
 from farmbridge.service.alarm_timer import AlarmTimer
 from farmbridge.service.alarms import AlarmService
+from farmbridge.service.backplane import Backplane
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.egress import EgressWorker
@@ -42,3 +43,4 @@ class Services:
     notifications: NotificationService
     egress: EgressWorker
     clock: Clock
+    backplane: Backplane | None = None

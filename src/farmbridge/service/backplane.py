@@ -1,0 +1,199 @@
+"""The Redis backplane: several bridge instances on one database feed each other's hubs.
+
+A commit's changes go to the local hub through `Backplane.local`, and a notice
+(instance, farm, seqs) goes to Redis pub/sub. The database is the truth: an instance that
+hears of another's commit reads the farm's changes after the last seq it delivered from
+the store (`changes_since`, the read a resume uses), so a message Redis drops, or a
+Redis that is down, costs latency, never a change. Per farm the hub is fed strictly in
+seq order, each seq once: later changes wait until the gap is filled, from the store if
+it is not filled within `gap_wait_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import orjson
+
+from farmbridge.domain import Change
+from farmbridge.metrics import BACKPLANE_CONNECTED
+from farmbridge.store.base import Store
+
+log = logging.getLogger(__name__)
+
+CHANNEL: Final = "farmbridge.changes"
+GAP_WAIT_S: Final = 0.2
+FILL_LIMIT: Final = 10_000
+
+
+def encode_notice(instance: str, farm_id: int, seqs: Sequence[int]) -> bytes:
+    return orjson.dumps({"i": instance, "f": farm_id, "lo": min(seqs), "hi": max(seqs)})
+
+
+def decode_notice(data: bytes | str) -> tuple[str, int, int, int]:
+    msg = orjson.loads(data)
+    return str(msg["i"]), int(msg["f"]), int(msg["lo"]), int(msg["hi"])
+
+
+class Backplane:
+    def __init__(
+        self,
+        store: Store,
+        deliver: Callable[[Sequence[Change]], None],
+        url: str | None,
+        *,
+        gap_wait_s: float = GAP_WAIT_S,
+        reconnect_max_s: float = 10.0,
+    ) -> None:
+        self._store = store
+        self._deliver = deliver
+        self._url = url
+        self.instance = uuid.uuid4().hex
+        self._gap_wait_s = gap_wait_s
+        self._reconnect_max_s = reconnect_max_s
+        self._last: dict[int, int] = {}
+        self._held: dict[int, dict[int, Change]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._filling: set[int] = set()
+        self._refill: set[int] = set()
+        self._redis: Any = None
+        self.connected = False
+        BACKPLANE_CONNECTED.set(0)
+
+    def status(self) -> str:
+        if self._url is None:
+            return "off"
+        return "ok" if self.connected else "degraded"
+
+    # Local commits: the store's listener.
+    def local(self, changes: Sequence[Change]) -> None:
+        by_farm: dict[int, list[Change]] = {}
+        for ch in changes:
+            by_farm.setdefault(ch.farm_id, []).append(ch)
+        for farm_id, farm_changes in by_farm.items():
+            self._offer(farm_id, farm_changes)
+            if self._url is not None and self.connected:
+                msg = encode_notice(self.instance, farm_id, [c.seq for c in farm_changes])
+                asyncio.get_running_loop().create_task(self._publish(msg))
+
+    async def _publish(self, msg: bytes) -> None:
+        try:
+            await self._redis.publish(CHANNEL, msg)
+        except Exception:
+            self._lost()
+
+    def _lost(self) -> None:
+        if self.connected:
+            log.warning("backplane disconnected")
+        self.connected = False
+        BACKPLANE_CONNECTED.set(0)
+
+    # Ordering.
+    def _offer(self, farm_id: int, changes: Sequence[Change]) -> None:
+        if farm_id not in self._last:
+            self._last[farm_id] = min(c.seq for c in changes) - 1
+        last = self._last[farm_id]
+        held = self._held.setdefault(farm_id, {})
+        for ch in changes:
+            if ch.seq > last:
+                held.setdefault(ch.seq, ch)
+        self._drain(farm_id)
+
+    def _drain(self, farm_id: int) -> None:
+        held = self._held.get(farm_id, {})
+        last = self._last[farm_id]
+        out: list[Change] = []
+        while last + 1 in held:
+            last += 1
+            out.append(held.pop(last))
+        for seq in [s for s in held if s <= last]:
+            del held[seq]
+        self._last[farm_id] = last
+        if out:
+            self._deliver(out)
+        timer = self._timers.pop(farm_id, None)
+        if held:
+            if timer is not None:
+                self._timers[farm_id] = timer
+            else:
+                loop = asyncio.get_running_loop()
+                self._timers[farm_id] = loop.call_later(self._gap_wait_s, self._fill, farm_id)
+        elif timer is not None:
+            timer.cancel()
+
+    def _fill(self, farm_id: int) -> None:
+        self._timers.pop(farm_id, None)
+        if farm_id in self._filling:
+            self._refill.add(farm_id)
+            return
+        self._filling.add(farm_id)
+        asyncio.get_running_loop().create_task(self._fill_from_store(farm_id))
+
+    async def _fill_from_store(self, farm_id: int) -> None:
+        try:
+            while True:
+                self._refill.discard(farm_id)
+                stored = await self._store.changes_since(farm_id, self._last[farm_id], FILL_LIMIT)
+                if stored:
+                    held = self._held.setdefault(farm_id, {})
+                    for ch in stored:
+                        if ch.seq > self._last[farm_id]:
+                            held.setdefault(ch.seq, ch)
+                    self._drain(farm_id)
+                if farm_id not in self._refill and len(stored) < FILL_LIMIT:
+                    break
+        except Exception:
+            log.exception("backplane gap fill failed for farm %s", farm_id)
+        finally:
+            self._filling.discard(farm_id)
+
+    def _remote(self, data: bytes | str) -> None:
+        instance, farm_id, lo, hi = decode_notice(data)
+        if instance == self.instance:
+            return
+        if farm_id not in self._last:
+            self._last[farm_id] = lo - 1
+        if hi > self._last[farm_id]:
+            self._fill(farm_id)
+
+    # The subscriber, reconnecting with backoff.
+    async def run(self) -> None:
+        if self._url is None:
+            return
+        import redis.asyncio as aioredis
+
+        delay = 0.1
+        while True:
+            client = aioredis.from_url(self._url, socket_connect_timeout=2)
+            try:
+                pubsub = client.pubsub()
+                await pubsub.subscribe(CHANNEL)
+                self._redis = client
+                self.connected = True
+                BACKPLANE_CONNECTED.set(1)
+                log.info("backplane connected")
+                delay = 0.1
+                for farm_id in list(self._last):  # missed while away: the store has them
+                    self._fill(farm_id)
+                while True:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if msg is not None and msg.get("type") == "message":
+                        try:
+                            self._remote(msg["data"])
+                        except Exception:
+                            log.exception("bad backplane message")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("backplane unavailable: %s", exc)
+            finally:
+                self._lost()
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._reconnect_max_s)

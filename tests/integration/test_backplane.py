@@ -1,0 +1,230 @@
+"""The Redis backplane with real processes: a redis-server of the test's own and two bridge
+instances on one SQLite file; a WebSocket client on either instance gets every committed
+change of a farm once, in seq order, whichever instance committed it, Redis down or up."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import ADMIN, Bridge, free_port, make_admin, unique
+from tests.integration.api_client import Api
+from tests.integration.ws_probe import Probe
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
+]
+
+RECV_TIMEOUT_S: Final = 20.0
+READY_TIMEOUT_S: Final = 15.0
+
+
+class RedisServer:
+    def __init__(self, work: Path) -> None:
+        self.port = free_port()
+        self.work = work
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.work),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+        client.connection_pool.disconnect()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@dataclass
+class Pair:
+    redis: RedisServer
+    a: Bridge
+    b: Bridge
+
+
+def _backplane(bridge: Bridge) -> str | None:
+    r = bridge.readyz()
+    return None if r is None else r.json().get("backplane")
+
+
+def _wait(cond: Any, what: str, timeout: float = READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    work = tmp_path_factory.mktemp("backplane")
+    server = RedisServer(work / "redis")
+    server.start()
+    data = work / "data"
+    make_admin(data)
+    env = {"FARMBRIDGE_BACKPLANE_URL": server.url}
+    a = Bridge(data, env=env)
+    a.start()
+    b = Bridge(data, env=env)
+    b.start()
+    try:
+        for bridge in (a, b):
+            _wait(lambda br=bridge: _backplane(br) == "ok", "backplane never connected")
+        yield Pair(server, a, b)
+    finally:
+        a.stop()
+        b.stop()
+        server.stop()
+
+
+def _seqs(msg: dict[str, Any]) -> list[int]:
+    return sorted(row[0] for kind in ("r", "s", "e", "c") for row in msg.get(kind, []))
+
+
+async def _client(url: str, token: str, farm_id: int) -> tuple[Probe, int]:
+    probe = await Probe.open(url)
+    await probe.auth(token)
+    await probe.send({"type": "subscribe", "farm": farm_id})
+    answer = await probe.expect("subscribed", RECV_TIMEOUT_S)
+    return probe, int(answer["seq"])
+
+
+async def _read_until(probe: Probe, got: list[int], until: int) -> None:
+    while not got or got[-1] < until:
+        msg = await probe.recv(RECV_TIMEOUT_S)
+        if msg["type"] == "batch":
+            got.extend(_seqs(msg))
+        else:
+            assert msg["type"] not in ("error", "resync_required", "unsubscribed"), msg
+
+
+def _assert_exact(got: list[int], start: int, end: int) -> None:
+    assert all(b > a for a, b in itertools.pairwise(got)), f"not increasing: {got}"
+    assert got == list(range(start, end + 1)), f"a hole or a duplicate: {got}"
+
+
+def _post(url: str, key: str, n: int, acked: list[int], between: Any = None) -> None:
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for i in range(n):
+            body = {
+                "readings": [
+                    {"sensor": "temp", "value": float(i), "ts": time.time_ns() // 1_000_000}
+                ]
+            }
+            r = http.post("/api/v1/ingest", json=body, headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 200, r.text
+            got = r.json()
+            acked.extend(range(got["first_seq"], got["last_seq"] + 1))
+            if between is not None:
+                between(i)
+
+
+def _farm(pair: Pair) -> tuple[Api, int, str]:
+    api = Api(pair.a.url, *ADMIN)
+    farm = api.farm(unique("bp"))
+    return api, farm["id"], api.device(farm["id"], "node")["key"]
+
+
+async def test_ingest_on_a_reaches_a_client_on_b(pair: Pair) -> None:
+    api, farm_id, key = _farm(pair)
+    probe, head = await _client(pair.b.url, api.token, farm_id)
+    acked: list[int] = []
+    await asyncio.to_thread(_post, pair.a.url, key, 50, acked)
+    got: list[int] = []
+    await _read_until(probe, got, acked[-1])
+    _assert_exact(got, head + 1, acked[-1])
+    await probe.close()
+    api.close()
+
+
+async def test_concurrent_ingest_on_both_gives_both_clients_one_sequence(pair: Pair) -> None:
+    api, farm_id, key = _farm(pair)
+    pa, head_a = await _client(pair.a.url, api.token, farm_id)
+    pb, head_b = await _client(pair.b.url, api.token, farm_id)
+    acked_a: list[int] = []
+    acked_b: list[int] = []
+    ta = threading.Thread(target=_post, args=(pair.a.url, key, 60, acked_a))
+    tb = threading.Thread(target=_post, args=(pair.b.url, key, 60, acked_b))
+    ta.start()
+    tb.start()
+    await asyncio.to_thread(ta.join, 60)
+    await asyncio.to_thread(tb.join, 60)
+    acked = sorted(acked_a + acked_b)
+    assert len(acked) == 120
+    assert acked == list(range(acked[0], acked[-1] + 1))
+    got_a: list[int] = []
+    got_b: list[int] = []
+    await _read_until(pa, got_a, acked[-1])
+    await _read_until(pb, got_b, acked[-1])
+    _assert_exact(got_a, head_a + 1, acked[-1])
+    _assert_exact(got_b, head_b + 1, acked[-1])
+    await pa.close()
+    await pb.close()
+    api.close()
+
+
+async def test_redis_restarted_mid_stream_loses_nothing(pair: Pair) -> None:
+    api, farm_id, key = _farm(pair)
+    probe, head = await _client(pair.b.url, api.token, farm_id)
+    acked: list[int] = []
+
+    def restart(i: int) -> None:
+        if i == 20:
+            pair.redis.stop()
+            _wait(lambda: _backplane(pair.a) == "degraded", "A never saw Redis go")
+        if i == 40:
+            pair.redis.start()
+
+    await asyncio.to_thread(_post, pair.a.url, key, 60, acked, restart)
+    got: list[int] = []
+    await _read_until(probe, got, acked[-1])
+    _assert_exact(got, head + 1, acked[-1])
+    for bridge in (pair.a, pair.b):
+        _wait(lambda br=bridge: _backplane(br) == "ok", "backplane never came back")
+    await probe.close()
+    api.close()
