@@ -37,7 +37,7 @@ web-check: $(NODE_STAMP)
 
 # Debian's packages the tests start themselves: Chromium for the end-to-end tests
 # (Playwright drives it; it downloads nothing) and Mosquitto for the MQTT tests.
-SYSTEM_PACKAGES := chromium mosquitto mosquitto-clients openssl
+SYSTEM_PACKAGES := chromium mosquitto mosquitto-clients openssl postgresql
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
