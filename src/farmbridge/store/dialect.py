@@ -88,9 +88,11 @@ def build_engine(
     """Returns an engine; for SQLite, WAL with the given synchronous level, foreign keys on,
     and `sqlite_busy_timeout_ms` as the longest wait for another connection's lock."""
     parsed = make_url(url)
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
     if parsed.get_backend_name() != "sqlite":
         return create_engine(
-            url, json_serializer=_json_dumps, json_deserializer=orjson.loads, pool_pre_ping=True
+            parsed, json_serializer=_json_dumps, json_deserializer=orjson.loads, pool_pre_ping=True
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
