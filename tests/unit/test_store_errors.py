@@ -141,3 +141,11 @@ def test_write_probe_changes_nothing(db: Path) -> None:
         conn.exec_driver_sql("PRAGMA user_version=7")
         write_probe(conn)
         assert conn.exec_driver_sql("PRAGMA user_version").scalar_one() == 7
+
+
+def test_a_plain_postgresql_url_gets_the_psycopg_3_driver() -> None:
+    from farmbridge.store.dialect import build_engine
+
+    engine = build_engine("postgresql://farm:secret@127.0.0.1:5/farmbridge")
+    assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+    engine.dispose()
