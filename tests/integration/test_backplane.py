@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import shutil
 import subprocess
 import threading
 import time
@@ -23,10 +22,7 @@ from tests.conftest import ADMIN, Bridge, free_port, make_admin, unique
 from tests.integration.api_client import Api
 from tests.integration.ws_probe import Probe
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-]
+pytestmark = pytest.mark.integration
 
 RECV_TIMEOUT_S: Final = 20.0
 READY_TIMEOUT_S: Final = 15.0
