@@ -20,6 +20,7 @@ import redis
 
 from tests.conftest import ADMIN, Bridge, free_port, make_admin, unique
 from tests.integration.api_client import Api
+from tests.integration.test_resume import _read
 from tests.integration.ws_probe import Probe
 
 pytestmark = pytest.mark.integration
@@ -118,25 +119,12 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         server.stop()
 
 
-def _seqs(msg: dict[str, Any]) -> list[int]:
-    return sorted(row[0] for kind in ("r", "s", "e", "c") for row in msg.get(kind, []))
-
-
 async def _client(url: str, token: str, farm_id: int) -> tuple[Probe, int]:
     probe = await Probe.open(url)
     await probe.auth(token)
     await probe.send({"type": "subscribe", "farm": farm_id})
     answer = await probe.expect("subscribed", RECV_TIMEOUT_S)
     return probe, int(answer["seq"])
-
-
-async def _read_until(probe: Probe, got: list[int], until: int) -> None:
-    while not got or got[-1] < until:
-        msg = await probe.recv(RECV_TIMEOUT_S)
-        if msg["type"] == "batch":
-            got.extend(_seqs(msg))
-        else:
-            assert msg["type"] not in ("error", "resync_required", "unsubscribed"), msg
 
 
 def _assert_exact(got: list[int], start: int, end: int) -> None:
@@ -172,7 +160,7 @@ async def test_ingest_on_a_reaches_a_client_on_b(pair: Pair) -> None:
     acked: list[int] = []
     await asyncio.to_thread(_post, pair.a.url, key, 50, acked)
     got: list[int] = []
-    await _read_until(probe, got, acked[-1])
+    await _read(probe, got, acked[-1])
     _assert_exact(got, head + 1, acked[-1])
     await probe.close()
     api.close()
@@ -195,8 +183,8 @@ async def test_concurrent_ingest_on_both_gives_both_clients_one_sequence(pair: P
     assert acked == list(range(acked[0], acked[-1] + 1))
     got_a: list[int] = []
     got_b: list[int] = []
-    await _read_until(pa, got_a, acked[-1])
-    await _read_until(pb, got_b, acked[-1])
+    await _read(pa, got_a, acked[-1])
+    await _read(pb, got_b, acked[-1])
     _assert_exact(got_a, head_a + 1, acked[-1])
     _assert_exact(got_b, head_b + 1, acked[-1])
     await pa.close()
@@ -218,7 +206,7 @@ async def test_redis_restarted_mid_stream_loses_nothing(pair: Pair) -> None:
 
     await asyncio.to_thread(_post, pair.a.url, key, 60, acked, restart)
     got: list[int] = []
-    await _read_until(probe, got, acked[-1])
+    await _read(probe, got, acked[-1])
     _assert_exact(got, head + 1, acked[-1])
     for bridge in (pair.a, pair.b):
         _wait(lambda br=bridge: _backplane(br) == "ok", "backplane never came back")
