@@ -31,6 +31,7 @@ import pytest
 from farmbridge.app import build_services
 from farmbridge.config import Settings
 from tests.integration.api_client import Api
+from tests.postgres import Postgres
 
 ADMIN = ("admin", "admin-password")
 START_TIMEOUT_S: Final = 60.0
@@ -220,3 +221,24 @@ def shared_admin(shared_bridge: Bridge) -> Iterator[Api]:
     api = Api(shared_bridge.url, *ADMIN)
     yield api
     api.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One PostgreSQL server per test worker, with the migrated schema as a template."""
+    pg = Postgres()
+    pg.init()
+    pg.start()
+    pg.make_template()
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store's database, once on SQLite and once on PostgreSQL: the
+    store's shared suite runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fb.db'}"
+    pg: Postgres = request.getfixturevalue("postgres")
+    return pg.new_database()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from farmbridge.domain import (
     EventIn,
     EventLevel,
     IngestBatch,
+    IngestResult,
     PendingState,
     ReadingIn,
     StatusChange,
@@ -39,8 +40,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqlStore]:
-    s = SqlStore(f"sqlite:///{tmp_path / 'fb.db'}", clock=clock)
+async def store(database_url: str, clock: FakeClock) -> AsyncIterator[SqlStore]:
+    s = SqlStore(database_url, clock=clock)
     await s.start()
     yield s
     await s.close()
@@ -83,6 +84,46 @@ async def test_ingest_assigns_gap_free_sequence_per_farm(store: SqlStore) -> Non
     assert seqs_a == list(range(1, 151))
     assert seqs_b == list(range(1, 101))
     assert (await store.get_farm(f1)).last_seq == 150
+
+
+async def test_two_stores_on_one_database_keep_a_farms_sequence_gap_free(
+    database_url: str, clock: FakeClock
+) -> None:
+    """Two instances ingest one farm at once: every seq is taken exactly once, the rows
+    stored are the seqs returned, and a message id retried on the other instance is a
+    duplicate there too."""
+    a, b = SqlStore(database_url, clock=clock), SqlStore(database_url, clock=clock)
+    await a.start()
+    await b.start()
+    try:
+        f, d, s = await _farm_with_device(a)
+        already_online(b, d)
+
+        def job(i: int, first: SqlStore, second: SqlStore) -> Awaitable[IngestResult]:
+            return (first if i % 2 else second).ingest(_batch(f, d, s[i % 2], 3, msg=f"m-{i}"))
+
+        jobs = [job(i, a, b) for i in range(80)]
+        results = await asyncio.gather(*jobs)
+        seqs = sorted(x for r in results for x in range(r.first_seq or 0, (r.last_seq or 0) + 1))
+        assert seqs == list(range(1, 241))
+        assert (await b.get_farm(f)).last_seq == 240
+        stored = await a.changes_since(f, 0, 1_000)
+        assert [c.seq for c in stored] == list(range(1, 241))
+        again = [
+            (b if i % 2 else a).ingest(_batch(f, d, s[i % 2], 3, msg=f"m-{i}")) for i in range(80)
+        ]
+        retried = await asyncio.gather(*again)
+        assert all(r.duplicate for r in retried)
+        assert (await a.get_farm(f)).last_seq == 240
+        # The same message on both at the very same time (a redelivery racing the original).
+        twins = await asyncio.gather(
+            *(st.ingest(_batch(f, d, s[0], 2, msg=f"twin-{i}")) for i in range(20) for st in (a, b))
+        )
+        assert sorted(r.duplicate for r in twins) == [False] * 20 + [True] * 20
+        assert (await a.get_farm(f)).last_seq == 280
+    finally:
+        await a.close()
+        await b.close()
 
 
 async def test_ingest_with_same_message_id_is_stored_once(store: SqlStore) -> None:
@@ -186,9 +227,9 @@ async def test_duplicate_names_conflict_and_missing_things_are_not_found(store: 
         await store.get_device_by_key_hash("nope")
 
 
-async def test_data_survives_reopening_the_database(tmp_path: Path) -> None:
+async def test_data_survives_reopening_the_database(database_url: str) -> None:
     """What an awaited ingest returned is there after the store is closed and opened again."""
-    url = f"sqlite:///{tmp_path / 'fb.db'}"
+    url = database_url
     s1 = SqlStore(url)
     await s1.start()
     f, d, s = await _farm_with_device(s1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -44,8 +43,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqlStore]:
-    s = SqlStore(f"sqlite:///{tmp_path / 'fb.db'}", clock=clock)
+async def store(database_url: str, clock: FakeClock) -> AsyncIterator[SqlStore]:
+    s = SqlStore(database_url, clock=clock)
     await s.start()
     yield s
     await s.close()
@@ -284,11 +283,11 @@ async def test_a_farm_without_rules_streams_no_alarm_and_a_late_reading_is_ignor
 
 
 async def test_two_instances_on_one_database_raise_each_transition_once(
-    tmp_path: Path, clock: FakeClock
+    database_url: str, clock: FakeClock
 ) -> None:
-    """Two stores (two bridge instances) share a file: both run the timer at the same time,
-    ingest through either; the alarm is raised once, and the other's cache follows."""
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    """Two stores (two bridge instances) share a database: both run the timer at the same
+    time, ingest through either; the alarm is raised once, and the other's cache follows."""
+    url = database_url
     a, b = SqlStore(url, clock=clock), SqlStore(url, clock=clock)
     await a.start()
     await b.start()

@@ -32,7 +32,7 @@ NOT_READY: Final = {
 async def readyz(svc: Svc) -> dict[str, str] | JSONResponse:
     """The store answers a query and would commit a write, and every configured link
     (MQTT) is up; 503 otherwise, with the reason a write fails as `store` (disk_full,
-    read_only, locked, io_error, other, stalled)."""
+    read_only, locked, io_error, unreachable, other, stalled)."""
     try:
         await svc.store.ping()
     except StoreUnavailable:

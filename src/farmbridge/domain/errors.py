@@ -66,7 +66,7 @@ class RateLimited(DomainError):
 
 
 class StoreUnavailable(DomainError):
-    """Carries why (`reason`): disk_full, read_only, locked, io_error or other, so an
+    """Carries why (`reason`): disk_full, read_only, locked, io_error, unreachable or other, so an
     operator reads the cause in the 503 body and /readyz instead of a driver class name."""
 
     code = "store_unavailable"

@@ -48,7 +48,8 @@ class WriteProbe:
 
     async def check(self) -> ProbeResult:
         """The last answer if it is fresh, else a new probe's (`detail` is `ok` or the
-        reason a write fails: disk_full, read_only, locked, io_error, other, stalled)."""
+        reason a write fails: disk_full, read_only, locked, io_error, unreachable, other,
+        stalled)."""
         if self._result is not None and self._clock.monotonic() - self._at < self._interval_s:
             return self._result
         if self._task is None or self._task.done():

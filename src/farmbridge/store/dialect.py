@@ -7,7 +7,8 @@
   driver's own parameter style.
 - `upsert`: `INSERT ... ON CONFLICT DO UPDATE`, which SQLite and PostgreSQL spell alike.
 - `failure_reason`: why the database refused (disk_full, read_only, locked, io_error,
-  other), read from the driver's error code or message, in this one place.
+  unreachable, other), read from the driver's error code (SQLite's result code,
+  PostgreSQL's SQLSTATE) or message, in this one place.
 - `write_probe`: the cheapest statement that really writes (readiness asks it).
 
 The rest of the store is portable SQLAlchemy Core; it relies on `UPDATE ... RETURNING`
@@ -32,6 +33,22 @@ _PLACEHOLDER: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 # SQLite's primary result codes (the low byte of the extended code) and what they mean here.
 _SQLITE_REASONS: Final = {5: "locked", 6: "locked", 8: "read_only", 10: "io_error", 13: "disk_full"}
+# PostgreSQL's SQLSTATE classes (first two characters) and codes, as psycopg reports them.
+_PG_CLASS_REASONS: Final = {
+    "08": "unreachable",
+    "53": "disk_full",
+    "57": "unreachable",
+    "58": "io_error",
+}
+_PG_CODE_REASONS: Final = {
+    "25006": "read_only",  # read_only_sql_transaction (a standby, or default_transaction_read_only)
+    "40001": "locked",  # serialization_failure
+    "40P01": "locked",  # deadlock_detected
+    "55P03": "locked",  # lock_not_available
+    "57014": "locked",  # query_canceled: statement or lock timeout
+    "53200": "other",  # out_of_memory
+    "53300": "unreachable",  # too_many_connections
+}
 _MESSAGE_REASONS: Final = (
     ("disk is full", "disk_full"),
     ("no space left", "disk_full"),
@@ -41,18 +58,28 @@ _MESSAGE_REASONS: Final = (
     ("table is locked", "locked"),
     ("lock timeout", "locked"),
     ("disk i/o error", "io_error"),
+    ("connection refused", "unreachable"),
+    ("server closed the connection", "unreachable"),
+    ("connection is closed", "unreachable"),
+    ("the database system is", "unreachable"),  # starting up / shutting down
 )
 SQLITE_PROBE_BUSY_TIMEOUT_MS: Final = 200
 """How long the write probe waits for a lock another process holds before it says `locked`."""
 
 
 def failure_reason(driver_error: BaseException | None) -> str:
-    """The reason a driver error names: disk_full, read_only, locked, io_error or other."""
+    """The reason a driver error names: disk_full, read_only, locked, io_error, unreachable
+    (PostgreSQL: the server is down, restarting or refuses connections) or other."""
     if driver_error is None:
         return "other"
     code = getattr(driver_error, "sqlite_errorcode", None)
     if isinstance(code, int) and code & 0xFF in _SQLITE_REASONS:
         return _SQLITE_REASONS[code & 0xFF]
+    state = getattr(driver_error, "sqlstate", None)
+    if isinstance(state, str) and len(state) == 5:
+        reason = _PG_CODE_REASONS.get(state) or _PG_CLASS_REASONS.get(state[:2])
+        if reason is not None:
+            return reason
     text = str(driver_error).lower()
     for needle, reason in _MESSAGE_REASONS:
         if needle in text:
