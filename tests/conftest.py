@@ -138,10 +138,12 @@ class Bridge:
         self.proc = None
 
 
-def _create_admin(data_dir: Path) -> None:
+def _create_admin(data_dir: Path, database_url: str | None = None) -> None:
     async def work() -> None:
         # A secret given, so none is kept in the folder: each copy makes its own.
-        settings = Settings(data_dir=data_dir, secret_key=TEMPLATE_SECRET)
+        settings = Settings(
+            data_dir=data_dir, secret_key=TEMPLATE_SECRET, database_url=database_url
+        )
         svc = build_services(settings)
         await svc.store.start()
         try:
@@ -170,6 +172,12 @@ def make_admin(data_dir: Path) -> None:
         _admin_template = template
     data_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(_admin_template, data_dir, dirs_exist_ok=True)
+
+
+def make_admin_in(database_url: str, data_dir: Path) -> None:
+    """Gives the store at `database_url` (PostgreSQL) the global admin ADMIN."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _create_admin(data_dir, database_url)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -97,6 +97,14 @@ class Postgres:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(sql)  # type: ignore[arg-type]  # test-made SQL, no user input
 
+    def disconnect(self, database: str) -> None:
+        """Ends every session on `database`, as a server-side failover or restart does."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+
     def make_template(self) -> None:
         """A database holding the migrated schema, the template of each test's own."""
         from farmbridge.store.dialect import build_engine

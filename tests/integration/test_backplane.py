@@ -18,10 +18,11 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import ADMIN, Bridge, free_port, make_admin, unique
+from tests.conftest import ADMIN, Bridge, free_port, make_admin, make_admin_in, unique
 from tests.integration.api_client import Api
 from tests.integration.test_resume import _read
 from tests.integration.ws_probe import Probe
+from tests.postgres import Postgres
 
 pytestmark = pytest.mark.integration
 
@@ -97,14 +98,23 @@ def _wait(cond: Any, what: str, timeout: float = READY_TIMEOUT_S) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    """Two instances on one store: a SQLite file in a shared folder, or one PostgreSQL
+    database (the folder then holds only the shared secret key)."""
     work = tmp_path_factory.mktemp("backplane")
     server = RedisServer(work / "redis")
     server.start()
     data = work / "data"
-    make_admin(data)
     env = {"FARMBRIDGE_BACKPLANE_URL": server.url}
+    if request.param == "postgresql":
+        pg: Postgres = request.getfixturevalue("postgres")
+        env["FARMBRIDGE_DATABASE_URL"] = pg.new_database()
+        make_admin_in(env["FARMBRIDGE_DATABASE_URL"], data)
+    else:
+        make_admin(data)
     a = Bridge(data, env=env)
     a.start()
     b = Bridge(data, env=env)

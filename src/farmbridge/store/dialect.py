@@ -88,10 +88,14 @@ def failure_reason(driver_error: BaseException | None) -> str:
 
 
 def write_probe(conn: Connection) -> None:
-    """A write that touches the database file (SQLite: page 1's header, through the WAL)
-    and changes nothing; on SQLite it waits only briefly for another process's lock."""
+    """A write that touches the database (SQLite: page 1's header, through the WAL;
+    PostgreSQL: a commit record in the WAL) and changes nothing; on SQLite it waits only
+    briefly for another process's lock."""
     if conn.dialect.name != "sqlite":
-        conn.exec_driver_sql("SELECT txid_current()")  # fails on a read-only server
+        # PostgreSQL: an UPDATE of no row is refused by a read-only transaction or a standby,
+        # and the transaction id makes the commit write (and flush) a WAL record.
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num WHERE false")
+        conn.exec_driver_sql("SELECT txid_current()")
         return
     version = int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
     busy_ms = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
