@@ -22,8 +22,8 @@ async def healthz() -> dict[str, str]:
 
 
 NOT_READY: Final = {
-    "description": "not ready: the probes' answers (`store` names why a write fails), or the "
-    "error body when the store does not answer at all",
+    "description": "not ready: the probes' answers (`store` names why the store refuses a "
+    "query or a write), or the error body when the store fails in an unforeseen way",
     "content": {"application/json": {"schema": {"type": "object"}}},
 }
 
@@ -35,8 +35,9 @@ async def readyz(svc: Svc) -> dict[str, str] | JSONResponse:
     read_only, locked, io_error, unreachable, other, stalled)."""
     try:
         await svc.store.ping()
-    except StoreUnavailable:
-        raise
+    except StoreUnavailable as exc:
+        # The same body as a refused write probe: an operator reads one field for the cause.
+        return JSONResponse({"status": "not_ready", "store": exc.reason}, status_code=503)
     except Exception as exc:
         raise StoreUnavailable("store does not answer") from exc
     body = {"status": "ready", "store": "ok"}
