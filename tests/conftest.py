@@ -59,6 +59,8 @@ class Bridge:
     data_dir: Path
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+    """More `farmbridge serve` options."""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,6 +89,7 @@ class Bridge:
                     str(self.port),
                     "--data-dir",
                     str(self.data_dir),
+                    *self.args,
                 ],
                 env=env,
                 stdout=log,

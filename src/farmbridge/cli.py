@@ -45,6 +45,14 @@ Mqtt = Annotated[
         help="broker URL, mqtt://user:pass@host:port or mqtts://... [env FARMBRIDGE_MQTT_URL]",
     ),
 ]
+Database = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="database URL, postgresql://user:pass@host/db or sqlite:///path "
+        "[env FARMBRIDGE_DATABASE_URL; default: SQLite in the data dir]",
+    ),
+]
 Backplane = Annotated[
     str | None,
     typer.Option(
@@ -83,11 +91,17 @@ def serve(
     data_dir: DataDir = None,
     mqtt: Mqtt = None,
     backplane: Backplane = None,
+    database: Database = None,
 ) -> None:
     """Run the bridge: REST API, device ingest and the live stream on one port, and the
     MQTT device bridge when given a broker."""
     settings = settings_from(
-        host=host, port=port, data_dir=data_dir, mqtt_url=mqtt, backplane_url=backplane
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        mqtt_url=mqtt,
+        backplane_url=backplane,
+        database_url=database,
     )
     logs.configure(settings.log_level, json=settings.log_json)
     server = make_server(BridgeApp(settings))

@@ -36,7 +36,7 @@ def pg_bridge(tmp_path: Path) -> Iterator[tuple[Bridge, Postgres]]:
     pg.make_template()
     url = pg.new_database()
     make_admin_in(url, tmp_path)
-    bridge = Bridge(tmp_path, env={"FARMBRIDGE_DATABASE_URL": url})
+    bridge = Bridge(tmp_path, args=["--database", url])
     bridge.start()
     yield bridge, pg
     bridge.stop()

@@ -8,7 +8,9 @@ stored, and the store comes back by itself (a fresh connection for the next writ
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Final
 
@@ -19,7 +21,8 @@ from farmbridge.domain import DeviceKind, IngestBatch, IngestResult, ReadingIn
 from farmbridge.domain.clock import FakeClock
 from farmbridge.domain.errors import StoreUnavailable
 from farmbridge.domain.telemetry import SensorSpec
-from farmbridge.store.dialect import failure_reason
+from farmbridge.store.dialect import build_engine, failure_reason
+from farmbridge.store.migrate import upgrade
 from farmbridge.store.sql import SqlStore
 from tests.postgres import Postgres
 from tests.unit.bridge_services import already_online
@@ -186,3 +189,23 @@ async def _wait(cond: Callable[[], bool], timeout: float = RECOVERY_TIMEOUT_S) -
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+def test_instances_migrating_an_empty_database_at_once_create_it_once(
+    postgres: Postgres,
+) -> None:
+    """Four instances start together on an empty database: each migration succeeds and
+    the schema is at head once."""
+    name = f"empty_{uuid.uuid4().hex[:8]}"
+    postgres.execute(f"CREATE DATABASE {name}")
+    engines = [build_engine(postgres.url(name)) for _ in range(4)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(engines)) as pool:
+            for done in [pool.submit(upgrade, e) for e in engines]:
+                done.result()
+        with engines[0].connect() as c:
+            versions = c.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        assert len(versions) == 1
+    finally:
+        for e in engines:
+            e.dispose()
