@@ -41,6 +41,7 @@ from farmbridge.domain.notifications import (
     Webhook,
 )
 from farmbridge.domain.queries import EventFilter, ExportRow
+from farmbridge.domain.retention import History
 from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.store.results import (
     AlarmAcked,
@@ -235,6 +236,29 @@ class AlarmStore(Protocol):
         ...
 
 
+class RetentionStore(Protocol):
+    async def roll_up(self, farm_id: int, max_rows: int = ...) -> int:
+        """Adds the farm's next `max_rows` readings not yet rolled up to the rollups;
+        returns how many it added (0 when all are rolled up, or another instance rolled
+        these up at the same time)."""
+        ...
+
+    async def purge(self, what: History, farm_id: int, older_than_ms: int, limit: int) -> int:
+        """Deletes at most about `limit` of the farm's `what` stored before
+        `older_than_ms`, oldest first (raw readings only once rolled up); returns how many
+        rows went. Safe to run at once on several instances."""
+        ...
+
+    async def history_horizon(self, farm_id: int) -> int:
+        """The seq up to which the farm's changes may have been deleted: a resume from
+        before it cannot be replayed (0 when nothing was ever deleted)."""
+        ...
+
+    async def table_rows(self) -> dict[tuple[int, str], int]:
+        """Rows per (farm id, table) of the history tables (a full count: not per request)."""
+        ...
+
+
 class LivenessStore(Protocol):
     """Devices watched for silence, and marking them offline exactly once."""
 
@@ -328,6 +352,7 @@ class Store(
     AlarmStore,
     LivenessStore,
     NotificationStore,
+    RetentionStore,
     Protocol,
 ):
     """Async persistence; writes are durable when the awaited call returns.
