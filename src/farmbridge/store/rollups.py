@@ -231,10 +231,19 @@ def _raw_query(sensor_id: int, start_ms: int, end_ms: int, bucket_ms: int) -> An
 
 
 def rolled_buckets(
-    c: Connection, sensor_id: int, start_ms: int, end_ms: int, bucket_ms: int, period_ms: int
+    c: Connection,
+    sensor_id: int,
+    start_ms: int,
+    end_ms: int,
+    bucket_ms: int,
+    period_ms: int,
+    *,
+    scan_max_seqs: int = UNROLLED_SCAN_MAX_SEQS,
 ) -> list[ReadingBucket]:
     """The chart's buckets from the rollups of `period_ms` (see the module docstring);
-    `start_ms` and `bucket_ms` are whole multiples of the period."""
+    `start_ms` and `bucket_ms` are whole multiples of the period. The readings not rolled
+    up yet are found by the farm's seqs when at most `scan_max_seqs` of them are above the
+    mark (the usual case), else by the sensor's index over the chart's range."""
     found = c.execute(
         select(sensors.c.farm_id, farms.c.last_seq)
         .join(farms, farms.c.id == sensors.c.farm_id)
@@ -268,7 +277,7 @@ def rolled_buckets(
             ),
         )
         fresh = _raw_query(sensor_id, start_ms, whole_end, bucket_ms).where(readings.c.seq > rolled)
-        if last_seq - rolled <= UNROLLED_SCAN_MAX_SEQS:
+        if last_seq - rolled <= scan_max_seqs:
             # The farm's few seqs above the mark, by its primary key; `+ 0` keeps the
             # planner off the sensor's index, which would walk the whole range.
             fresh = fresh.where(
