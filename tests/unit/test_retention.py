@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from farmbridge.app import retention_service
+from farmbridge.app import build_app, build_services, retention_service
 from farmbridge.config import Settings
 from farmbridge.domain.clock import FakeClock
 from farmbridge.domain.reports import DeviceReport, ReportedReading
@@ -217,3 +217,17 @@ def test_settings_give_the_documented_retention_defaults(tmp_path: Path) -> None
     forever = Settings(data_dir=tmp_path, secret_key=SECRET_KEY, retention_raw_days=0)
     assert retention_service(forever, store, FakeClock()).policy.readings_days is None
     store.engine.dispose()
+
+
+async def test_the_app_runs_the_sweeper_on_its_own_timer(tmp_path: Path) -> None:
+    """While the app runs, a task named farmbridge.retention sweeps (every
+    RETENTION_SWEEP_S); it stops with the app."""
+    settings = Settings(data_dir=tmp_path, secret_key=SECRET_KEY, commit_window_ms=0.0)
+    app = build_app(settings, build_services(settings, clock=FakeClock(wall_ms=T0)))
+
+    def named() -> list[str]:
+        return [t.get_name() for t in asyncio.all_tasks() if not t.done()]
+
+    async with app.router.lifespan_context(app):
+        assert "farmbridge.retention" in named()
+    assert "farmbridge.retention" not in named()
