@@ -12,8 +12,9 @@ from prometheus_client import REGISTRY
 
 from farmbridge.app import build_app, build_services, retention_service
 from farmbridge.config import Settings
+from farmbridge.domain import DeviceState
 from farmbridge.domain.clock import FakeClock
-from farmbridge.domain.reports import DeviceReport, ReportedReading
+from farmbridge.domain.reports import DeviceReport, ReportedReading, ReportedStatus
 from farmbridge.domain.retention import DAY_MS, History, RetentionPolicy
 from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.hub.channel import Part, Subscription
@@ -21,7 +22,7 @@ from farmbridge.hub.hub import Hub
 from farmbridge.protocol.const import ALL_TOPICS, Mode, ResyncReason
 from farmbridge.service.access import Principal
 from farmbridge.service.bundle import Services
-from farmbridge.service.retention import RetentionService
+from farmbridge.service.retention import MAX_BATCHES_PER_SWEEP, RetentionService
 from farmbridge.service.stream import Resync, StreamService, Subscribed
 from farmbridge.store.sql import SqlStore
 from tests.unit.bridge_services import SECRET_KEY, admin, already_online, device, running_services
@@ -53,7 +54,9 @@ class Farm:
     async def post(self, n: int) -> None:
         entry = await self.svc.ingest.authenticate(self.key)
         now = self.clock.wall_ms()
-        report = DeviceReport(readings=[ReportedReading("temp", float(i), now) for i in range(n)])
+        report = DeviceReport(
+            readings=[ReportedReading("temp", float(i % 50), now) for i in range(n)]
+        )
         await self.svc.ingest.ingest(entry, report)
 
     async def resume(self, since: int) -> Subscribed | Resync:
@@ -115,8 +118,10 @@ async def test_sweep_deletes_raw_readings_past_their_period_only(farm: Farm) -> 
     f.clock.advance(20 * 86_400)
     await f.post(5)  # 11..15, 20 days later
     f.clock.advance(11 * 86_400)  # the first ten are 31 days old, the five 11
+    deleted_before = _deleted("readings")
     report = await f.sweeper().sweep()
     assert report.rolled == 15
+    assert _deleted("readings") - deleted_before == 10
     assert report.deleted[History.READINGS] == 10
     kept = await f.svc.store.readings(f.sensor_id, t0, f.clock.wall_ms())
     assert [r.seq for r in kept] == [11, 12, 13, 14, 15]
@@ -180,6 +185,11 @@ async def test_two_instances_sweeping_at_once_keep_the_rollups_exact(
     assert hour.count == 210
 
 
+def _deleted(kind: str) -> float:
+    value = REGISTRY.get_sample_value("farmbridge_retention_deleted_total", {"kind": kind})
+    return value or 0.0
+
+
 def _rows(farm: str, table: str) -> float | None:
     return REGISTRY.get_sample_value("farmbridge_store_rows", {"farm": farm, "table": table})
 
@@ -231,3 +241,24 @@ async def test_the_app_runs_the_sweeper_on_its_own_timer(tmp_path: Path) -> None
     async with app.router.lifespan_context(app):
         assert "farmbridge.retention" in named()
     assert "farmbridge.retention" not in named()
+
+
+async def test_status_changes_are_kept_whatever_their_age(farm: Farm) -> None:
+    """Retention deletes readings, rollups, events and commands, never status changes."""
+    f = farm
+    entry = await f.svc.ingest.authenticate(f.key)
+    status = ReportedStatus(DeviceState.OFFLINE, {}, f.clock.wall_ms())
+    await f.svc.ingest.ingest(entry, DeviceReport(status=status))
+    f.clock.advance(3_000 * 86_400)
+    await f.sweeper().sweep()
+    assert _rows("farm-node", "status_changes") == 1
+
+
+async def test_a_backlog_is_deleted_over_several_sweeps(farm: Farm) -> None:
+    """One sweep deletes at most MAX_BATCHES_PER_SWEEP batches per farm and kind."""
+    f = farm
+    await f.post(250)
+    f.clock.advance(31 * 86_400)
+    sweeper = f.sweeper(batch_rows=1)
+    assert (await sweeper.sweep()).deleted[History.READINGS] == MAX_BATCHES_PER_SWEEP
+    assert (await sweeper.sweep()).deleted[History.READINGS] == 250 - MAX_BATCHES_PER_SWEEP

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection, event
 
 from farmbridge.domain import (
     CommandState,
@@ -168,6 +169,8 @@ async def test_chart_is_the_same_from_rollups_after_raw_readings_are_deleted(
     assert await store.readings(sensor_id, T0, T0 + DAY_MS) == []
     for chart, want in zip(charts[:2], before[:2], strict=True):
         _same(await store.reading_buckets(sensor_id, *chart), want)
+    # A chart not on whole periods reads raw readings only: those are gone.
+    assert await store.reading_buckets(sensor_id, T0 + MINUTE_MS, T0 + HOUR_MS, HOUR_MS) == []
 
 
 async def test_chart_counts_readings_not_yet_rolled_up(store: SqlStore) -> None:
@@ -312,3 +315,40 @@ async def test_chart_is_the_same_when_many_readings_wait_to_be_rolled_up(
         got = rollups.rolled_buckets(conn, ids[2], *chart, FIVE_MINUTES_MS, scan_max_seqs=0)
     _same(got, want)
     assert sum(b.count for b in got) == 120
+
+
+async def test_chart_read_again_when_a_roll_up_commits_between_its_reads(
+    store: SqlStore,
+) -> None:
+    """A roll-up committed after the chart read the rollups, before it read the raw
+    readings above the mark, counts nothing twice: the chart reads again."""
+    ids = await _sensor(store)
+    await _ingest_span(store, ids, T0, 30)
+    chart = (T0, T0 + HOUR_MS, FIVE_MINUTES_MS)
+    want = await store.reading_buckets(ids[2], *chart)
+    rolled_between = []
+
+    def roll_up_now(conn: Connection, cursor: object, statement: str, *_: object) -> None:
+        if "reading_rollups" in statement and not rolled_between:
+            with store.engine.begin() as other:  # another connection: its own commit
+                rolled_between.append(rollups.write_batch(other, rollups.read_batch(other, ids[0])))
+
+    with store.engine.connect() as conn:
+        event.listen(conn, "after_cursor_execute", roll_up_now)
+        got = rollups.rolled_buckets(conn, ids[2], *chart, FIVE_MINUTES_MS)
+    assert rolled_between == [True]
+    _same(got, want)
+
+
+async def test_a_command_not_finished_stops_the_delete_of_older_ones(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    """An old pending command is kept, and so is every command after it, until it ends."""
+    farm_id, dev_id, _ = await _sensor(store)
+    pending = await store.create_command(dev_id, "p", {}, created_by=None, expires_ms=T0)
+    done = (await store.create_command(dev_id, "d", {}, created_by=None, expires_ms=T0)).command
+    await store.update_command(done.id, CommandState.CANCELLED)
+    cutoff = T0 + DAY_MS
+    assert await store.purge(History.COMMANDS, farm_id, cutoff, 100) == 0
+    await store.update_command(pending.command.id, CommandState.TIMED_OUT)
+    assert await store.purge(History.COMMANDS, farm_id, cutoff, 100) == 2
