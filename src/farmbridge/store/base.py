@@ -144,7 +144,12 @@ class HistoryStore(Protocol):
     ) -> list[Reading]: ...
     async def reading_buckets(
         self, sensor_id: int, start_ms: int, end_ms: int, bucket_ms: int
-    ) -> list[ReadingBucket]: ...
+    ) -> list[ReadingBucket]:
+        """Count, min, avg and max per bucket of `bucket_ms` from `start_ms`, empty ones
+        left out; from the rollups when start and width are whole rollup periods (so
+        also for readings retention deleted), else from the raw readings kept."""
+        ...
+
     async def events(self, farm_id: int, flt: EventFilter) -> list[Event]: ...
     async def export_readings(
         self, farm_id: int, start_ms: int, end_ms: int, *, chunk: int = 5_000, after_seq: int = 0

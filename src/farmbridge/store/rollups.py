@@ -15,13 +15,14 @@ readings of a last, partial period; the same numbers as from raw readings alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import BigInteger, Connection, Float, bindparam, case, func, select, text, update
 
 from farmbridge.domain import ReadingBucket
+from farmbridge.domain.errors import StoreUnavailable
 from farmbridge.store.dialect import upsert
 from farmbridge.store.schema import farms, history_marks, reading_rollups, readings, sensors
 
@@ -295,7 +296,9 @@ def rolled_buckets(
         # readings would be counted twice; its mark would have moved, so read again.
         if marks(c, farm_id)[0] == rolled:
             return _buckets(out, start_ms, bucket_ms)
-    return _buckets(out, start_ms, bucket_ms)
+    # Roll-ups commit a few times a minute: this many in one chart's reads is a store in
+    # trouble, and numbers that might count some readings twice are not an answer.
+    raise StoreUnavailable("the rollups kept moving while the chart was read")
 
 
 def _buckets(out: dict[int, Agg], start_ms: int, bucket_ms: int) -> list[ReadingBucket]:
@@ -303,7 +306,3 @@ def _buckets(out: dict[int, Agg], start_ms: int, bucket_ms: int) -> list[Reading
         ReadingBucket(start_ms + b * bucket_ms, a.n, a.lo, a.total / a.n, a.hi)
         for b, a in sorted(out.items())
     ]
-
-
-def farm_ids(c: Connection) -> Sequence[int]:
-    return [int(i) for i in c.execute(select(farms.c.id).order_by(farms.c.id)).scalars()]

@@ -11,7 +11,7 @@ to repeat.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection, Table, delete, func, select, update
 
@@ -29,7 +29,7 @@ from farmbridge.store.schema import (
     status_changes,
 )
 
-COUNTED_TABLES: tuple[Table, ...] = (
+COUNTED_TABLES: Final[tuple[Table, ...]] = (
     readings,
     reading_rollups,
     status_changes,
@@ -38,7 +38,7 @@ COUNTED_TABLES: tuple[Table, ...] = (
     commands,
 )
 """The tables whose rows per farm are counted for the metrics."""
-_FINAL_STATES = tuple(s.value for s in CommandState if s.final)
+_FINAL_STATES: Final = tuple(s.value for s in CommandState if s.final)
 
 
 class SqlRetention(SqlAggregate):
