@@ -2,7 +2,8 @@
 
 Every delete is one bounded write job: it reads at most `limit` of the oldest rows of a
 farm in key order and deletes the prefix of them that is old enough, so the writer (and
-ingest, which waits for it) is held for one batch at most. Raw readings go only up to
+ingest, which waits for it) is held for one batch at most; when a look at the oldest row
+on a read connection finds nothing old enough, there is no write job at all. Raw readings go only up to
 the farm's `rolled_seq` (what the rollups hold). A delete of sequenced rows raises the
 farm's `purged_seq` in its transaction: a resume from before it is told to reload. Two
 instances deleting at once delete the same prefix or nothing more; each batch is safe
@@ -11,6 +12,8 @@ to repeat.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection, Table, delete, func, select, update
@@ -52,7 +55,13 @@ class SqlRetention(SqlAggregate):
         return batch.readings if done else 0
 
     async def purge(self, what: History, farm_id: int, older_than_ms: int, limit: int) -> int:
-        return await self._db.write(lambda c: _PURGES[what](c, farm_id, older_than_ms, limit))
+        kind = _KINDS[what]
+        # A look on a read connection first: most sweeps find nothing old enough, and
+        # then cost the writer (and the ingest queued behind it) no job at all.
+        oldest = await self._db.read(lambda c: kind.candidates(c, farm_id, 1))
+        if _prefix(oldest, older_than_ms) is None:
+            return 0
+        return await self._db.write(lambda c: kind.purge(c, farm_id, older_than_ms, limit))
 
     async def history_horizon(self, farm_id: int) -> int:
         return await self._db.read(lambda c: rollups.marks(c, farm_id)[1])
@@ -69,65 +78,54 @@ class SqlRetention(SqlAggregate):
         return await self._db.read(fn)
 
 
-def _raise_purged(c: Connection, farm_id: int, seq: int) -> None:
-    rollups.ensure_marks(c, farm_id)
-    c.execute(
-        update(history_marks)
-        .where(history_marks.c.farm_id == farm_id, history_marks.c.purged_seq < seq)
-        .values(purged_seq=seq)
-    )
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """How one kind of history is deleted: its oldest rows as (key, age ms) in key order,
+    and the delete of every row up to a key."""
+
+    candidates: Callable[[Connection, int, int], list[tuple[int, int]]]
+    remove: Callable[[Connection, int, int], int]
+
+    def purge(self, c: Connection, farm_id: int, older_than_ms: int, limit: int) -> int:
+        last = _prefix(self.candidates(c, farm_id, limit), older_than_ms)
+        return 0 if last is None else self.remove(c, farm_id, last)
 
 
-def _prefix(rows: Any, older_than_ms: int) -> int | None:
-    """The key of the last row of the old prefix: rows are (key, age ms) in key order."""
+def _prefix(rows: Iterable[tuple[int, int]], older_than_ms: int) -> int | None:
+    """The key of the last row of the old prefix of `rows`, or None."""
     last = None
     for key, age_ms in rows:
         if age_ms >= older_than_ms:
             break
         last = key
-    return None if last is None else int(last)
+    return last
 
 
-def _purge_sequenced(
-    c: Connection,
-    table: Table,
-    age: ColumnElement[Any],
-    farm_id: int,
-    older_than_ms: int,
-    limit: int,
-    *,
-    cap: int | None = None,
-) -> int:
+def _sequenced(table: Table, age: ColumnElement[Any], *, rolled_only: bool = False) -> _Kind:
     # Seqs are given on receipt, so the receipt time grows with them: the oldest rows are
-    # the lowest seqs, found by the primary key, and the scan stops at the first young one.
-    q = select(table.c.seq, age).where(table.c.farm_id == farm_id)
-    if cap is not None:
-        q = q.where(table.c.seq <= cap)
-    last = _prefix(c.execute(q.order_by(table.c.seq).limit(limit)), older_than_ms)
-    if last is None:
-        return 0
-    gone = c.execute(delete(table).where(table.c.farm_id == farm_id, table.c.seq <= last))
-    _raise_purged(c, farm_id, last)
-    return int(gone.rowcount)
+    # the lowest seqs, found by the primary key, and a batch never reads a row it keeps
+    # beyond the first young one.
+    def candidates(c: Connection, farm_id: int, limit: int) -> list[tuple[int, int]]:
+        q = select(table.c.seq, age).where(table.c.farm_id == farm_id)
+        if rolled_only:  # raw readings: only what the rollups hold
+            q = q.where(table.c.seq <= rollups.marks(c, farm_id)[0])
+        rows = c.execute(q.order_by(table.c.seq).limit(limit))
+        return [(int(seq), int(ms)) for seq, ms in rows]
+
+    def remove(c: Connection, farm_id: int, last: int) -> int:
+        gone = c.execute(delete(table).where(table.c.farm_id == farm_id, table.c.seq <= last))
+        rollups.ensure_marks(c, farm_id)
+        c.execute(
+            update(history_marks)
+            .where(history_marks.c.farm_id == farm_id, history_marks.c.purged_seq < last)
+            .values(purged_seq=last)
+        )
+        return int(gone.rowcount)
+
+    return _Kind(candidates, remove)
 
 
-def _purge_readings(c: Connection, farm_id: int, older_than_ms: int, limit: int) -> int:
-    rolled, _ = rollups.marks(c, farm_id)
-    return _purge_sequenced(
-        c, readings, readings.c.received_ms, farm_id, older_than_ms, limit, cap=rolled
-    )
-
-
-def _purge_events(c: Connection, farm_id: int, older_than_ms: int, limit: int) -> int:
-    return _purge_sequenced(c, events, events.c.received_ms, farm_id, older_than_ms, limit)
-
-
-def _purge_command_updates(c: Connection, farm_id: int, older_than_ms: int, limit: int) -> int:
-    t = command_updates
-    return _purge_sequenced(c, t, t.c.ts_ms, farm_id, older_than_ms, limit)
-
-
-def _purge_commands(c: Connection, farm_id: int, older_than_ms: int, limit: int) -> int:
+def _command_candidates(c: Connection, farm_id: int, limit: int) -> list[tuple[int, int]]:
     # Only finished commands; a pending or sent one ends the prefix (it times out soon).
     q = (
         select(commands.c.id, commands.c.updated_ms, commands.c.state)
@@ -135,41 +133,45 @@ def _purge_commands(c: Connection, farm_id: int, older_than_ms: int, limit: int)
         .order_by(commands.c.id)
         .limit(limit)
     )
-    rows = [
-        (r.id, r.updated_ms if r.state in _FINAL_STATES else older_than_ms) for r in c.execute(q)
+    return [
+        (int(r.id), int(r.updated_ms) if r.state in _FINAL_STATES else _NEVER_MS)
+        for r in c.execute(q)
     ]
-    last = _prefix(rows, older_than_ms)
-    if last is None:
-        return 0
+
+
+def _remove_commands(c: Connection, farm_id: int, last: int) -> int:
     gone = c.execute(delete(commands).where(commands.c.farm_id == farm_id, commands.c.id <= last))
     return int(gone.rowcount)
 
 
-def _rollup_purge(period_ms: int) -> Any:
-    def purge(c: Connection, farm_id: int, older_than_ms: int, limit: int) -> int:
-        r = reading_rollups.c
-        where = (r.farm_id == farm_id, r.period_ms == period_ms)
-        # Only periods wholly before the cutoff; the last of the `limit` oldest bounds it.
-        oldest = (
+def _rollups(period_ms: int) -> _Kind:
+    r = reading_rollups.c
+
+    def candidates(c: Connection, farm_id: int, limit: int) -> list[tuple[int, int]]:
+        # A bucket's age is its period's last ms: it goes once wholly before the cutoff.
+        q = (
             select(r.bucket_ms)
-            .where(*where, r.bucket_ms <= older_than_ms - period_ms)
+            .where(r.farm_id == farm_id, r.period_ms == period_ms)
             .order_by(r.bucket_ms)
             .limit(limit)
-            .subquery()
         )
-        last = c.execute(select(func.max(oldest.c.bucket_ms))).scalar()
-        if last is None:
-            return 0
-        return int(c.execute(delete(reading_rollups).where(*where, r.bucket_ms <= last)).rowcount)
+        return [(int(b), int(b) + period_ms - 1) for b in c.execute(q).scalars()]
 
-    return purge
+    def remove(c: Connection, farm_id: int, last: int) -> int:
+        q = delete(reading_rollups).where(
+            r.farm_id == farm_id, r.period_ms == period_ms, r.bucket_ms <= last
+        )
+        return int(c.execute(q).rowcount)
+
+    return _Kind(candidates, remove)
 
 
-_PURGES = {
-    History.READINGS: _purge_readings,
-    History.ROLLUPS_5M: _rollup_purge(rollups.FIVE_MINUTES_MS),
-    History.ROLLUPS_1H: _rollup_purge(rollups.HOUR_MS),
-    History.EVENTS: _purge_events,
-    History.COMMAND_UPDATES: _purge_command_updates,
-    History.COMMANDS: _purge_commands,
+_NEVER_MS: Final = 2**62
+_KINDS: Final = {
+    History.READINGS: _sequenced(readings, readings.c.received_ms, rolled_only=True),
+    History.ROLLUPS_5M: _rollups(rollups.FIVE_MINUTES_MS),
+    History.ROLLUPS_1H: _rollups(rollups.HOUR_MS),
+    History.EVENTS: _sequenced(events, events.c.received_ms),
+    History.COMMAND_UPDATES: _sequenced(command_updates, command_updates.c.ts_ms),
+    History.COMMANDS: _Kind(_command_candidates, _remove_commands),
 }
