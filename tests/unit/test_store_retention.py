@@ -352,3 +352,14 @@ async def test_a_command_not_finished_stops_the_delete_of_older_ones(
     assert await store.purge(History.COMMANDS, farm_id, cutoff, 100) == 0
     await store.update_command(pending.command.id, CommandState.TIMED_OUT)
     assert await store.purge(History.COMMANDS, farm_id, cutoff, 100) == 2
+
+
+async def test_purge_with_nothing_old_enough_runs_no_write_job(store: SqlStore) -> None:
+    """A sweep that finds nothing to delete costs the writer (and ingest) nothing."""
+    ids = await _sensor(store)
+    await _ingest_span(store, ids, T0, 5)
+    await _roll_all(store, ids[0])
+    _, jobs = store.writer_stats
+    for what in History:
+        assert await store.purge(what, ids[0], T0 - DAY_MS, 5_000) == 0
+    assert store.writer_stats[1] == jobs
