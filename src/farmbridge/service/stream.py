@@ -1,9 +1,9 @@
 """Subscribing to a farm's live stream: authorize, then snapshot or gapless resume.
 
 Resume rules: a subscription `since` N gets exactly the changes after N, in order, from
-memory when the channel still holds them, else from the store (told to reload when
-retention deleted some of them); changes committed while
+memory when the channel still holds them, else from the store; changes committed while
 the store is read wait in the subscription and follow without a gap or a duplicate.
+When retention has deleted some of the changes after N, the client is told to reload.
 """
 
 from __future__ import annotations
