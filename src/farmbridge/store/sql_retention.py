@@ -103,8 +103,7 @@ def _prefix(rows: Iterable[tuple[int, int]], older_than_ms: int) -> int | None:
 
 def _sequenced(table: Table, age: ColumnElement[Any], *, rolled_only: bool = False) -> _Kind:
     # Seqs are given on receipt, so the receipt time grows with them: the oldest rows are
-    # the lowest seqs, found by the primary key, and a batch never reads a row it keeps
-    # beyond the first young one.
+    # the lowest seqs, found by the primary key, and the first young one ends the batch.
     def candidates(c: Connection, farm_id: int, limit: int) -> list[tuple[int, int]]:
         q = select(table.c.seq, age).where(table.c.farm_id == farm_id)
         if rolled_only:  # raw readings: only what the rollups hold
