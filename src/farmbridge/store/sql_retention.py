@@ -3,11 +3,11 @@
 Every delete is one bounded write job: it reads at most `limit` of the oldest rows of a
 farm in key order and deletes the prefix of them that is old enough, so the writer (and
 ingest, which waits for it) is held for one batch at most; when a look at the oldest row
-on a read connection finds nothing old enough, there is no write job at all. Raw readings go only up to
-the farm's `rolled_seq` (what the rollups hold). A delete of sequenced rows raises the
-farm's `purged_seq` in its transaction: a resume from before it is told to reload. Two
-instances deleting at once delete the same prefix or nothing more; each batch is safe
-to repeat.
+on a read connection finds nothing old enough, there is no write job at all. Raw
+readings go only up to the farm's `rolled_seq` (what the rollups hold). A delete of
+sequenced rows raises the farm's `purged_seq` in its transaction: a resume from before
+it is told to reload. Two instances deleting at once delete the same prefix or nothing
+more; each batch is safe to repeat.
 """
 
 from __future__ import annotations
