@@ -33,6 +33,7 @@ from farmbridge.config import Settings
 from farmbridge.domain.clock import SYSTEM_CLOCK, Clock
 from farmbridge.domain.liveness import LivenessPolicy
 from farmbridge.domain.notifications import RetryPolicy
+from farmbridge.domain.retention import RetentionPolicy
 from farmbridge.egress.mail import NoSmtp, SmtpOptions, SmtpSender
 from farmbridge.egress.webhook import WebhookSender
 from farmbridge.hub.hub import Hub
@@ -55,6 +56,7 @@ from farmbridge.service.liveness import LivenessService
 from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.notifications import NotificationService
 from farmbridge.service.probes import Probes, WriteProbe
+from farmbridge.service.retention import RetentionService
 from farmbridge.service.security import Secrets
 from farmbridge.service.stream import StreamService
 from farmbridge.service.users import UserService
@@ -191,6 +193,28 @@ def egress_worker(settings: Settings, store: SqlStore, clock: Clock) -> EgressWo
     )
 
 
+def retention_service(settings: Settings, store: SqlStore, clock: Clock) -> RetentionService:
+    """The retention sweeper of the settings; a period of 0 days keeps that history."""
+
+    def days(value: float) -> float | None:
+        return value or None
+
+    policy = RetentionPolicy(
+        readings_days=days(settings.retention_raw_days),
+        rollups_5m_days=days(settings.retention_rollup_5m_days),
+        rollups_1h_days=days(settings.retention_rollup_1h_days),
+        events_days=days(settings.retention_events_days),
+        commands_days=days(settings.retention_commands_days),
+    )
+    return RetentionService(
+        store,
+        policy=policy,
+        clock=clock,
+        batch_rows=settings.retention_batch_rows,
+        count_every_s=settings.retention_count_s,
+    )
+
+
 async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> None:
     """Expires overdue commands, forgets old message ids and finished notifications, and
     exports writer figures."""
@@ -258,6 +282,10 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
             ),
             asyncio.create_task(
                 svc.egress.run(settings.notify_poll_ms / 1000), name="farmbridge.egress"
+            ),
+            asyncio.create_task(
+                retention_service(settings, store, svc.clock).run(settings.retention_sweep_s),
+                name="farmbridge.retention",
             ),
         ]
         if settings.mqtt_url:

@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     liveness_min_silence_s: float = Field(default=60.0, gt=0, le=7 * 86_400)
     liveness_sweep_s: float = Field(default=5.0, gt=0, le=3_600)
 
+    # Retention (docs/design.md, "Retention and rollups"): days each kind of history is
+    # kept, 0 for ever. Raw readings go only once rolled up (5 min and 1 h); the sweep
+    # rolls up, deletes in batches of `retention_batch_rows` and counts rows for metrics.
+    retention_raw_days: float = Field(default=30.0, ge=0)
+    retention_rollup_5m_days: float = Field(default=400.0, ge=0)
+    retention_rollup_1h_days: float = Field(default=0.0, ge=0)
+    retention_events_days: float = Field(default=365.0, ge=0)
+    retention_commands_days: float = Field(default=90.0, ge=0)
+    retention_sweep_s: float = Field(default=60.0, gt=0, le=86_400)
+    retention_batch_rows: int = Field(default=5_000, ge=1, le=1_000_000)
+    retention_count_s: float = Field(default=900.0, gt=0)
+
     # The live stream (/ws).
     ws_heartbeat_s: float = ws_default.HEARTBEAT_S
     ws_auth_timeout_s: float = ws_default.AUTH_TIMEOUT_S

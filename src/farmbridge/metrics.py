@@ -83,3 +83,13 @@ DEVICES_MARKED_OFFLINE: Final = Counter(
 BACKPLANE_CONNECTED: Final = Gauge(
     "farmbridge_backplane_connected", "1 while the Redis backplane is connected, else 0"
 )
+STORE_ROWS: Final = Gauge(
+    "farmbridge_store_rows",
+    "Rows a farm holds per history table, counted by the retention sweep (not per request)",
+    ["farm", "table"],
+)
+RETENTION_DELETED: Final = Counter(
+    "farmbridge_retention_deleted_total",
+    "Rows the retention sweep deleted, by kind of history",
+    ["kind"],
+)

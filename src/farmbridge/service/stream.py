@@ -3,6 +3,7 @@
 Resume rules: a subscription `since` N gets exactly the changes after N, in order, from
 memory when the channel still holds them, else from the store; changes committed while
 the store is read wait in the subscription and follow without a gap or a duplicate.
+When retention has deleted some of the changes after N, the client is told to reload.
 """
 
 from __future__ import annotations
@@ -142,9 +143,15 @@ class StreamService:
                 self._hub.detach(sub)
                 return Resync(ResyncReason.TOO_FAR_BEHIND, channel.last_seq, channel.epoch)
             stored = await self._store.changes_since(farm_id, since, self._max_replay + 1)
+            # Read after the changes: a retention delete that took any of them committed
+            # before this read, so its horizon shows here (store/sql_retention.py).
+            horizon = await self._store.history_horizon(farm_id)
         except BaseException:
             self._hub.detach(sub)
             raise
+        if since < horizon:  # retention deleted changes after `since`: a replay has holes
+            self._hub.detach(sub)
+            return Resync(ResyncReason.TOO_FAR_BEHIND, channel.last_seq, channel.epoch)
         replay = [c for c in stored if c.seq <= bound]
         end = replay[-1].seq if replay else since
         held, sub.held = sub.held or [], None

@@ -41,6 +41,7 @@ from farmbridge.domain.notifications import (
     Webhook,
 )
 from farmbridge.domain.queries import EventFilter, ExportRow
+from farmbridge.domain.retention import History
 from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.store.results import (
     AlarmAcked,
@@ -143,7 +144,12 @@ class HistoryStore(Protocol):
     ) -> list[Reading]: ...
     async def reading_buckets(
         self, sensor_id: int, start_ms: int, end_ms: int, bucket_ms: int
-    ) -> list[ReadingBucket]: ...
+    ) -> list[ReadingBucket]:
+        """Count, min, avg and max per bucket of `bucket_ms` from `start_ms`, empty ones
+        left out; from the rollups when start and width are whole rollup periods (so
+        also for readings retention deleted), else from the raw readings kept."""
+        ...
+
     async def events(self, farm_id: int, flt: EventFilter) -> list[Event]: ...
     async def export_readings(
         self, farm_id: int, start_ms: int, end_ms: int, *, chunk: int = 5_000, after_seq: int = 0
@@ -232,6 +238,29 @@ class AlarmStore(Protocol):
 
     async def evaluate_alarm_timers(self, now_ms: int) -> AlarmsChanged:
         """Raises what held long enough by `now_ms` with no new input (the timer's job)."""
+        ...
+
+
+class RetentionStore(Protocol):
+    async def roll_up(self, farm_id: int, max_rows: int = ...) -> int:
+        """Adds the farm's next `max_rows` readings not yet rolled up to the rollups;
+        returns how many it added (0 when all are rolled up, or another instance rolled
+        these up at the same time)."""
+        ...
+
+    async def purge(self, what: History, farm_id: int, older_than_ms: int, limit: int) -> int:
+        """Deletes at most about `limit` of the farm's `what` stored before
+        `older_than_ms`, oldest first (raw readings only once rolled up); returns how many
+        rows went. Safe to run at once on several instances."""
+        ...
+
+    async def history_horizon(self, farm_id: int) -> int:
+        """The seq up to which the farm's changes may have been deleted: a resume from
+        before it cannot be replayed (0 when nothing was ever deleted)."""
+        ...
+
+    async def table_rows(self) -> dict[tuple[int, str], int]:
+        """Rows per (farm id, table) of the history tables (a full count: not per request)."""
         ...
 
 
@@ -328,6 +357,7 @@ class Store(
     AlarmStore,
     LivenessStore,
     NotificationStore,
+    RetentionStore,
     Protocol,
 ):
     """Async persistence; writes are durable when the awaited call returns.

@@ -182,6 +182,42 @@ device_removals = Table(
     PrimaryKeyConstraint("farm_id", "seq"),
 )
 
+# Readings rolled up per sensor and period (5 min, 1 h): count, sum, min and max over
+# [bucket_ms, bucket_ms + period_ms) of device time. The retention sweeper (store/rollups.py)
+# adds every reading with a seq above its farm's `rolled_seq` once, in the transaction
+# that moves the mark, so the rollups hold exactly the farm's readings up to that seq.
+reading_rollups = Table(
+    "reading_rollups",
+    metadata,
+    Column("sensor_id", Integer, nullable=False),
+    Column("period_ms", Integer, nullable=False),
+    Column("bucket_ms", BigInteger, nullable=False),
+    Column("farm_id", Integer, nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
+    Column("lo", Float, nullable=False),
+    Column("hi", Float, nullable=False),
+    PrimaryKeyConstraint("sensor_id", "period_ms", "bucket_ms"),
+    Index("ix_rollups_farm_period", "farm_id", "period_ms", "bucket_ms"),
+)
+
+# Per farm: every reading up to `rolled_seq` is in reading_rollups; every change up to
+# `purged_seq` may have been deleted by retention, so a resume from before it cannot be
+# replayed (the client must reload).
+history_marks = Table(
+    "history_marks",
+    metadata,
+    Column(
+        "farm_id",
+        Integer,
+        ForeignKey("farms.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("rolled_seq", BigInteger, nullable=False, default=0),
+    Column("purged_seq", BigInteger, nullable=False, default=0),
+)
+
 # A device's message ids, so that a retried batch is recognised and not stored twice.
 ingest_messages = Table(
     "ingest_messages",

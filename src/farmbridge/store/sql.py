@@ -1,7 +1,7 @@
 """SqlStore: the Store on SQLAlchemy Core, SQLite by default, PostgreSQL by URL.
 
 One class per aggregate (`sql_users`, `sql_devices`, `sql_history`, `sql_commands`,
-`sql_alarms`, `sql_liveness`, `sql_notifications`), each over the one shared
+`sql_alarms`, `sql_liveness`, `sql_notifications`, `sql_retention`), each over the one shared
 `SqlDatabase` (engine, group-commit writer, clock, listeners); this class is all of them
 at once plus the lifecycle. What depends on the database behind the URL is in `dialect`.
 """
@@ -23,11 +23,19 @@ from farmbridge.store.sql_devices import SqlDevices
 from farmbridge.store.sql_history import SqlHistory
 from farmbridge.store.sql_liveness import SqlLiveness
 from farmbridge.store.sql_notifications import SqlNotifications
+from farmbridge.store.sql_retention import SqlRetention
 from farmbridge.store.sql_users import SqlUsers
 
 
 class SqlStore(
-    SqlUsers, SqlDevices, SqlHistory, SqlCommands, SqlAlarms, SqlLiveness, SqlNotifications
+    SqlUsers,
+    SqlDevices,
+    SqlHistory,
+    SqlCommands,
+    SqlAlarms,
+    SqlLiveness,
+    SqlNotifications,
+    SqlRetention,
 ):
     """See farmbridge.store.base.Store for the contract of each method."""
 
