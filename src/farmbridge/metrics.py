@@ -83,3 +83,6 @@ DEVICES_MARKED_OFFLINE: Final = Counter(
 BACKPLANE_CONNECTED: Final = Gauge(
     "farmbridge_backplane_connected", "1 while the Redis backplane is connected, else 0"
 )
+COMMAND_POLLS_WAITING: Final = Gauge(
+    "farmbridge_command_polls_waiting", "Device long polls waiting for a command"
+)

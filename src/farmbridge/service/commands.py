@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from farmbridge import metrics
 from farmbridge.domain import Change, Command, CommandState, CommandUpdate, Role
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import Conflict, Forbidden, ValidationFailed
@@ -122,10 +123,13 @@ class CommandService:
             remaining = deadline - self._clock.monotonic()
             if sent or remaining <= 0 or self._closing:
                 return sent
+            metrics.COMMAND_POLLS_WAITING.inc()
             try:
                 await asyncio.wait_for(event.wait(), remaining)
             except TimeoutError:
                 return []
+            finally:
+                metrics.COMMAND_POLLS_WAITING.dec()
 
     async def complete(
         self, entry: DeviceEntry, command_id: int, state: CommandState, detail: str
