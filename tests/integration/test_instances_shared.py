@@ -194,6 +194,46 @@ def test_a_command_created_on_one_instance_wakes_a_long_poll_on_the_other(pair: 
         api.close()
 
 
+def test_a_command_created_while_redis_is_down_reaches_a_poll_on_the_other_within_a_second(
+    pair: Pair,
+) -> None:
+    """No instance hears another's commands while Redis is down: a poll waiting on B reads
+    the store every DEGRADED_RECHECK_S instead of sleeping out its 20 s."""
+    from farmbridge.service.commands import DEGRADED_RECHECK_S
+
+    api = Api(pair.a.url, *ADMIN)
+    try:
+        farm = api.farm(unique("wake-down"))
+        created = api.device(farm["id"], "pump", kind="actuator")
+        device_id, key = created["device"]["id"], created["key"]
+        pair.redis.stop()
+        for bridge in (pair.a, pair.b):
+            _wait(lambda br=bridge: _backplane(br) == "degraded", "Redis loss never seen")
+        got: list[dict[str, Any]] = []
+        done = threading.Event()
+
+        def poll() -> None:
+            got.extend(_poll(pair.b.url, key, POLL_WAIT_S))
+            done.set()
+
+        waiting = _polls_waiting(pair.b)
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        _wait(lambda: _polls_waiting(pair.b) > waiting, "the poll never waited on B")
+        cmd = api.ok("POST", f"/api/v1/devices/{device_id}/commands", json={"action": "on"})
+        created_at = time.monotonic()
+        assert done.wait(DEGRADED_RECHECK_S + AT_ONCE_S), "the poll on B did not recheck"
+        lag = time.monotonic() - created_at
+        thread.join(5)
+        assert [c["id"] for c in got] == [cmd["id"]]
+        print(f"poll on B answered {lag * 1000:.0f} ms after A created the command, Redis down")
+    finally:
+        pair.redis.start()
+        for bridge in (pair.a, pair.b):
+            _wait(lambda br=bridge: _backplane(br) == "ok", "backplane never came back")
+        api.close()
+
+
 def test_each_command_goes_to_one_of_two_polls_racing_on_two_instances(pair: Pair) -> None:
     """A device polls A and B at once, again and again, while commands are created through
     both: every command is handed out once, to one of the polls."""

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from farmbridge.domain import Change, Reading
-from farmbridge.service.backplane import Backplane, decode_notice, encode_notice, encode_signal
+from farmbridge.service.backplane import (
+    Backplane,
+    decode_notice,
+    decode_signal,
+    encode_notice,
+    encode_signal,
+)
 
 
 def _r(seq: int, farm_id: int = 1) -> Reading:
@@ -117,3 +123,25 @@ async def test_listeners_hear_what_the_hub_is_fed_in_order() -> None:
     plane.local([_r(1), _r(2)])
     plane.local([_r(2), _r(3)])
     assert heard == out == [1, 2, 3]
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+
+    async def publish(self, channel: str, msg: bytes) -> None:
+        self.published.append((channel, msg))
+
+
+async def test_a_signal_that_could_not_be_sent_is_sent_on_reconnect() -> None:
+    """An instance cut off from Redis keeps what it had to say, and says it once it is back,
+    so the others, who heard Redis all along, do not trust a stale entry until its age."""
+    store: Any = FakeStore([])
+    plane = Backplane(store, lambda changes: None, "redis://127.0.0.1:1/0")
+    plane.signal("device", 7)
+    plane.signal("user", 8)
+    redis = FakeRedis()
+    await plane._resend(redis)
+    assert [decode_signal(m)[1:] for _, m in redis.published] == [("device", 7), ("user", 8)]
+    await plane._resend(redis)
+    assert len(redis.published) == 2  # once each

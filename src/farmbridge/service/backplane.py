@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -37,6 +38,7 @@ SIGNALS: Final = "farmbridge.signals"
 GAP_WAIT_S: Final = 0.2
 FILL_LIMIT: Final = 10_000
 HEALTH_CHECK_S: Final = 5
+MAX_UNSENT_SIGNALS: Final = 10_000
 
 
 def encode_notice(instance: str, farm_id: int, seqs: Sequence[int]) -> bytes:
@@ -82,6 +84,7 @@ class Backplane:
         self._listeners: list[Callable[[Sequence[Change]], None]] = []
         self._handlers: dict[str, list[Callable[[Any], None]]] = {}
         self._state_listeners: list[Callable[[str], None]] = []
+        self._unsent: deque[bytes] = deque(maxlen=MAX_UNSENT_SIGNALS)
         self.connected = False
         BACKPLANE_CONNECTED.set(0)
 
@@ -108,10 +111,28 @@ class Backplane:
         listener(self.status())
 
     def signal(self, kind: str, value: Any) -> None:
-        """Tells every other instance (fire and forget; value JSON-serializable)."""
-        if self._url is not None and self.connected:
-            msg = encode_signal(self.instance, kind, value)
-            asyncio.get_running_loop().create_task(self._publish(msg, SIGNALS))
+        """Tells every other instance (value JSON-serializable). Not sent now (Redis down,
+        or the publish fails), it is sent on reconnect: the others, who heard Redis all
+        along, would otherwise trust what it invalidates for their backstop age."""
+        if self._url is None:
+            return
+        msg = encode_signal(self.instance, kind, value)
+        if self.connected:
+            asyncio.get_running_loop().create_task(self._publish_signal(msg))
+        else:
+            self._unsent.append(msg)
+
+    async def _publish_signal(self, msg: bytes) -> None:
+        try:
+            await self._redis.publish(SIGNALS, msg)
+        except Exception:
+            self._unsent.append(msg)
+            self._lost()
+
+    async def _resend(self, client: Any) -> None:
+        while self._unsent:
+            await client.publish(SIGNALS, self._unsent[0])
+            self._unsent.popleft()
 
     def _signalled(self, data: bytes | str) -> None:
         instance, kind, value = decode_signal(data)
@@ -247,6 +268,7 @@ class Backplane:
                 pubsub = client.pubsub()
                 await pubsub.subscribe(CHANNEL, SIGNALS)
                 self._redis = client
+                await self._resend(client)
                 self._set_connected(True)
                 log.info("backplane connected")
                 delay = 0.1

@@ -2,15 +2,16 @@
 
 A new command wakes the device's long polls and the listeners (the MQTT bridge) on every
 instance: each hears of it as a change from the backplane (`heard`), whichever instance
-created it. Which one hands it out is decided by the store: a command moves from pending
-to sent once, and a `take_pending` that loses that race skips it.
+created it (while Redis is down, waiting polls read the store every DEGRADED_RECHECK_S).
+Which one hands it out is decided by the store: a command moves from pending to sent
+once, and a `take_pending` that loses that race skips it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from farmbridge import metrics
 from farmbridge.domain import Change, Command, CommandState, CommandUpdate, Role
@@ -22,6 +23,7 @@ from farmbridge.service.farms import FarmService
 from farmbridge.store import CommandStore
 
 ACK_STATES = {CommandState.ACKNOWLEDGED, CommandState.FAILED}
+DEGRADED_RECHECK_S: Final = 1.0
 
 
 class CommandService:
@@ -36,11 +38,17 @@ class CommandService:
         self._wakeups: dict[int, asyncio.Event] = {}
         self._closing = False
         self._listeners: list[Callable[[int], None]] = []
+        self._recheck_s: float | None = None
 
     def add_listener(self, listener: Callable[[int], None]) -> None:
         """Hears the device id of every new command of any instance (the MQTT bridge
         publishes it to its device, if it is the one that takes it)."""
         self._listeners.append(listener)
+
+    def backplane_state(self, status: str) -> None:
+        """While the backplane is "degraded" no other instance's command wakes a poll
+        here: a waiting poll reads the store every DEGRADED_RECHECK_S instead."""
+        self._recheck_s = DEGRADED_RECHECK_S if status == "degraded" else None
 
     def heard(self, changes: Sequence[Change]) -> None:
         """Every committed change of every instance (the backplane's listener)."""
@@ -123,11 +131,13 @@ class CommandService:
             remaining = deadline - self._clock.monotonic()
             if sent or remaining <= 0 or self._closing:
                 return sent
+            wait = remaining if self._recheck_s is None else min(remaining, self._recheck_s)
             metrics.COMMAND_POLLS_WAITING.inc()
             try:
-                await asyncio.wait_for(event.wait(), remaining)
+                await asyncio.wait_for(event.wait(), wait)
             except TimeoutError:
-                return []
+                if wait >= remaining:
+                    return []
             finally:
                 metrics.COMMAND_POLLS_WAITING.dec()
 

@@ -9,7 +9,10 @@ drop what each caches, wired to the backplane.
   stops dropping its messages as rejected.
 
 Commands need no signal: a new command is a change, and every instance hears every
-change through the backplane (`CommandService.heard`).
+change through the backplane (`CommandService.heard`); while it cannot, its waiting
+device polls read the store every second (`CommandService.backplane_state`).
+
+A signal this instance could not send (Redis down) is sent when it reconnects.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def link_instances(
     backplane.on_signal("pending", lambda v: named_devices.drop(int(v[0]), str(v[1])))
 
     backplane.add_listener(commands.heard)
+    backplane.add_state_listener(commands.backplane_state)
 
 
 def _drop_device(directory: DeviceDirectory, value: Any) -> None:
