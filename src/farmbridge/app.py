@@ -52,6 +52,7 @@ from farmbridge.service.directory import DeviceDirectory
 from farmbridge.service.egress import EgressWorker, MailSender
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.instances import link_instances
 from farmbridge.service.liveness import LivenessService
 from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.notifications import NotificationService
@@ -122,6 +123,18 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         max_age_s=settings.max_reading_age_s,
         clock=clock,
     )
+    commands_svc = CommandService(store, farm_svc, ttl_s=settings.command_ttl_s, clock=clock)
+    named = NamedDeviceService(
+        store, directory, farm_svc, ingest, unknown_devices=settings.unknown_devices, clock=clock
+    )
+    link_instances(
+        backplane,
+        directory=directory,
+        watch=watch,
+        registry=registry,
+        commands=commands_svc,
+        named_devices=named,
+    )
     return Services(
         store=store,
         access=AccessService(
@@ -138,16 +151,9 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         users=UserService(store, sec, watch),
         stream=stream,
         connections=registry,
-        commands=CommandService(store, farm_svc, ttl_s=settings.command_ttl_s, clock=clock),
+        commands=commands_svc,
         ingest=ingest,
-        named_devices=NamedDeviceService(
-            store,
-            directory,
-            farm_svc,
-            ingest,
-            unknown_devices=settings.unknown_devices,
-            clock=clock,
-        ),
+        named_devices=named,
         probes=Probes(write=WriteProbe(store.probe_write, clock=clock)),
         alarms=AlarmService(store),
         alarm_timer=AlarmTimer(store, clock=clock),

@@ -93,3 +93,6 @@ RETENTION_DELETED: Final = Counter(
     "Rows the retention sweep deleted, by kind of history",
     ["kind"],
 )
+COMMAND_POLLS_WAITING: Final = Gauge(
+    "farmbridge_command_polls_waiting", "Device long polls waiting for a command"
+)

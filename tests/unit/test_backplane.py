@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from farmbridge.domain import Change, Reading
-from farmbridge.service.backplane import Backplane, decode_notice, encode_notice
+from farmbridge.service.backplane import (
+    Backplane,
+    decode_notice,
+    decode_signal,
+    encode_notice,
+    encode_signal,
+)
 
 
 def _r(seq: int, farm_id: int = 1) -> Reading:
@@ -84,3 +90,58 @@ async def test_a_remote_notice_reads_the_store_without_duplicates() -> None:
     await asyncio.sleep(0.02)
     assert out == [1, 2, 3]
     assert plane.status() == "off"
+
+
+def test_a_signal_reaches_the_handlers_of_its_kind_on_other_instances_only() -> None:
+    """Another instance's signal calls this one's handlers; this one's own is ignored."""
+    plane, _ = _plane(FakeStore([]))
+    heard: list[Any] = []
+    plane.on_signal("device", heard.append)
+    plane._signalled(encode_signal("elsewhere", "device", 7))
+    plane._signalled(encode_signal("elsewhere", "user", 8))
+    plane._signalled(encode_signal(plane.instance, "device", 9))
+    assert heard == [7]
+
+
+def test_state_listeners_hear_the_status_now_and_on_each_change() -> None:
+    """A cache learns at once whether it may trust itself, and again on every change."""
+    store: Any = FakeStore([])
+    plane = Backplane(store, lambda changes: None, "redis://127.0.0.1:1/0")
+    states: list[str] = []
+    plane.add_state_listener(states.append)
+    plane._set_connected(True)
+    plane._set_connected(True)
+    plane._lost()
+    assert states == ["degraded", "ok", "degraded"]
+
+
+async def test_listeners_hear_what_the_hub_is_fed_in_order() -> None:
+    """The command service hears every change once, after the hub, in seq order."""
+    plane, out = _plane(FakeStore([]))
+    heard: list[int] = []
+    plane.add_listener(lambda changes: heard.extend(c.seq for c in changes))
+    plane.local([_r(1), _r(2)])
+    plane.local([_r(2), _r(3)])
+    assert heard == out == [1, 2, 3]
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+
+    async def publish(self, channel: str, msg: bytes) -> None:
+        self.published.append((channel, msg))
+
+
+async def test_a_signal_that_could_not_be_sent_is_sent_on_reconnect() -> None:
+    """An instance cut off from Redis keeps what it had to say, and says it once it is back,
+    so the others, who heard Redis all along, do not trust a stale entry until its age."""
+    store: Any = FakeStore([])
+    plane = Backplane(store, lambda changes: None, "redis://127.0.0.1:1/0")
+    plane.signal("device", 7)
+    plane.signal("user", 8)
+    redis = FakeRedis()
+    await plane._resend(redis)
+    assert [decode_signal(m)[1:] for _, m in redis.published] == [("device", 7), ("user", 8)]
+    await plane._resend(redis)
+    assert len(redis.published) == 2  # once each

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from farmbridge.domain import DeviceKind
 from farmbridge.domain.clock import FakeClock
+from farmbridge.domain.errors import Unauthenticated
 from farmbridge.service.bundle import Services
-from farmbridge.service.directory import MISS_TTL_S, DeviceDirectory
+from farmbridge.service.directory import (
+    CONNECTED_MAX_AGE_S,
+    DEGRADED_MAX_AGE_S,
+    MISS_TTL_S,
+    DeviceDirectory,
+)
 from farmbridge.service.named_devices import FARM_MISS_TTL_S, NOTE_EVERY_S
 from tests.unit.bridge_services import running_services
 
@@ -63,3 +71,106 @@ async def test_unknown_device_is_noted_once_per_interval(svc: Services, clock: F
     await svc.named_devices.device(farm.id, "ghost", source="mqtt", sample=b"{}")
     (pending,) = await svc.store.list_pending_devices(farm.id)
     assert (pending.messages, pending.last_seen_ms) == (2, clock.wall_ms())
+
+
+async def _keyed(svc: Services, farm_name: str, key_hash: str) -> int:
+    farm = await svc.store.create_farm(farm_name, "")
+    device = await svc.store.create_device(farm.id, "d", DeviceKind.SENSOR_NODE, "", key_hash)
+    return device.id
+
+
+async def test_directory_trusts_an_entry_for_ever_without_a_backplane(
+    svc: Services, clock: FakeClock
+) -> None:
+    """One instance makes every change itself: an entry stays until it is forgotten."""
+    device_id = await _keyed(svc, "f", "old")
+    directory = DeviceDirectory(svc.store, clock=clock)
+    directory.backplane_state("off")
+    await directory.by_key_hash("old")
+    await svc.store.set_device_key_hash(device_id, "new")  # as another process would
+    clock.advance(CONNECTED_MAX_AGE_S * 10)
+    assert (await directory.by_key_hash("old")).device.id == device_id
+
+
+async def test_directory_rereads_after_the_degraded_bound_while_redis_is_down(
+    svc: Services, clock: FakeClock
+) -> None:
+    """While signals cannot be heard an old key is accepted for DEGRADED_MAX_AGE_S at most."""
+    device_id = await _keyed(svc, "f", "old")
+    directory = DeviceDirectory(svc.store, clock=clock)
+    directory.backplane_state("degraded")
+    await directory.by_key_hash("old")
+    await svc.store.set_device_key_hash(device_id, "new")  # on another instance, unheard
+    clock.advance(DEGRADED_MAX_AGE_S / 2)
+    assert (await directory.by_key_hash("old")).device.id == device_id
+    clock.advance(DEGRADED_MAX_AGE_S / 2)
+    with pytest.raises(Unauthenticated):
+        await directory.by_key_hash("old")
+
+
+async def test_directory_rereads_after_the_connected_backstop(
+    svc: Services, clock: FakeClock
+) -> None:
+    """A signal Redis lost leaves an old key for CONNECTED_MAX_AGE_S at most."""
+    device_id = await _keyed(svc, "f", "old")
+    directory = DeviceDirectory(svc.store, clock=clock)
+    directory.backplane_state("ok")
+    await directory.by_key_hash("old")
+    await svc.store.set_device_key_hash(device_id, "new")
+    clock.advance(CONNECTED_MAX_AGE_S - 1)
+    assert (await directory.by_key_hash("old")).device.id == device_id
+    clock.advance(1)
+    with pytest.raises(Unauthenticated):
+        await directory.by_key_hash("old")
+
+
+async def test_directory_drops_everything_when_the_backplane_state_changes(
+    svc: Services, clock: FakeClock
+) -> None:
+    """Signals may be missed around a disconnect or reconnect: nothing cached survives it."""
+    device_id = await _keyed(svc, "f", "old")
+    directory = DeviceDirectory(svc.store, clock=clock)
+    directory.backplane_state("ok")
+    await directory.by_key_hash("old")
+    await svc.store.set_device_key_hash(device_id, "new")
+    directory.backplane_state("degraded")
+    with pytest.raises(Unauthenticated):
+        await directory.by_key_hash("old")
+
+
+async def test_directory_does_not_cache_a_read_a_drop_overtook(
+    svc: Services, clock: FakeClock
+) -> None:
+    """A signal that lands while the old row is being read is not undone by that read."""
+    device_id = await _keyed(svc, "f", "old")
+    directory = DeviceDirectory(svc.store, clock=clock)
+    directory.backplane_state("ok")
+    read = svc.store.get_device_by_key_hash
+
+    async def slow_read(key_hash: str) -> Any:
+        device = await read(key_hash)
+        directory.drop_device(device_id)  # the rotation's signal, mid-read
+        await svc.store.set_device_key_hash(device_id, "new")
+        return device
+
+    directory._store = cast(
+        Any, SimpleNamespace(get_device_by_key_hash=slow_read, list_sensors=svc.store.list_sensors)
+    )
+    assert (await directory.by_key_hash("old")).device.id == device_id  # the read in flight
+    directory._store = svc.store
+    with pytest.raises(Unauthenticated):
+        await directory.by_key_hash("old")
+
+
+async def test_forgetting_tells_listeners_and_dropping_does_not(
+    svc: Services, clock: FakeClock
+) -> None:
+    """A change made here goes to the other instances; one heard from them goes nowhere."""
+    directory = DeviceDirectory(svc.store, clock=clock)
+    told: list[int | None] = []
+    directory.add_forget_listener(told.append)
+    directory.forget_device(7)
+    directory.forget_misses()
+    directory.drop_device(8)
+    directory.drop_misses()
+    assert told == [7, None]

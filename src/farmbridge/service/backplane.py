@@ -7,6 +7,12 @@ the store (`changes_since`, the read a resume uses), so a message Redis drops, o
 Redis that is down, costs latency, never a change. Per farm the hub is fed strictly in
 seq order, each seq once: later changes wait until the gap is filled, from the store if
 it is not filled within `gap_wait_s`.
+
+Signals are the other half: what one instance must tell the others so that they drop
+what they cached (a device's key or sensors, a user's access). They go to a second
+channel as (instance, kind, value) and reach every other instance's handlers for that
+kind; an instance that cannot hear them (Redis down) is told through its state
+listeners, which shorten or drop what they cache, and again when it hears again.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -27,8 +34,11 @@ from farmbridge.store.base import Store
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "farmbridge.changes"
+SIGNALS: Final = "farmbridge.signals"
 GAP_WAIT_S: Final = 0.2
 FILL_LIMIT: Final = 10_000
+HEALTH_CHECK_S: Final = 5
+MAX_UNSENT_SIGNALS: Final = 10_000
 
 
 def encode_notice(instance: str, farm_id: int, seqs: Sequence[int]) -> bytes:
@@ -38,6 +48,15 @@ def encode_notice(instance: str, farm_id: int, seqs: Sequence[int]) -> bytes:
 def decode_notice(data: bytes | str) -> tuple[str, int, int, int]:
     msg = orjson.loads(data)
     return str(msg["i"]), int(msg["f"]), int(msg["lo"]), int(msg["hi"])
+
+
+def encode_signal(instance: str, kind: str, value: Any) -> bytes:
+    return orjson.dumps({"i": instance, "k": kind, "v": value})
+
+
+def decode_signal(data: bytes | str) -> tuple[str, str, Any]:
+    msg = orjson.loads(data)
+    return str(msg["i"]), str(msg["k"]), msg["v"]
 
 
 class Backplane:
@@ -62,6 +81,10 @@ class Backplane:
         self._filling: set[int] = set()
         self._refill: set[int] = set()
         self._redis: Any = None
+        self._listeners: list[Callable[[Sequence[Change]], None]] = []
+        self._handlers: dict[str, list[Callable[[Any], None]]] = {}
+        self._state_listeners: list[Callable[[str], None]] = []
+        self._unsent: deque[bytes] = deque(maxlen=MAX_UNSENT_SIGNALS)
         self.connected = False
         BACKPLANE_CONNECTED.set(0)
 
@@ -69,6 +92,69 @@ class Backplane:
         if self._url is None:
             return "off"
         return "ok" if self.connected else "degraded"
+
+    def add_listener(self, listener: Callable[[Sequence[Change]], None]) -> None:
+        """Hears what the hub is fed, after it: every change of every instance, once,
+        in seq order per farm (the command service wakes its long polls with it)."""
+        self._listeners.append(listener)
+
+    # Signals between instances.
+    def on_signal(self, kind: str, handler: Callable[[Any], None]) -> None:
+        """Calls `handler(value)` for each signal of `kind` another instance sends."""
+        self._handlers.setdefault(kind, []).append(handler)
+
+    def add_state_listener(self, listener: Callable[[str], None]) -> None:
+        """Calls `listener(status())` now and whenever the status changes: a listener
+        that caches what signals invalidate must not trust its cache while "degraded",
+        and must drop it when the status changes (signals may have been missed)."""
+        self._state_listeners.append(listener)
+        listener(self.status())
+
+    def signal(self, kind: str, value: Any) -> None:
+        """Tells every other instance (value JSON-serializable). Not sent now (Redis down,
+        or the publish fails), it is sent on reconnect: the others, who heard Redis all
+        along, would otherwise trust what it invalidates for their backstop age."""
+        if self._url is None:
+            return
+        msg = encode_signal(self.instance, kind, value)
+        if self.connected:
+            asyncio.get_running_loop().create_task(self._publish_signal(msg))
+        else:
+            self._unsent.append(msg)
+
+    async def _publish_signal(self, msg: bytes) -> None:
+        try:
+            await self._redis.publish(SIGNALS, msg)
+        except Exception:
+            self._unsent.append(msg)
+            self._lost()
+
+    async def _resend(self, client: Any) -> None:
+        while self._unsent:
+            await client.publish(SIGNALS, self._unsent[0])
+            self._unsent.popleft()
+
+    def _signalled(self, data: bytes | str) -> None:
+        instance, kind, value = decode_signal(data)
+        if instance == self.instance:
+            return
+        for handler in self._handlers.get(kind, ()):
+            try:
+                handler(value)
+            except Exception:
+                log.exception("backplane signal handler failed for %s", kind)
+
+    def _set_connected(self, connected: bool) -> None:
+        was = self.connected
+        self.connected = connected
+        BACKPLANE_CONNECTED.set(1 if connected else 0)
+        if was != connected:
+            status = self.status()
+            for listener in self._state_listeners:
+                try:
+                    listener(status)
+                except Exception:
+                    log.exception("backplane state listener failed")
 
     # Local commits: the store's listener.
     def local(self, changes: Sequence[Change]) -> None:
@@ -81,17 +167,16 @@ class Backplane:
                 msg = encode_notice(self.instance, farm_id, [c.seq for c in farm_changes])
                 asyncio.get_running_loop().create_task(self._publish(msg))
 
-    async def _publish(self, msg: bytes) -> None:
+    async def _publish(self, msg: bytes, channel: str = CHANNEL) -> None:
         try:
-            await self._redis.publish(CHANNEL, msg)
+            await self._redis.publish(channel, msg)
         except Exception:
             self._lost()
 
     def _lost(self) -> None:
         if self.connected:
             log.warning("backplane disconnected")
-        self.connected = False
-        BACKPLANE_CONNECTED.set(0)
+        self._set_connected(False)
 
     # Ordering.
     def _offer(self, farm_id: int, changes: Sequence[Change]) -> None:
@@ -116,6 +201,11 @@ class Backplane:
         self._last[farm_id] = last
         if out:
             self._deliver(out)
+            for listener in self._listeners:
+                try:
+                    listener(out)
+                except Exception:
+                    log.exception("backplane listener failed")
         timer = self._timers.pop(farm_id, None)
         if held:
             if timer is not None:
@@ -169,13 +259,17 @@ class Backplane:
 
         delay = 0.1
         while True:
-            client = aioredis.from_url(self._url, socket_connect_timeout=2)
+            # The health check pings an idle subscription, so a silently dead link is seen
+            # within seconds, not when TCP gives up.
+            client = aioredis.from_url(
+                self._url, socket_connect_timeout=2, health_check_interval=HEALTH_CHECK_S
+            )
             try:
                 pubsub = client.pubsub()
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(CHANNEL, SIGNALS)
                 self._redis = client
-                self.connected = True
-                BACKPLANE_CONNECTED.set(1)
+                await self._resend(client)
+                self._set_connected(True)
                 log.info("backplane connected")
                 delay = 0.1
                 for farm_id in list(self._last):  # missed while away: the store has them
@@ -184,7 +278,10 @@ class Backplane:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None and msg.get("type") == "message":
                         try:
-                            self._remote(msg["data"])
+                            if msg.get("channel") in (SIGNALS, SIGNALS.encode()):
+                                self._signalled(msg["data"])
+                            else:
+                                self._remote(msg["data"])
                         except Exception:
                             log.exception("bad backplane message")
             except asyncio.CancelledError:

@@ -1,20 +1,29 @@
-"""Operator commands to devices: create, cancel, deliver to the device, complete, expire."""
+"""Operator commands to devices: create, cancel, deliver to the device, complete, expire.
+
+A new command wakes the device's long polls and the listeners (the MQTT bridge) on every
+instance: each hears of it as a change from the backplane (`heard`), whichever instance
+created it (while Redis is down, waiting polls read the store every DEGRADED_RECHECK_S).
+Which one hands it out is decided by the store: a command moves from pending to sent
+once, and a `take_pending` that loses that race skips it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
-from farmbridge.domain import Command, CommandState, CommandUpdate, Role
+from farmbridge import metrics
+from farmbridge.domain import Change, Command, CommandState, CommandUpdate, Role
 from farmbridge.domain.clock import Clock
-from farmbridge.domain.errors import Forbidden, ValidationFailed
+from farmbridge.domain.errors import Conflict, Forbidden, ValidationFailed
 from farmbridge.service.access import Principal
 from farmbridge.service.directory import DeviceEntry
 from farmbridge.service.farms import FarmService
 from farmbridge.store import CommandStore
 
 ACK_STATES = {CommandState.ACKNOWLEDGED, CommandState.FAILED}
+DEGRADED_RECHECK_S: Final = 1.0
 
 
 class CommandService:
@@ -28,11 +37,26 @@ class CommandService:
         self._clock = clock
         self._wakeups: dict[int, asyncio.Event] = {}
         self._closing = False
-        self._listeners: list[Callable[[Command], None]] = []
+        self._listeners: list[Callable[[int], None]] = []
+        self._recheck_s: float | None = None
 
-    def add_listener(self, listener: Callable[[Command], None]) -> None:
-        """Hears of every new command (the MQTT bridge publishes it to its device)."""
+    def add_listener(self, listener: Callable[[int], None]) -> None:
+        """Hears the device id of every new command of any instance (the MQTT bridge
+        publishes it to its device, if it is the one that takes it)."""
         self._listeners.append(listener)
+
+    def backplane_state(self, status: str) -> None:
+        """While the backplane is "degraded" no other instance's command wakes a poll
+        here: a waiting poll reads the store every DEGRADED_RECHECK_S instead."""
+        self._recheck_s = DEGRADED_RECHECK_S if status == "degraded" else None
+
+    def heard(self, changes: Sequence[Change]) -> None:
+        """Every committed change of every instance (the backplane's listener)."""
+        for ch in changes:
+            if isinstance(ch, CommandUpdate) and ch.state is CommandState.PENDING:
+                self._wake(ch.device_id)
+                for listener in self._listeners:
+                    listener(ch.device_id)
 
     def close(self) -> None:
         """Ends every long poll at once, so a stopping server need not wait for them."""
@@ -59,9 +83,7 @@ class CommandService:
                 expires_ms=self._clock.wall_ms() + ttl_ms,
             )
         ).command
-        self._wake(device_id)
-        for listener in self._listeners:
-            listener(cmd)
+        self._wake(device_id)  # at once here; `heard` wakes the other instances
         return cmd
 
     async def get(self, who: Principal, command_id: int) -> Command:
@@ -101,14 +123,23 @@ class CommandService:
             for cmd in sorted(pending, key=lambda c: c.id):
                 if cmd.expires_ms <= now:
                     continue  # expired commands are dropped, never delivered late
-                sent.append((await self._store.update_command(cmd.id, CommandState.SENT)).command)
+                try:
+                    taken = await self._store.update_command(cmd.id, CommandState.SENT)
+                except Conflict:
+                    continue  # taken (or cancelled) meanwhile, maybe by another instance
+                sent.append(taken.command)
             remaining = deadline - self._clock.monotonic()
             if sent or remaining <= 0 or self._closing:
                 return sent
+            wait = remaining if self._recheck_s is None else min(remaining, self._recheck_s)
+            metrics.COMMAND_POLLS_WAITING.inc()
             try:
-                await asyncio.wait_for(event.wait(), remaining)
+                await asyncio.wait_for(event.wait(), wait)
             except TimeoutError:
-                return []
+                if wait >= remaining:
+                    return []
+            finally:
+                metrics.COMMAND_POLLS_WAITING.dec()
 
     async def complete(
         self, entry: DeviceEntry, command_id: int, state: CommandState, detail: str

@@ -10,6 +10,7 @@ what they measure in their messages.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Final, Literal
 
 from farmbridge import metrics
@@ -55,6 +56,7 @@ class NamedDeviceService:
         self._farm_misses: dict[str, float] = {}
         self._noted: dict[tuple[int, str], float] = {}
         self._rejected: set[tuple[int, str]] = set()
+        self._forget_listeners: list[Callable[[int, str], None]] = []
 
     async def farm_id(self, name: str) -> int | None:
         """The id of the farm of that name, or None; cached (farms are not renamed)."""
@@ -190,7 +192,17 @@ class NamedDeviceService:
         seen = OfflineCandidate(d.id, d.farm_id, d.status.state, d.last_seen_ms)
         return bool((await self._store.mark_offline([seen], now_ms)).records)
 
+    def add_forget_listener(self, listener: Callable[[int, str], None]) -> None:
+        """Hears of each pending device forgotten here; the backplane tells the others."""
+        self._forget_listeners.append(listener)
+
     def forget(self, farm_id: int, name: str) -> None:
         """After an admin approves or forgets a pending device."""
+        self.drop(farm_id, name)
+        for listener in self._forget_listeners:
+            listener(farm_id, name)
+
+    def drop(self, farm_id: int, name: str) -> None:
+        """Forgets what this process noted of the device (another instance forgot it)."""
         self._rejected.discard((farm_id, name))
         self._noted.pop((farm_id, name), None)

@@ -20,7 +20,7 @@ from farmbridge.store.alarm_writes import evaluate_command
 from farmbridge.store.database import SqlAggregate, one_row
 from farmbridge.store.ingest_writes import allocate_seqs
 from farmbridge.store.results import CommandChanged, CommandsExpired
-from farmbridge.store.schema import command_updates, commands, devices
+from farmbridge.store.schema import command_updates, commands, devices, farms
 
 OPEN_STATES = (CommandState.PENDING, CommandState.SENT)
 
@@ -107,10 +107,16 @@ class SqlCommands(SqlAggregate):
                 .order_by(commands.c.id)  # oldest first: a sweep's seqs follow creation
             ).all()
             cache = self._db.alarm_cache
-            changed = [
-                _transition(c, rows.command(r), CommandState.TIMED_OUT, "expired", now_ms, cache)
-                for r in due
-            ]
+            changed = []
+            for r in due:
+                try:
+                    changed.append(
+                        _transition(
+                            c, rows.command(r), CommandState.TIMED_OUT, "expired", now_ms, cache
+                        )
+                    )
+                except Conflict:
+                    continue  # moved on since the read, maybe expired by another instance
             return CommandsExpired(
                 tuple(ch.update for ch in changed), tuple(a for ch in changed for a in ch.alarms)
             )
@@ -125,13 +131,21 @@ def _transition(
     transaction, under the farm row lock the seq allocation took."""
     if not can_transition(cur.state, state):
         raise Conflict(f"command {cur.id} is {cur.state.value}; it cannot become {state.value}")
+    # The farm row first (the lock order of every writer), then a move only from the state
+    # read: of two instances (or sweeps) that read the same state, one moves it, the other
+    # gets Conflict, before either takes a seq. SQLite serializes the writes anyway.
+    c.execute(select(farms.c.id).where(farms.c.id == cur.farm_id).with_for_update())
+    moved = c.execute(
+        update(commands)
+        .where(commands.c.id == cur.id, commands.c.state == cur.state.value)
+        .values(state=state.value, updated_ms=at, detail=detail)
+    ).rowcount
+    if not moved:
+        now = rows.command(one_row(c, commands, commands.c.id == cur.id, "command"))
+        raise Conflict(f"command {cur.id} is {now.state.value}; it cannot become {state.value}")
     versions: dict[int, int] = {}
     seq = allocate_seqs(c, {cur.farm_id: 1}, versions)[cur.farm_id] + 1
-    c.execute(
-        update(commands)
-        .where(commands.c.id == cur.id)
-        .values(state=state.value, updated_ms=at, detail=detail, seq=seq)
-    )
+    c.execute(update(commands).where(commands.c.id == cur.id).values(seq=seq))
     cmd = rows.command(one_row(c, commands, commands.c.id == cur.id, "command"))
     upd = _record_update(c, cmd)
     raised = evaluate_command(c, cache, versions[cur.farm_id], upd)

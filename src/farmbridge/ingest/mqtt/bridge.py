@@ -22,7 +22,7 @@ from typing import Any, Final
 from paho.mqtt.client import topic_matches_sub
 
 from farmbridge import metrics
-from farmbridge.domain import Command, CommandState, DeviceState, IngestResult
+from farmbridge.domain import CommandState, DeviceState, IngestResult
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import (
     BadPayload,
@@ -388,8 +388,8 @@ class MqttBridge:
 
     # Commands.
 
-    def _command_created(self, cmd: Command) -> None:
-        route = self._routes.get(cmd.device_id)
+    def _command_created(self, device_id: int) -> None:
+        route = self._routes.get(device_id)
         if route is not None and self.link.connected:
             self._spawn(self._send_pending(route), "commands")
 
