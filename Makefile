@@ -38,7 +38,7 @@ web-check: $(NODE_STAMP)
 # Debian's packages the tests start themselves: Chromium for the end-to-end tests
 # (Playwright drives it; it downloads nothing), Mosquitto for the MQTT tests,
 # redis-server for the backplane test and PostgreSQL for the store on PostgreSQL.
-SYSTEM_PACKAGES := chromium mosquitto mosquitto-clients openssl redis-server postgresql
+SYSTEM_PACKAGES := chromium mosquitto mosquitto-clients openssl redis-server postgresql nginx-light
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
