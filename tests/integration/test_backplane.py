@@ -84,6 +84,8 @@ class Pair:
     redis: RedisServer
     a: Bridge
     b: Bridge
+    env: dict[str, str]
+    """What a further instance on the same store and backplane starts with."""
 
 
 def _backplane(bridge: Bridge) -> str | None:
@@ -122,7 +124,7 @@ def pair(
     try:
         for bridge in (a, b):
             _wait(lambda br=bridge: _backplane(br) == "ok", "backplane never connected")
-        yield Pair(server, a, b)
+        yield Pair(server, a, b, env)
     finally:
         a.stop()
         b.stop()
@@ -226,3 +228,37 @@ async def test_redis_restarted_mid_stream_loses_nothing(pair: Pair) -> None:
         _wait(lambda br=bridge: _backplane(br) == "ok", "backplane never came back")
     await probe.close()
     api.close()
+
+
+async def test_three_instances_ingesting_at_once_give_every_client_one_sequence(
+    pair: Pair,
+) -> None:
+    """A third instance joins; readings posted through all three at once reach clients on
+    all three as one gap-free sequence, in order, each seq once."""
+    c = Bridge(pair.a.data_dir, env=pair.env)
+    c.start()
+    try:
+        _wait(lambda: _backplane(c) == "ok", "the third instance's backplane never connected")
+        api, farm_id, key = _farm(pair)
+        bridges = (pair.a, pair.b, c)
+        clients = [await _client(br.url, api.token, farm_id) for br in bridges]
+        acked: list[list[int]] = [[] for _ in bridges]
+        posts = [
+            threading.Thread(target=_post, args=(br.url, key, 40, got))
+            for br, got in zip(bridges, acked, strict=True)
+        ]
+        for t in posts:
+            t.start()
+        for t in posts:
+            await asyncio.to_thread(t.join, 60)
+        every = sorted(x for got in acked for x in got)
+        assert len(every) == 120
+        assert every == list(range(every[0], every[-1] + 1))
+        for probe, head in clients:
+            got: list[int] = []
+            await _read(probe, got, every[-1])
+            _assert_exact(got, head + 1, every[-1])
+            await probe.close()
+        api.close()
+    finally:
+        c.stop()
