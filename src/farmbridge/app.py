@@ -100,7 +100,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
     hub = Hub(tick_s=settings.hub_tick_ms / 1000, recent_size=settings.ws_recent_size, clock=clock)
-    backplane = Backplane(store, hub.publish, settings.backplane_url)
+    backplane = Backplane(store, hub.publish, settings.backplane_url, head=hub.head)
     store.add_listener(backplane.local)
     liveness = LivenessPolicy(
         multiple=settings.liveness_multiple, min_silence_s=settings.liveness_min_silence_s

@@ -145,3 +145,26 @@ async def test_a_signal_that_could_not_be_sent_is_sent_on_reconnect() -> None:
     assert [decode_signal(m)[1:] for _, m in redis.published] == [("device", 7), ("user", 8)]
     await plane._resend(redis)
     assert len(redis.published) == 2  # once each
+
+
+async def test_a_farm_first_heard_of_by_a_later_seq_starts_at_the_hubs_head() -> None:
+    """Another instance committed seqs 1-2 first, but this instance's own seq 3 arrives
+    before their notice: with a channel open at seq 0, 3 waits for 1-2 (read from the
+    store), instead of the farm starting at 3 and 1-2 never reaching its clients."""
+    store = FakeStore([_r(s) for s in range(1, 4)])
+    out: list[int] = []
+    store_any: Any = store
+    plane = Backplane(
+        store_any, lambda chs: out.extend(c.seq for c in chs), None, gap_wait_s=0.01,
+        head=lambda farm_id: 0 if farm_id == 1 else None,
+    )  # fmt: skip
+    plane.local([_r(3)])
+    assert out == []
+    for _ in range(100):
+        if out == [1, 2, 3]:
+            break
+        await asyncio.sleep(0.01)
+    assert out == [1, 2, 3]
+    # A farm with no channel has nobody to miss lower seqs: it starts where it is heard.
+    plane.local([_r(7, farm_id=2)])
+    assert out == [1, 2, 3, 7]

@@ -236,3 +236,18 @@ async def test_hub_tick_is_measured_on_its_clock() -> None:
     hub.publish([_reading(2)])
     await rec.until(2)
     assert [seqs for _, seqs in rec.got] == [[1], [2]]
+
+
+def test_a_channel_opened_across_a_gap_takes_the_missing_changes_from_the_store() -> None:
+    """While a farm's state is read, only seq 3 arrives (another instance's 1-2 are still
+    on their way): the hub says so, and the stored 1-2 given to finish_open close the gap,
+    with 3 not taken twice."""
+    hub = Hub()
+    hub.begin_open(1)
+    hub.publish([_reading(3)])
+    assert hub.opening_gap(1, 0)
+    assert not hub.opening_gap(1, 2)
+    channel = hub.finish_open(1, "ep", _state(0), [_reading(1), _reading(2), _reading(3)])
+    assert [c.seq for c in channel.recent] == [1, 2, 3]
+    assert channel.state.seq == hub.head(1) == 3
+    assert hub.head(2) is None

@@ -62,9 +62,25 @@ class Hub:
         """Starts collecting a farm's changes before its state is read from the store."""
         self._opening.setdefault(farm_id, [])
 
-    def finish_open(self, farm_id: int, epoch: str, state: FarmState) -> Channel:
-        """Opens the channel from state read after begin_open; applies what arrived meanwhile."""
-        early = sorted(self._opening.pop(farm_id, []), key=lambda c: c.seq)
+    def head(self, farm_id: int) -> int | None:
+        """The seq up to which the farm's channel has every change; None with no channel."""
+        channel = self.channels.get(farm_id)
+        return None if channel is None else channel.state.seq
+
+    def opening_gap(self, farm_id: int, after_seq: int) -> bool:
+        """Whether what arrived since begin_open starts later than right after `after_seq`
+        (with several instances, a lower seq may still be on its way)."""
+        early = self._opening.get(farm_id)
+        return early is not None and bool(early) and min(c.seq for c in early) > after_seq + 1
+
+    def finish_open(
+        self, farm_id: int, epoch: str, state: FarmState, stored: Sequence[Change] = ()
+    ) -> Channel:
+        """Opens the channel from state read after begin_open; applies what arrived meanwhile,
+        with `stored`: changes after state.seq read from the store to close a gap."""
+        merged = {c.seq: c for c in stored}
+        merged.update((c.seq, c) for c in self._opening.pop(farm_id, []))
+        early = sorted(merged.values(), key=lambda c: c.seq)
         # Every change after state.seq was published after begin_open, so it is in `early`
         # or still to come: the channel covers history from state.seq on.
         channel = Channel(farm_id, epoch, state, recent_size=self._recent_size)

@@ -68,9 +68,13 @@ class Backplane:
         *,
         gap_wait_s: float = GAP_WAIT_S,
         reconnect_max_s: float = 10.0,
+        head: Callable[[int], int | None] | None = None,
     ) -> None:
+        """`head(farm)` is the seq up to which the hub has every change of the farm, None
+        while it holds no channel of it: where ordering starts for a farm first heard of."""
         self._store = store
         self._deliver = deliver
+        self._head = head
         self._url = url
         self.instance = uuid.uuid4().hex
         self._gap_wait_s = gap_wait_s
@@ -179,9 +183,17 @@ class Backplane:
         self._set_connected(False)
 
     # Ordering.
-    def _offer(self, farm_id: int, changes: Sequence[Change]) -> None:
+    def _start(self, farm_id: int, first_seq: int) -> None:
+        """Where a farm first heard of starts. Another instance's commit of a lower seq may
+        be in flight (its notice not here yet), so with an open channel it starts at what
+        the hub has, and the gap is held and filled; with none, nobody would get the lower
+        seqs, and a channel opened later reads its state from the store (stream.py)."""
         if farm_id not in self._last:
-            self._last[farm_id] = min(c.seq for c in changes) - 1
+            known = None if self._head is None else self._head(farm_id)
+            self._last[farm_id] = first_seq - 1 if known is None else known
+
+    def _offer(self, farm_id: int, changes: Sequence[Change]) -> None:
+        self._start(farm_id, min(c.seq for c in changes))
         last = self._last[farm_id]
         held = self._held.setdefault(farm_id, {})
         for ch in changes:
@@ -246,8 +258,7 @@ class Backplane:
         instance, farm_id, lo, hi = decode_notice(data)
         if instance == self.instance:
             return
-        if farm_id not in self._last:
-            self._last[farm_id] = lo - 1
+        self._start(farm_id, lo)
         if hi > self._last[farm_id]:
             self._fill(farm_id)
 

@@ -67,7 +67,10 @@ class StreamService:
             sensors = await self._store.list_sensors(farm_id=farm_id)
             alarms = await self._store.open_alarms(farm_id)
             state = FarmState(farm.last_seq, devices, sensors, alarms, liveness=self._liveness)
-            channel = self._hub.finish_open(farm_id, farm.epoch, state)
+            stored: list[Change] = []
+            if self._hub.opening_gap(farm_id, state.seq):
+                stored = await self._store.changes_since(farm_id, state.seq, self._max_replay)
+            channel = self._hub.finish_open(farm_id, farm.epoch, state, stored)
             fut.set_result(channel)
             return channel
         except BaseException as exc:
