@@ -776,6 +776,34 @@ async def test_hass_availability_turns_the_device_offline(
     env.wait_state(device_id, "offline")
 
 
+async def test_hass_zigbee2mqtt_binary_sensor_with_boolean_payloads_is_stored(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """A Zigbee2MQTT contact sensor's config gives payload_on/payload_off as JSON booleans;
+    its sensor is registered and its state {"contact": true} (closed) is stored as 0."""
+    device_id = env.device("gh_door_z2m")
+    dev = clients.connect("gh-door-z2m")
+    # Zigbee2MQTT's contact config (Koenkk/zigbee2mqtt, lib/extension/homeassistant.js,
+    # cfg.binary_sensor_contact) with the state_topic and device it adds.
+    config = {
+        "payload_on": False,
+        "payload_off": True,
+        "value_template": "{{ value_json.contact }}",
+        "device_class": "door",
+        "state_topic": "zigbee2mqtt/gh_door_z2m",
+        "unique_id": "0x00158d00029b063c_contact_zigbee2mqtt",
+        "device": {"identifiers": ["zigbee2mqtt_0x00158d00029b063c"], "name": "gh_door_z2m"},
+    }
+    topic = "homeassistant/binary_sensor/0x00158d00029b063c/contact/config"
+    dev.publish(topic, config, retain=True)
+    eventually(lambda: set(env.sensors(device_id)) == {"contact"}, what="discovered contact")
+    # Retained: a first state on a just-learned topic is delivered either way.
+    dev.publish("zigbee2mqtt/gh_door_z2m", {"battery": 100, "contact": True}, retain=True)
+    await watcher.expect_values(device_id, {"contact": [0.0]})
+    dev.publish("zigbee2mqtt/gh_door_z2m", {"battery": 100, "contact": False})
+    await watcher.expect_values(device_id, {"contact": [0.0, 1.0]})
+
+
 async def test_hass_switch_command_goes_to_its_command_topic_and_its_state_acknowledges_it(
     env: Env, watcher: Watcher, clients: Clients
 ) -> None:

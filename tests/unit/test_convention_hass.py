@@ -169,6 +169,56 @@ def test_hass_binary_sensor_compares_with_its_payloads() -> None:
     assert item.report.readings[0].value == 0.0
 
 
+# Zigbee2MQTT's binary sensors, as its HA discovery gives them (Koenkk/zigbee2mqtt,
+# lib/extension/homeassistant.js, cfg.binary_sensor_contact and binary_sensor_water_leak),
+# published with the state_topic and device it adds (Koenkk/zigbee2mqtt,
+# test/extensions/homeassistant.test.ts). `contact` is true when closed, so on is false
+# (Koenkk/zigbee2mqtt.io, docs/devices/MCCGQ11LM.md: "If value equals `false` contact is ON").
+Z2M_CONTACT = {
+    "payload_on": False,
+    "payload_off": True,
+    "value_template": "{{ value_json.contact }}",
+    "device_class": "door",
+    "state_topic": "zigbee2mqtt/door_sensor",
+    "unique_id": "0x00158d00029b063b_contact_zigbee2mqtt",
+    "device": {"identifiers": ["zigbee2mqtt_0x00158d00029b063b"], "name": "door_sensor"},
+}
+Z2M_WATER_LEAK = {
+    **Z2M_CONTACT,
+    "payload_on": True,
+    "payload_off": False,
+    "value_template": "{{ value_json.water_leak }}",
+    "device_class": "moisture",
+    "unique_id": "0x00158d00029b063b_water_leak_zigbee2mqtt",
+}
+
+
+def test_hass_binary_sensor_with_boolean_payloads_reads_json_booleans() -> None:
+    """payload_on/payload_off given as JSON booleans compare as HA's str() of them, so a
+    Zigbee2MQTT state {"contact": true} (closed) reads 0 and false (open) reads 1."""
+    hass = HassConvention()
+    [discovered, _] = _config(
+        hass, "homeassistant/binary_sensor/0x00158d00029b063b/contact/config", Z2M_CONTACT
+    )
+    assert discovered == Discovered(DeviceRef(name="door_sensor"), "door_sensor", {"contact": ""})
+    leak = "homeassistant/binary_sensor/0x00158d00029b063b/water_leak/config"
+    _config(hass, leak, Z2M_WATER_LEAK)
+    # The state Zigbee2MQTT publishes for an MCCGQ11LM (contact, battery, temperature...).
+    [item] = hass.map(
+        "zigbee2mqtt/door_sensor",
+        b'{"battery": 100, "contact": true, "water_leak": false, "linkquality": 90}',
+        NOW,
+    )
+    assert isinstance(item, Data)
+    assert [(r.sensor, r.value) for r in item.report.readings] == [
+        ("contact", 0.0),
+        ("water_leak", 0.0),
+    ]
+    [item] = hass.map("zigbee2mqtt/door_sensor", b'{"contact": false, "water_leak": true}', NOW)
+    assert isinstance(item, Data)
+    assert [r.value for r in item.report.readings] == [1.0, 1.0]
+
+
 def test_hass_switch_state_is_a_reading_and_a_state_report() -> None:
     """A switch reads 1/0 and reports ON/OFF so its commands can complete."""
     items = _plug().map("tasmota_4F2A/stat/RESULT", b'{"POWER": "ON"}', NOW)

@@ -223,10 +223,11 @@ def _topic(raw: Any, key: str, base: str | None) -> str | None:
 
 
 def _text(raw: Any, key: str) -> str:
-    # HA coerces numbers to strings for payloads and units; so must we to compare alike.
+    # HA's config schema (cv.string) coerces any scalar with str(): Zigbee2MQTT's binary
+    # sensors give `payload_on: true`, which HA compares as "True" with the rendered state.
     if isinstance(raw, str):
         return raw
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
+    if isinstance(raw, bool | int | float):
         return str(raw)
     raise bad(at("config", key), f"{shown(raw)} is not text")
 
