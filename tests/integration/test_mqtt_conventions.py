@@ -1130,6 +1130,54 @@ async def test_hass_discovery_of_an_unregistered_device_holds_it_pending(
     assert env.units(device_id) == {"pressure": "hPa"}
 
 
+async def test_hass_config_naming_its_device_by_identifiers_only_joins_it_not_pending(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """HA's two-sensor example: the second config names its device only by identifiers;
+    its sensor joins the registered device (no pending device for the identifier) and the
+    shared state topic stores both readings there."""
+    device_id = env.device("Bedroom")
+    dev = clients.connect("bedroom")
+    # https://www.home-assistant.io/integrations/mqtt/#sensors (home-assistant/home-assistant.io,
+    # source/_integrations/mqtt.markdown), configuration payloads no1 and no2.
+    state_topic = "homeassistant/sensor/sensorBedroom/state"
+    temperature = {
+        "device_class": "temperature",
+        "state_topic": state_topic,
+        "unit_of_measurement": "°C",
+        "value_template": "{{ value_json.temperature}}",
+        "unique_id": "temp01ae",
+        "device": {
+            "identifiers": ["bedroom01ae"],
+            "name": "Bedroom",
+            "manufacturer": "Example sensors Ltd.",
+            "model": "Example Sensor",
+            "model_id": "K9",
+            "serial_number": "12AE3010545",
+            "hw_version": "1.01a",
+            "sw_version": "2024.1.0",
+            "configuration_url": "https://example.com/sensor_portal/config",
+        },
+    }
+    humidity = {
+        "device_class": "humidity",
+        "state_topic": state_topic,
+        "unit_of_measurement": "%",
+        "value_template": "{{ value_json.humidity}}",
+        "unique_id": "hum01ae",
+        "device": {"identifiers": ["bedroom01ae"]},
+    }
+    dev.publish("homeassistant/sensor/sensorBedroomT/config", temperature, retain=True)
+    dev.publish("homeassistant/sensor/sensorBedroomH/config", humidity, retain=True)
+    eventually(lambda: len(env.sensors(device_id)) == 2, what="both discovered sensors")
+    assert env.units(device_id) == {"sensorBedroomT": "°C", "sensorBedroomH": "%"}
+    # The docs' common state payload.
+    dev.publish(state_topic, b'{ "temperature": 23.20, "humidity": 43.70 }', retain=True)
+    await watcher.expect_values(device_id, {"sensorBedroomT": [23.2], "sensorBedroomH": [43.7]})
+    pending = env.api.ok("GET", f"/api/v1/farms/{env.farm_id}/pending-devices")
+    assert [p["name"] for p in pending if p["name"] == "bedroom01ae"] == []
+
+
 # last: it restarts the shared broker
 
 

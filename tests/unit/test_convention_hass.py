@@ -109,6 +109,89 @@ def test_hass_config_without_node_or_device_names_the_device_by_object_id() -> N
     assert discovered == Discovered(DeviceRef(name="door"), "door", {"door": ""})
 
 
+# HA's MQTT docs, "Sensors" (https://www.home-assistant.io/integrations/mqtt/#sensors;
+# home-assistant/home-assistant.io, source/_integrations/mqtt.markdown): the second config
+# names its device only by identifiers ("it is enough to add shared identifiers").
+BEDROOM_T = {
+    "device_class": "temperature",
+    "state_topic": "homeassistant/sensor/sensorBedroom/state",
+    "unit_of_measurement": "°C",
+    "value_template": "{{ value_json.temperature}}",
+    "unique_id": "temp01ae",
+    "device": {
+        "identifiers": ["bedroom01ae"],
+        "name": "Bedroom",
+        "manufacturer": "Example sensors Ltd.",
+        "model": "Example Sensor",
+        "model_id": "K9",
+        "serial_number": "12AE3010545",
+        "hw_version": "1.01a",
+        "sw_version": "2024.1.0",
+        "configuration_url": "https://example.com/sensor_portal/config",
+    },
+}
+BEDROOM_H = {
+    "device_class": "humidity",
+    "state_topic": "homeassistant/sensor/sensorBedroom/state",
+    "unit_of_measurement": "%",
+    "value_template": "{{ value_json.humidity}}",
+    "unique_id": "hum01ae",
+    "device": {"identifiers": ["bedroom01ae"]},
+}
+BEDROOM = DeviceRef(name="Bedroom")
+
+
+def test_hass_config_naming_its_device_by_identifiers_only_joins_that_device() -> None:
+    """A later config whose device has only identifiers joins the device named with them,
+    and the shared state topic gives that one device both readings."""
+    hass = HassConvention()
+    _config(hass, "homeassistant/sensor/sensorBedroomT/config", BEDROOM_T)
+    [discovered] = _config(hass, "homeassistant/sensor/sensorBedroomH/config", BEDROOM_H)
+    assert discovered == Discovered(BEDROOM, "Bedroom", {"sensorBedroomH": "%"})
+    # The docs' "common state payload".
+    [item] = hass.map(
+        "homeassistant/sensor/sensorBedroom/state",
+        b'{ "temperature": 23.20, "humidity": 43.70 }',
+        NOW,
+    )
+    assert isinstance(item, Data)
+    assert item.device == BEDROOM
+    assert [(r.sensor, r.value) for r in item.report.readings] == [
+        ("sensorBedroomT", 23.2),
+        ("sensorBedroomH", 43.7),
+    ]
+    assert _config(hass, "homeassistant/sensor/sensorBedroomH/config", BEDROOM_H) == []
+
+
+def test_hass_identifiers_only_config_seen_first_moves_to_the_device_named_later() -> None:
+    """Retained configs come in any order: one that only points at its device by
+    identifiers, read before the config naming it, is discovered again on the named device."""
+    hass = HassConvention()
+    [first, _] = _config(hass, "homeassistant/sensor/sensorBedroomH/config", BEDROOM_H)
+    assert first == Discovered(
+        DeviceRef(name="bedroom01ae"), "bedroom01ae", {"sensorBedroomH": "%"}
+    )
+    items = _config(hass, "homeassistant/sensor/sensorBedroomT/config", BEDROOM_T)
+    assert [i for i in items if isinstance(i, Discovered)] == [
+        Discovered(BEDROOM, "Bedroom", {"sensorBedroomT": "°C"}),
+        Discovered(BEDROOM, "Bedroom", {"sensorBedroomH": "%"}),
+    ]
+    [item] = hass.map("homeassistant/sensor/sensorBedroom/state", b'{"humidity": 43.70}', NOW)
+    assert isinstance(item, Data)
+    assert item.device == BEDROOM
+
+
+def test_hass_connections_join_configs_of_one_device() -> None:
+    """device.connections (abbreviated cns) identify a device as identifiers do."""
+    hass = HassConvention()
+    mac = [["mac", "02:5b:26:a8:dc:12"]]
+    named = {"stat_t": "plug/state", "dev": {"cns": mac, "name": "Plug"}}
+    _config(hass, "homeassistant/sensor/plug/power/config", named)
+    pointing = {"stat_t": "plug/state", "dev": {"connections": mac}}
+    [discovered, *_] = _config(hass, "homeassistant/sensor/plug/energy/config", pointing)
+    assert discovered == Discovered(DeviceRef(name="Plug"), "Plug", {"energy": ""})
+
+
 @pytest.mark.parametrize("component", ["light", "climate", "cover", "device_automation"])
 def test_hass_ignores_other_components(component: str) -> None:
     """Only sensor, binary_sensor and switch configs are read."""

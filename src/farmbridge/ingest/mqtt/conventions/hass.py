@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, ClassVar, Final
 
@@ -49,6 +49,8 @@ _ABBREVIATIONS: Final = {
     "pl_not_avail": "payload_not_available",
     "uniq_id": "unique_id",
     "dev": "device",
+    "ids": "identifiers",
+    "cns": "connections",
 }
 _TOPIC_KEYS: Final = ("state_topic", "command_topic", "availability_topic")
 
@@ -70,6 +72,10 @@ class _Entity:
     state_off: str
     payload_available: str
     payload_not_available: str
+    # What makes two configs one device in HA: its identifiers and connections, and
+    # whether this config named the device itself (device.name) or only pointed at it.
+    identity: frozenset[str]
+    named: bool
 
 
 class HassConvention:
@@ -90,6 +96,7 @@ class HassConvention:
         self._by_state: dict[str, list[_Entity]] = {}
         self._by_availability: dict[str, list[_Entity]] = {}
         self._watched: set[str] = set()
+        self._devices: dict[str, tuple[DeviceRef, str]] = {}  # identity -> device, title
 
     def filters(self) -> list[str]:
         # Learned state topics too, so a bridge that re-subscribes from filters() keeps them.
@@ -133,9 +140,37 @@ class HassConvention:
             self._forget(topic)
             return []  # the entity was removed
         node_id = parts[1] if len(parts) == 4 else None
-        entity = _entity(component, node_id, object_id, payload)
+        entity = self._device_of(_entity(component, node_id, object_id, payload))
         if self._entities.get(topic) == entity:
             return []  # a retained config seen before
+        out: list[Mapped] = [*self._learn(topic, entity), *self._rehome(entity)]
+        return out
+
+    def _device_of(self, entity: _Entity) -> _Entity:
+        """`entity` on the device HA would put it on: a config that names its device only
+        by identifiers or connections joins the device a config named with them."""
+        shared = sorted(k for k in entity.identity if k in self._devices)
+        known = self._devices[shared[0]] if shared else None
+        if entity.named or known is None:
+            for key in entity.identity:
+                if entity.named or key not in self._devices:
+                    self._devices[key] = (entity.device, entity.title)
+            return entity
+        device, title = known
+        return replace(entity, device=device, title=title)
+
+    def _rehome(self, named: _Entity) -> list[Mapped]:
+        """Entities learned before their device was named (retained configs come in any
+        order), moved onto the named device and discovered there."""
+        if not named.named:
+            return []
+        out: list[Mapped] = []
+        for topic, e in list(self._entities.items()):
+            if not e.named and e.device != named.device and e.identity & named.identity:
+                out.extend(self._learn(topic, replace(e, device=named.device, title=named.title)))
+        return out
+
+    def _learn(self, topic: str, entity: _Entity) -> list[Mapped]:
         self._forget(topic)
         self._entities[topic] = entity
         if entity.state_topic:
@@ -170,11 +205,17 @@ def _entity(component: str, node_id: str | None, object_id: str, payload: bytes)
     if topics["state_topic"] is None and component != "switch":
         raise bad("config", f"a {component} needs a state_topic")
     device = object_of(body.get("device", {}), "config.device")
+    device = {_ABBREVIATIONS.get(k, k): v for k, v in device.items()}
     device_title = device.get("name")
-    identifiers = device.get("identifiers", device.get("ids"))
-    if isinstance(identifiers, list):
-        identifiers = identifiers[0] if identifiers else None
-    named = [v for v in (device_title, identifiers, node_id, object_id) if isinstance(v, str) and v]
+    identifiers = device.get("identifiers")
+    identifiers = identifiers if isinstance(identifiers, list) else [identifiers]
+    identity = {f"id:{i}" for i in identifiers if isinstance(i, str) and i}
+    connections = device.get("connections")
+    for pair in connections if isinstance(connections, list) else []:
+        if isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair):
+            identity.add(f"cn:{pair[0]}:{pair[1]}")
+    first_id = identifiers[0] if identifiers else None
+    named = [v for v in (device_title, first_id, node_id, object_id) if isinstance(v, str) and v]
     if not named:
         raise bad("config", "no device name, identifier, node_id or object_id")
     template = body.get("value_template")
@@ -203,6 +244,8 @@ def _entity(component: str, node_id: str | None, object_id: str, payload: bytes)
         payload_not_available=_text(
             body.get("payload_not_available", "offline"), "payload_not_available"
         ),
+        identity=frozenset(identity),
+        named=isinstance(device_title, str) and bool(device_title),
     )
 
 
