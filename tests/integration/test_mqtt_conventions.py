@@ -1178,6 +1178,91 @@ async def test_hass_config_naming_its_device_by_identifiers_only_joins_it_not_pe
     assert [p["name"] for p in pending if p["name"] == "bedroom01ae"] == []
 
 
+async def test_hass_device_config_sets_up_its_components_on_one_device(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """A device-based discovery config (homeassistant/device/<id>/config): each component
+    is a sensor of the one device, with its unit; the shared state topic stores both."""
+    device_id = env.device("Kitchen")
+    dev = clients.connect("kitchen-device")
+    # https://www.home-assistant.io/integrations/mqtt/#device-discovery-payload
+    # (home-assistant/home-assistant.io, source/_integrations/mqtt.markdown).
+    config = {
+        "dev": {
+            "ids": "ea334450945afc",
+            "name": "Kitchen",
+            "mf": "Bla electronics",
+            "mdl": "xya",
+            "sw": "1.0",
+            "sn": "ea334450945afc",
+            "hw": "1.0rev2",
+        },
+        "o": {"name": "bla2mqtt", "sw": "2.1", "url": "https://bla2mqtt.example.com/support"},
+        "cmps": {
+            "some_unique_component_id1": {
+                "p": "sensor",
+                "device_class": "temperature",
+                "unit_of_measurement": "°C",
+                "value_template": "{{ value_json.temperature}}",
+                "unique_id": "temp01ae_t",
+            },
+            "some_unique_id2": {
+                "p": "sensor",
+                "device_class": "humidity",
+                "unit_of_measurement": "%",
+                "value_template": "{{ value_json.humidity}}",
+                "unique_id": "temp01ae_h",
+            },
+        },
+        "state_topic": "sensorBedroom/state",
+        "qos": 2,
+    }
+    dev.publish("homeassistant/device/ea334450945afc/config", config, retain=True)
+    eventually(lambda: len(env.sensors(device_id)) == 2, what="both components discovered")
+    assert env.units(device_id) == {"some_unique_component_id1": "°C", "some_unique_id2": "%"}
+    dev.publish("sensorBedroom/state", b'{ "temperature": 23.20, "humidity": 43.70 }', retain=True)
+    await watcher.expect_values(
+        device_id, {"some_unique_component_id1": [23.2], "some_unique_id2": [43.7]}
+    )
+
+
+async def test_hass_device_config_component_not_read_is_counted_not_silent(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """A device config's component of a platform the bridge does not read (a
+    device_automation trigger) is logged and counted as a bad payload; its sensor
+    component beside it is registered and its state stored."""
+    device_id = env.device("0AFFD2")
+    dev = clients.connect("foobar-0affd2")
+    before = env.bad_payloads("hass:")
+    # The device config of HA's discovery migration example (the docs above, step 3).
+    config = {
+        "device": {"identifiers": ["0AFFD2"]},
+        "o": {"name": "foobar"},
+        "cmps": {
+            "bla1": {
+                "p": "device_automation",
+                "automation_type": "trigger",
+                "payload": "short_press",
+                "topic": "foobar/triggers/button1",
+                "type": "button_short_press",
+                "subtype": "button_1",
+            },
+            "bla2": {
+                "p": "sensor",
+                "state_topic": "foobar/sensor/sensor1",
+                "unique_id": "bla_sensor001",
+            },
+        },
+    }
+    dev.publish("homeassistant/device/0AFFD2/config", config, retain=True)
+    eventually(lambda: set(env.sensors(device_id)) == {"bla2"}, what="the sensor component")
+    eventually(lambda: env.bad_payloads("hass:") - before == 1, what="the refused component")
+    dev.publish("foobar/sensor/sensor1", b"12", retain=True)
+    await watcher.expect_values(device_id, {"bla2": [12.0]})
+    assert env.bad_payloads("hass:") - before == 1
+
+
 # last: it restarts the shared broker
 
 

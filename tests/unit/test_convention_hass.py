@@ -9,7 +9,7 @@ from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Discovered, Liveness
 from farmbridge.ingest.mqtt.conventions._template import parse
-from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Watch
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Refused, Watch
 from farmbridge.ingest.mqtt.conventions.hass import HassConvention
 
 NOW = 1_767_225_600_000
@@ -190,6 +190,133 @@ def test_hass_connections_join_configs_of_one_device() -> None:
     pointing = {"stat_t": "plug/state", "dev": {"connections": mac}}
     [discovered, *_] = _config(hass, "homeassistant/sensor/plug/energy/config", pointing)
     assert discovered == Discovered(DeviceRef(name="Plug"), "Plug", {"energy": ""})
+
+
+# HA's MQTT docs, "Device discovery payload" and its migration example
+# (https://www.home-assistant.io/integrations/mqtt/#device-discovery-payload;
+# home-assistant/home-assistant.io, source/_integrations/mqtt.markdown).
+KITCHEN_DEVICE = {
+    "dev": {
+        "ids": "ea334450945afc",
+        "name": "Kitchen",
+        "mf": "Bla electronics",
+        "mdl": "xya",
+        "sw": "1.0",
+        "sn": "ea334450945afc",
+        "hw": "1.0rev2",
+    },
+    "o": {"name": "bla2mqtt", "sw": "2.1", "url": "https://bla2mqtt.example.com/support"},
+    "cmps": {
+        "some_unique_component_id1": {
+            "p": "sensor",
+            "device_class": "temperature",
+            "unit_of_measurement": "°C",
+            "value_template": "{{ value_json.temperature}}",
+            "unique_id": "temp01ae_t",
+        },
+        "some_unique_id2": {
+            "p": "sensor",
+            "device_class": "humidity",
+            "unit_of_measurement": "%",
+            "value_template": "{{ value_json.humidity}}",
+            "unique_id": "temp01ae_h",
+        },
+    },
+    "state_topic": "sensorBedroom/state",
+    "qos": 2,
+}
+MIGRATED_DEVICE = {
+    "device": {"identifiers": ["0AFFD2"]},
+    "o": {"name": "foobar"},
+    "cmps": {
+        "bla1": {
+            "p": "device_automation",
+            "automation_type": "trigger",
+            "payload": "short_press",
+            "topic": "foobar/triggers/button1",
+            "type": "button_short_press",
+            "subtype": "button_1",
+        },
+        "bla2": {
+            "p": "sensor",
+            "state_topic": "foobar/sensor/sensor1",
+            "unique_id": "bla_sensor001",
+        },
+    },
+}
+KITCHEN = DeviceRef(name="Kitchen")
+
+
+def test_hass_device_config_sets_up_each_component_on_one_device() -> None:
+    """A device config's components are entities of its one device, sharing the root's
+    state topic; one state message gives that device every component's reading."""
+    hass = HassConvention()
+    items = _config(hass, "homeassistant/device/ea334450945afc/config", KITCHEN_DEVICE)
+    assert items == [
+        Discovered(KITCHEN, "Kitchen", {"some_unique_component_id1": "°C"}),
+        Watch("sensorBedroom/state"),
+        Discovered(KITCHEN, "Kitchen", {"some_unique_id2": "%"}),
+    ]
+    [item] = hass.map("sensorBedroom/state", b'{ "temperature": 23.20, "humidity": 43.70 }', NOW)
+    assert isinstance(item, Data)
+    assert item.device == KITCHEN
+    assert [(r.sensor, r.value) for r in item.report.readings] == [
+        ("some_unique_component_id1", 23.2),
+        ("some_unique_id2", 43.7),
+    ]
+    assert _config(hass, "homeassistant/device/ea334450945afc/config", KITCHEN_DEVICE) == []
+
+
+def test_hass_device_config_removes_a_component_given_only_its_platform() -> None:
+    """A component left with only `p` is removed (the docs' humidity removal), as is one
+    dropped from the config; an empty config removes them all."""
+    hass = HassConvention()
+    topic = "homeassistant/device/ea334450945afc/config"
+    _config(hass, topic, KITCHEN_DEVICE)
+    cmps = KITCHEN_DEVICE["cmps"]
+    assert isinstance(cmps, dict)
+    removal = {**KITCHEN_DEVICE, "cmps": {**cmps, "some_unique_id2": {"p": "sensor"}}}
+    assert _config(hass, topic, removal) == []
+    [item] = hass.map("sensorBedroom/state", b'{"temperature": 20, "humidity": 40}', NOW)
+    assert isinstance(item, Data)
+    assert [r.sensor for r in item.report.readings] == ["some_unique_component_id1"]
+    assert hass.map(topic, b"", NOW) == []
+    assert hass.map("sensorBedroom/state", b'{"temperature": 20}', NOW) == []
+
+
+def test_hass_device_config_refuses_unread_components_once_and_reads_the_rest() -> None:
+    """A component of a platform not read (the docs' device_automation) is refused, never
+    ignored silently; the sensor beside it is read, on the device its identifiers name."""
+    hass = HassConvention()
+    topic = "homeassistant/device/0AFFD2/config"
+    items = _config(hass, topic, MIGRATED_DEVICE)
+    assert items[0] == Refused(
+        "component 'bla1': platform 'device_automation' is not read (sensor, binary_sensor, switch)"
+    )
+    assert items[1:] == [
+        Discovered(DeviceRef(name="0AFFD2"), "0AFFD2", {"bla2": ""}),
+        Watch("foobar/sensor/sensor1"),
+    ]
+    assert _config(hass, topic, MIGRATED_DEVICE) == []  # a retained redelivery
+    [item] = hass.map("foobar/sensor/sensor1", b"12", NOW)
+    assert isinstance(item, Data)
+    assert item.report.readings[0].value == 12.0
+
+
+@pytest.mark.parametrize(
+    "cmps",
+    [[], "x", {"a": 1}, {"a": {"p": "sensor", "unique_id": "u", "state_topic": 5}}],
+)
+def test_hass_device_config_malformed_components_are_refused_or_bad(cmps: object) -> None:
+    """A device config whose components cannot be read raises BadPayload or refuses the
+    component; it never raises anything else."""
+    config = {"dev": {"ids": "x"}, "o": {"name": "t"}, "cmps": cmps}
+    try:
+        items = _config(HassConvention(), "homeassistant/device/x/config", config)
+    except BadPayload:
+        return
+    assert items
+    assert all(isinstance(i, Refused) for i in items)
 
 
 @pytest.mark.parametrize("component", ["light", "climate", "cover", "device_automation"])

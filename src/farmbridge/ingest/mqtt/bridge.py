@@ -46,7 +46,13 @@ from farmbridge.domain.reports import (
 )
 from farmbridge.ingest.mqtt.binding import MqttBinding
 from farmbridge.ingest.mqtt.conventions import make_convention
-from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, OutgoingCommand, Watch
+from farmbridge.ingest.mqtt.conventions.base import (
+    Convention,
+    Mapped,
+    OutgoingCommand,
+    Refused,
+    Watch,
+)
 from farmbridge.ingest.mqtt.link import Delivery, LinkState, MqttLink
 from farmbridge.service.commands import CommandService
 from farmbridge.service.directory import DeviceEntry
@@ -313,6 +319,9 @@ class MqttBridge:
     ) -> None:
         if isinstance(item, Watch):
             self._watch(bound, item.filter)
+            return
+        if isinstance(item, Refused):
+            self._bad(bound, delivery, item.reason)
             return
         route = await self._route(bound, item.device, delivery)
         if route is None:

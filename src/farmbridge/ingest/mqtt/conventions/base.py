@@ -25,7 +25,15 @@ class Watch:
     filter: str
 
 
-Mapped = Data | Liveness | CommandReply | Discovered | Watch
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A part of a message the convention cannot read, while it reads the rest (one
+    component of a Home Assistant device config): logged and counted as a bad payload."""
+
+    reason: str
+
+
+Mapped = Data | Liveness | CommandReply | Discovered | Watch | Refused
 
 
 @dataclass(frozen=True, slots=True)
