@@ -603,6 +603,43 @@ async def test_tasmota_sensor_and_state_are_stored_and_streamed(
     assert env.status(device_id)["actuator"] == {"POWER1": "ON", "POWER2": "OFF"}
 
 
+async def test_tasmota_multi_channel_arrays_and_numbered_keys_are_stored_with_units(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """A two-channel meter's array values are one sensor per channel (ENERGY.Power.0 and
+    .1) with the key's unit; a numbered key (ANALOG.Temperature1) has TempUnit's unit."""
+    meter_id = env.device("tasmota_DUAL")
+    panel_id = env.device("NSPanel1")
+    dev = clients.connect("tasmota_DUAL")
+    # A Sonoff Dual R3's SENSOR (ferrets6/wattson, internal/mqtt/collector_test.go).
+    dev.publish(
+        "tele/tasmota_DUAL/SENSOR",
+        b'{"Time":"2026-09-18T11:19:21","ENERGY":{"TotalStartTime":"2026-09-16T00:00:00",'
+        b'"Total":[2.813,0.254],"Yesterday":[1.530,0.125],"Today":[0.772,0.059],'
+        b'"Power":[52,5],"ApparentPower":[66,10],"ReactivePower":[40,9],"Factor":[0.79,0.50],'
+        b'"Voltage":235,"Current":[0.278,0.044],"BL09XX":{"Temperature":46.5}}}',
+    )
+    # A Sonoff NSPanel's SENSOR (smarthomeNG/plugins, tasmota/__init__.py).
+    dev.publish(
+        "tele/NSPanel1/SENSOR",
+        b'{"Time":"2022-12-03T13:16:26","ANALOG":{"Temperature1":27.4},'
+        b'"ESP32":{"Temperature":37.8},"TempUnit":"C"}',
+    )
+    await watcher.expect_values(
+        meter_id,
+        {"ENERGY.Power.0": [52.0], "ENERGY.Power.1": [5.0], "ENERGY.Total.1": [0.254]},
+    )
+    await watcher.expect_values(panel_id, {"ANALOG.Temperature1": [27.4]})
+    units = env.units(meter_id)
+    assert (units["ENERGY.Power.0"], units["ENERGY.Power.1"], units["ENERGY.Total.0"]) == (
+        "W",
+        "W",
+        "kWh",
+    )
+    assert len(units) == 18
+    assert env.units(panel_id) == {"ANALOG.Temperature1": "°C", "ESP32.Temperature": "°C"}
+
+
 async def test_tasmota_lwt_offline_turns_the_device_offline(
     env: Env, watcher: Watcher, clients: Clients
 ) -> None:
