@@ -738,6 +738,55 @@ async def test_esphome_command_goes_to_the_command_topic_and_its_state_acknowled
     eventually(lambda: env.status(device_id)["actuator"] == {"pump": "ON"}, what="pump ON")
 
 
+async def test_esphome_units_come_from_its_discovery_config_and_numbers_are_stored(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """The HA discovery config an ESPHome node publishes registers its sensor with the
+    config's unit before any state; a number's state is stored, and a number command is
+    acknowledged by the state showing the value."""
+    device_id = env.device("garagedoor1")
+    dev = clients.connect("garagedoor1")
+    base = "esphome/garagedoor1"
+    # ESPHome 2026.8.0's config, captured from a real device (avanha/pmaas-plugin-esphome,
+    # internal/hadiscovery/captured_test.go), for a node whose mqtt: topic_prefix is
+    # esphome/garagedoor1 (ESPHome's default is the node name): stat_t starts with it.
+    config = {
+        "sug_dsp_prc": 1,
+        "unit_of_meas": "°C",
+        "stat_cla": "measurement",
+        "name": "Garage Temperature",
+        "dev_cla": "temperature",
+        "stat_t": f"{base}/sensor/garage_temperature/state",
+        "avty_t": f"{base}/status",
+        "uniq_id": "ESPsensorgarage_temperature",
+        "dev": {
+            "ids": "20500de464ec",
+            "name": "GarageDoor1",
+            "sw": "2026.8.0 (config hash 0x0dd1e1e6)",
+            "mdl": "esp32",
+            "mf": "Espressif",
+            "cns": [["mac", "20500de464ec"]],
+        },
+    }
+    topic = "homeassistant/sensor/garagedoor1/garage_temperature/config"
+    dev.publish(topic, config, retain=True)
+    eventually(lambda: env.units(device_id) == {"garage_temperature": "°C"}, what="discovered unit")
+    dev.publish(f"{base}/sensor/garage_temperature/state", b"21.5")
+    # ESPHome's mqtt_number.cpp publishes a number's state with printf %f.
+    dev.publish(f"{base}/number/target_moisture/state", b"40.000000")
+    await watcher.expect_values(
+        device_id, {"garage_temperature": [21.5], "target_moisture": [40.0]}
+    )
+    assert env.units(device_id) == {"garage_temperature": "°C", "target_moisture": ""}
+
+    dev.subscribe(f"{base}/number/target_moisture/command")
+    command_id = env.command(device_id, "target_moisture", {"value": 45, "component": "number"})
+    assert received(dev, f"{base}/number/target_moisture/command") == [b"45"]
+    dev.publish(f"{base}/number/target_moisture/state", b"45.000000")
+    env.wait_command(command_id, "acknowledged")
+    await watcher.expect_values(device_id, {"target_moisture": [40.0, 45.0]})
+
+
 # hass (Home Assistant MQTT discovery)
 
 
