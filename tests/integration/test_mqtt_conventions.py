@@ -603,6 +603,43 @@ async def test_tasmota_sensor_and_state_are_stored_and_streamed(
     assert env.status(device_id)["actuator"] == {"POWER1": "ON", "POWER2": "OFF"}
 
 
+async def test_tasmota_multi_channel_arrays_and_numbered_keys_are_stored_with_units(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """A two-channel meter's array values are one sensor per channel (ENERGY.Power.0 and
+    .1) with the key's unit; a numbered key (ANALOG.Temperature1) has TempUnit's unit."""
+    meter_id = env.device("tasmota_DUAL")
+    panel_id = env.device("NSPanel1")
+    dev = clients.connect("tasmota_DUAL")
+    # A Sonoff Dual R3's SENSOR (ferrets6/wattson, internal/mqtt/collector_test.go).
+    dev.publish(
+        "tele/tasmota_DUAL/SENSOR",
+        b'{"Time":"2026-09-18T11:19:21","ENERGY":{"TotalStartTime":"2026-09-16T00:00:00",'
+        b'"Total":[2.813,0.254],"Yesterday":[1.530,0.125],"Today":[0.772,0.059],'
+        b'"Power":[52,5],"ApparentPower":[66,10],"ReactivePower":[40,9],"Factor":[0.79,0.50],'
+        b'"Voltage":235,"Current":[0.278,0.044],"BL09XX":{"Temperature":46.5}}}',
+    )
+    # A Sonoff NSPanel's SENSOR (smarthomeNG/plugins, tasmota/__init__.py).
+    dev.publish(
+        "tele/NSPanel1/SENSOR",
+        b'{"Time":"2022-12-03T13:16:26","ANALOG":{"Temperature1":27.4},'
+        b'"ESP32":{"Temperature":37.8},"TempUnit":"C"}',
+    )
+    await watcher.expect_values(
+        meter_id,
+        {"ENERGY.Power.0": [52.0], "ENERGY.Power.1": [5.0], "ENERGY.Total.1": [0.254]},
+    )
+    await watcher.expect_values(panel_id, {"ANALOG.Temperature1": [27.4]})
+    units = env.units(meter_id)
+    assert (units["ENERGY.Power.0"], units["ENERGY.Power.1"], units["ENERGY.Total.0"]) == (
+        "W",
+        "W",
+        "kWh",
+    )
+    assert len(units) == 18
+    assert env.units(panel_id) == {"ANALOG.Temperature1": "°C", "ESP32.Temperature": "°C"}
+
+
 async def test_tasmota_lwt_offline_turns_the_device_offline(
     env: Env, watcher: Watcher, clients: Clients
 ) -> None:
@@ -701,6 +738,55 @@ async def test_esphome_command_goes_to_the_command_topic_and_its_state_acknowled
     eventually(lambda: env.status(device_id)["actuator"] == {"pump": "ON"}, what="pump ON")
 
 
+async def test_esphome_units_come_from_its_discovery_config_and_numbers_are_stored(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """The HA discovery config an ESPHome node publishes registers its sensor with the
+    config's unit before any state; a number's state is stored, and a number command is
+    acknowledged by the state showing the value."""
+    device_id = env.device("garagedoor1")
+    dev = clients.connect("garagedoor1")
+    base = "esphome/garagedoor1"
+    # ESPHome 2026.8.0's config, captured from a real device (avanha/pmaas-plugin-esphome,
+    # internal/hadiscovery/captured_test.go), for a node whose mqtt: topic_prefix is
+    # esphome/garagedoor1 (ESPHome's default is the node name): stat_t starts with it.
+    config = {
+        "sug_dsp_prc": 1,
+        "unit_of_meas": "°C",
+        "stat_cla": "measurement",
+        "name": "Garage Temperature",
+        "dev_cla": "temperature",
+        "stat_t": f"{base}/sensor/garage_temperature/state",
+        "avty_t": f"{base}/status",
+        "uniq_id": "ESPsensorgarage_temperature",
+        "dev": {
+            "ids": "20500de464ec",
+            "name": "GarageDoor1",
+            "sw": "2026.8.0 (config hash 0x0dd1e1e6)",
+            "mdl": "esp32",
+            "mf": "Espressif",
+            "cns": [["mac", "20500de464ec"]],
+        },
+    }
+    topic = "homeassistant/sensor/garagedoor1/garage_temperature/config"
+    dev.publish(topic, config, retain=True)
+    eventually(lambda: env.units(device_id) == {"garage_temperature": "°C"}, what="discovered unit")
+    dev.publish(f"{base}/sensor/garage_temperature/state", b"21.5")
+    # ESPHome's mqtt_number.cpp publishes a number's state with printf %f.
+    dev.publish(f"{base}/number/target_moisture/state", b"40.000000")
+    await watcher.expect_values(
+        device_id, {"garage_temperature": [21.5], "target_moisture": [40.0]}
+    )
+    assert env.units(device_id) == {"garage_temperature": "°C", "target_moisture": ""}
+
+    dev.subscribe(f"{base}/number/target_moisture/command")
+    command_id = env.command(device_id, "target_moisture", {"value": 45, "component": "number"})
+    assert received(dev, f"{base}/number/target_moisture/command") == [b"45"]
+    dev.publish(f"{base}/number/target_moisture/state", b"45.000000")
+    env.wait_command(command_id, "acknowledged")
+    await watcher.expect_values(device_id, {"target_moisture": [40.0, 45.0]})
+
+
 # hass (Home Assistant MQTT discovery)
 
 
@@ -774,6 +860,34 @@ async def test_hass_availability_turns_the_device_offline(
     dev.publish(f"{base}/availability", b"down", retain=True)
     await watcher.expect_state(device_id, "offline")
     env.wait_state(device_id, "offline")
+
+
+async def test_hass_zigbee2mqtt_binary_sensor_with_boolean_payloads_is_stored(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """A Zigbee2MQTT contact sensor's config gives payload_on/payload_off as JSON booleans;
+    its sensor is registered and its state {"contact": true} (closed) is stored as 0."""
+    device_id = env.device("gh_door_z2m")
+    dev = clients.connect("gh-door-z2m")
+    # Zigbee2MQTT's contact config (Koenkk/zigbee2mqtt, lib/extension/homeassistant.js,
+    # cfg.binary_sensor_contact) with the state_topic and device it adds.
+    config = {
+        "payload_on": False,
+        "payload_off": True,
+        "value_template": "{{ value_json.contact }}",
+        "device_class": "door",
+        "state_topic": "zigbee2mqtt/gh_door_z2m",
+        "unique_id": "0x00158d00029b063c_contact_zigbee2mqtt",
+        "device": {"identifiers": ["zigbee2mqtt_0x00158d00029b063c"], "name": "gh_door_z2m"},
+    }
+    topic = "homeassistant/binary_sensor/0x00158d00029b063c/contact/config"
+    dev.publish(topic, config, retain=True)
+    eventually(lambda: set(env.sensors(device_id)) == {"contact"}, what="discovered contact")
+    # Retained: a first state on a just-learned topic is delivered either way.
+    dev.publish("zigbee2mqtt/gh_door_z2m", {"battery": 100, "contact": True}, retain=True)
+    await watcher.expect_values(device_id, {"contact": [0.0]})
+    dev.publish("zigbee2mqtt/gh_door_z2m", {"battery": 100, "contact": False})
+    await watcher.expect_values(device_id, {"contact": [0.0, 1.0]})
 
 
 async def test_hass_switch_command_goes_to_its_command_topic_and_its_state_acknowledges_it(
@@ -1100,6 +1214,139 @@ async def test_hass_discovery_of_an_unregistered_device_holds_it_pending(
     dev.publish("z2m/gh_unknown", {"pressure": 1013.5}, retain=True)
     await watcher.expect_values(device_id, {"pressure": [1013.5]})
     assert env.units(device_id) == {"pressure": "hPa"}
+
+
+async def test_hass_config_naming_its_device_by_identifiers_only_joins_it_not_pending(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """HA's two-sensor example: the second config names its device only by identifiers;
+    its sensor joins the registered device (no pending device for the identifier) and the
+    shared state topic stores both readings there."""
+    device_id = env.device("Bedroom")
+    dev = clients.connect("bedroom")
+    # https://www.home-assistant.io/integrations/mqtt/#sensors (home-assistant/home-assistant.io,
+    # source/_integrations/mqtt.markdown), configuration payloads no1 and no2.
+    state_topic = "homeassistant/sensor/sensorBedroom/state"
+    temperature = {
+        "device_class": "temperature",
+        "state_topic": state_topic,
+        "unit_of_measurement": "°C",
+        "value_template": "{{ value_json.temperature}}",
+        "unique_id": "temp01ae",
+        "device": {
+            "identifiers": ["bedroom01ae"],
+            "name": "Bedroom",
+            "manufacturer": "Example sensors Ltd.",
+            "model": "Example Sensor",
+            "model_id": "K9",
+            "serial_number": "12AE3010545",
+            "hw_version": "1.01a",
+            "sw_version": "2024.1.0",
+            "configuration_url": "https://example.com/sensor_portal/config",
+        },
+    }
+    humidity = {
+        "device_class": "humidity",
+        "state_topic": state_topic,
+        "unit_of_measurement": "%",
+        "value_template": "{{ value_json.humidity}}",
+        "unique_id": "hum01ae",
+        "device": {"identifiers": ["bedroom01ae"]},
+    }
+    dev.publish("homeassistant/sensor/sensorBedroomT/config", temperature, retain=True)
+    dev.publish("homeassistant/sensor/sensorBedroomH/config", humidity, retain=True)
+    eventually(lambda: len(env.sensors(device_id)) == 2, what="both discovered sensors")
+    assert env.units(device_id) == {"sensorBedroomT": "°C", "sensorBedroomH": "%"}
+    # The docs' common state payload.
+    dev.publish(state_topic, b'{ "temperature": 23.20, "humidity": 43.70 }', retain=True)
+    await watcher.expect_values(device_id, {"sensorBedroomT": [23.2], "sensorBedroomH": [43.7]})
+    pending = env.api.ok("GET", f"/api/v1/farms/{env.farm_id}/pending-devices")
+    assert [p["name"] for p in pending if p["name"] == "bedroom01ae"] == []
+
+
+async def test_hass_device_config_sets_up_its_components_on_one_device(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """A device-based discovery config (homeassistant/device/<id>/config): each component
+    is a sensor of the one device, with its unit; the shared state topic stores both."""
+    device_id = env.device("Kitchen")
+    dev = clients.connect("kitchen-device")
+    # https://www.home-assistant.io/integrations/mqtt/#device-discovery-payload
+    # (home-assistant/home-assistant.io, source/_integrations/mqtt.markdown).
+    config = {
+        "dev": {
+            "ids": "ea334450945afc",
+            "name": "Kitchen",
+            "mf": "Bla electronics",
+            "mdl": "xya",
+            "sw": "1.0",
+            "sn": "ea334450945afc",
+            "hw": "1.0rev2",
+        },
+        "o": {"name": "bla2mqtt", "sw": "2.1", "url": "https://bla2mqtt.example.com/support"},
+        "cmps": {
+            "some_unique_component_id1": {
+                "p": "sensor",
+                "device_class": "temperature",
+                "unit_of_measurement": "°C",
+                "value_template": "{{ value_json.temperature}}",
+                "unique_id": "temp01ae_t",
+            },
+            "some_unique_id2": {
+                "p": "sensor",
+                "device_class": "humidity",
+                "unit_of_measurement": "%",
+                "value_template": "{{ value_json.humidity}}",
+                "unique_id": "temp01ae_h",
+            },
+        },
+        "state_topic": "sensorBedroom/state",
+        "qos": 2,
+    }
+    dev.publish("homeassistant/device/ea334450945afc/config", config, retain=True)
+    eventually(lambda: len(env.sensors(device_id)) == 2, what="both components discovered")
+    assert env.units(device_id) == {"some_unique_component_id1": "°C", "some_unique_id2": "%"}
+    dev.publish("sensorBedroom/state", b'{ "temperature": 23.20, "humidity": 43.70 }', retain=True)
+    await watcher.expect_values(
+        device_id, {"some_unique_component_id1": [23.2], "some_unique_id2": [43.7]}
+    )
+
+
+async def test_hass_device_config_component_not_read_is_counted_not_silent(
+    env: Env, watcher: Watcher, clients: Clients
+) -> None:
+    """A device config's component of a platform the bridge does not read (a
+    device_automation trigger) is logged and counted as a bad payload; its sensor
+    component beside it is registered and its state stored."""
+    device_id = env.device("0AFFD2")
+    dev = clients.connect("foobar-0affd2")
+    before = env.bad_payloads("hass:")
+    # The device config of HA's discovery migration example (the docs above, step 3).
+    config = {
+        "device": {"identifiers": ["0AFFD2"]},
+        "o": {"name": "foobar"},
+        "cmps": {
+            "bla1": {
+                "p": "device_automation",
+                "automation_type": "trigger",
+                "payload": "short_press",
+                "topic": "foobar/triggers/button1",
+                "type": "button_short_press",
+                "subtype": "button_1",
+            },
+            "bla2": {
+                "p": "sensor",
+                "state_topic": "foobar/sensor/sensor1",
+                "unique_id": "bla_sensor001",
+            },
+        },
+    }
+    dev.publish("homeassistant/device/0AFFD2/config", config, retain=True)
+    eventually(lambda: set(env.sensors(device_id)) == {"bla2"}, what="the sensor component")
+    eventually(lambda: env.bad_payloads("hass:") - before == 1, what="the refused component")
+    dev.publish("foobar/sensor/sensor1", b"12", retain=True)
+    await watcher.expect_values(device_id, {"bla2": [12.0]})
+    assert env.bad_payloads("hass:") - before == 1
 
 
 # last: it restarts the shared broker

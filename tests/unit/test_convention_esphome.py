@@ -8,7 +8,7 @@ import pytest
 from farmbridge.domain import DeviceState
 from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
-from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Liveness
+from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Discovered, Liveness
 from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand
 from farmbridge.ingest.mqtt.conventions.esphome import EsphomeConvention
 
@@ -23,6 +23,85 @@ def _map(topic: str, payload: bytes) -> list[object]:
 def test_esphome_filters_cover_status_and_states() -> None:
     """It subscribes to availability and every entity's state topic."""
     assert EsphomeConvention().filters() == ["+/status", "+/+/+/state"]
+
+
+# Discovery configs exactly as an ESP32 running ESPHome 2026.8.0 published them, captured
+# from a real device (avanha/pmaas-plugin-esphome, internal/hadiscovery/captured_test.go).
+# Their topics follow ESPHome's get_discovery_topic_ (esphome/esphome,
+# esphome/components/mqtt/mqtt_component.cpp): <prefix>/<component>/<node>/<object_id>/config.
+GARAGE_TEMPERATURE = (
+    b'{"sug_dsp_prc":1,"unit_of_meas":"\xc2\xb0C","stat_cla":"measurement","name":"Garage'
+    b' Temperature","dev_cla":"temperature","stat_t":"garagedoor1/sensor/garage_temperature/state",'
+    b'"avty_t":"garagedoor1/status","uniq_id":"ESPsensorgarage_temperature","dev":{"ids":'
+    b'"20500de464ec","name":"GarageDoor1","sw":"2026.8.0 (config hash 0x0dd1e1e6)","mdl":"esp32",'
+    b'"mf":"Espressif","cns":[["mac","20500de464ec"]]}}'
+)
+GARAGE_DOOR = (
+    b'{"name":"Garage Door Position",'
+    b'"stat_t":"garagedoor1/binary_sensor/garage_door_position/state",'
+    b'"avty_t":"garagedoor1/status","uniq_id":"ESPbinary_sensorgarage_door_position","dev":{"ids":'
+    b'"20500de464ec","name":"GarageDoor1","sw":"2026.8.0 (config hash 0x0dd1e1e6)","mdl":"esp32",'
+    b'"mf":"Espressif","cns":[["mac","20500de464ec"]]}}'
+)
+GARAGE = DeviceRef(name="garagedoor1")
+
+
+def test_esphome_discovery_config_gives_the_unit_of_later_readings() -> None:
+    """The node's HA discovery config registers the sensor with its unit_of_meas, and the
+    state readings after it carry that unit."""
+    esphome = EsphomeConvention()
+    assert esphome.discovery_filters() == ["homeassistant/+/+/+/config"]
+    topic = "homeassistant/sensor/garagedoor1/garage_temperature/config"
+    assert esphome.discovery(topic, GARAGE_TEMPERATURE, NOW, prefix="") == [
+        Discovered(GARAGE, "garagedoor1", {"garage_temperature": "°C"})
+    ]
+    [item] = esphome.map("garagedoor1/sensor/garage_temperature/state", b"21.5", NOW)
+    assert isinstance(item, Data)
+    assert item.units == {"garage_temperature": "°C"}
+    door = "homeassistant/binary_sensor/garagedoor1/garage_door_position/config"
+    assert esphome.discovery(door, GARAGE_DOOR, NOW, prefix="") == [
+        Discovered(GARAGE, "garagedoor1", {"garage_door_position": ""})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "prefix"),
+    [
+        # Under another binding's prefix: not this binding's node.
+        ("homeassistant/sensor/garagedoor1/garage_temperature/config", GARAGE_TEMPERATURE, "esp/"),
+        # Zigbee2MQTT's config (Koenkk/zigbee2mqtt, test/extensions/homeassistant.test.ts).
+        (
+            "homeassistant/sensor/0x0017880104e45522/temperature/config",
+            b'{"unit_of_measurement":"\xc2\xb0C","state_topic":"zigbee2mqtt/weather_sensor"}',
+            "",
+        ),
+        ("homeassistant/light/garagedoor1/led/config", GARAGE_TEMPERATURE, ""),
+        ("homeassistant/sensor/garagedoor1/garage_temperature/config", b"", ""),
+        ("homeassistant/sensor/garagedoor1/garage_temperature/config", b"{bad", ""),
+    ],
+)
+def test_esphome_discovery_of_other_devices_is_not_its_business(
+    topic: str, payload: bytes, prefix: str
+) -> None:
+    """Configs whose state topic is not `<prefix><node>/<component>/<object_id>/state` of
+    this binding, other components, removals and non-JSON map to []."""
+    assert EsphomeConvention().discovery(topic, payload, NOW, prefix=prefix) == []
+
+
+def test_esphome_number_state_is_a_reading_and_completes_its_command() -> None:
+    """A number's state (ESPHome's mqtt_number.cpp publishes it with printf %f) is a
+    reading, and the state report that completes a number command."""
+    items = _map("greenhouse-node/number/target_moisture/state", b"22.500000")
+    data, reply = items
+    assert isinstance(data, Data)
+    assert [(r.sensor, r.value) for r in data.report.readings] == [("target_moisture", 22.5)]
+    assert reply == CommandReply(DEVICE, None, state={"target_moisture": "22.500000"})
+    cmd = OutgoingCommand(1, "target_moisture", {"value": 22.5, "component": "number"}, NOW)
+    assert EsphomeConvention().command(DEVICE, cmd) == [
+        Publish("greenhouse-node/number/target_moisture/command", b"22.5")
+    ]
+    assert isinstance(reply, CommandReply)
+    assert EsphomeConvention().completes(cmd, reply)
 
 
 @pytest.mark.parametrize(("payload", "online"), [(b"online", True), (b"offline", False)])

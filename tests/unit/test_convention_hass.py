@@ -9,7 +9,7 @@ from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Discovered, Liveness
 from farmbridge.ingest.mqtt.conventions._template import parse
-from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Watch
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Refused, Watch
 from farmbridge.ingest.mqtt.conventions.hass import HassConvention
 
 NOW = 1_767_225_600_000
@@ -109,6 +109,216 @@ def test_hass_config_without_node_or_device_names_the_device_by_object_id() -> N
     assert discovered == Discovered(DeviceRef(name="door"), "door", {"door": ""})
 
 
+# HA's MQTT docs, "Sensors" (https://www.home-assistant.io/integrations/mqtt/#sensors;
+# home-assistant/home-assistant.io, source/_integrations/mqtt.markdown): the second config
+# names its device only by identifiers ("it is enough to add shared identifiers").
+BEDROOM_T = {
+    "device_class": "temperature",
+    "state_topic": "homeassistant/sensor/sensorBedroom/state",
+    "unit_of_measurement": "°C",
+    "value_template": "{{ value_json.temperature}}",
+    "unique_id": "temp01ae",
+    "device": {
+        "identifiers": ["bedroom01ae"],
+        "name": "Bedroom",
+        "manufacturer": "Example sensors Ltd.",
+        "model": "Example Sensor",
+        "model_id": "K9",
+        "serial_number": "12AE3010545",
+        "hw_version": "1.01a",
+        "sw_version": "2024.1.0",
+        "configuration_url": "https://example.com/sensor_portal/config",
+    },
+}
+BEDROOM_H = {
+    "device_class": "humidity",
+    "state_topic": "homeassistant/sensor/sensorBedroom/state",
+    "unit_of_measurement": "%",
+    "value_template": "{{ value_json.humidity}}",
+    "unique_id": "hum01ae",
+    "device": {"identifiers": ["bedroom01ae"]},
+}
+BEDROOM = DeviceRef(name="Bedroom")
+
+
+def test_hass_config_naming_its_device_by_identifiers_only_joins_that_device() -> None:
+    """A later config whose device has only identifiers joins the device named with them,
+    and the shared state topic gives that one device both readings."""
+    hass = HassConvention()
+    _config(hass, "homeassistant/sensor/sensorBedroomT/config", BEDROOM_T)
+    [discovered] = _config(hass, "homeassistant/sensor/sensorBedroomH/config", BEDROOM_H)
+    assert discovered == Discovered(BEDROOM, "Bedroom", {"sensorBedroomH": "%"})
+    # The docs' "common state payload".
+    [item] = hass.map(
+        "homeassistant/sensor/sensorBedroom/state",
+        b'{ "temperature": 23.20, "humidity": 43.70 }',
+        NOW,
+    )
+    assert isinstance(item, Data)
+    assert item.device == BEDROOM
+    assert [(r.sensor, r.value) for r in item.report.readings] == [
+        ("sensorBedroomT", 23.2),
+        ("sensorBedroomH", 43.7),
+    ]
+    assert _config(hass, "homeassistant/sensor/sensorBedroomH/config", BEDROOM_H) == []
+
+
+def test_hass_identifiers_only_config_seen_first_moves_to_the_device_named_later() -> None:
+    """Retained configs come in any order: one that only points at its device by
+    identifiers, read before the config naming it, is discovered again on the named device."""
+    hass = HassConvention()
+    [first, _] = _config(hass, "homeassistant/sensor/sensorBedroomH/config", BEDROOM_H)
+    assert first == Discovered(
+        DeviceRef(name="bedroom01ae"), "bedroom01ae", {"sensorBedroomH": "%"}
+    )
+    items = _config(hass, "homeassistant/sensor/sensorBedroomT/config", BEDROOM_T)
+    assert [i for i in items if isinstance(i, Discovered)] == [
+        Discovered(BEDROOM, "Bedroom", {"sensorBedroomT": "°C"}),
+        Discovered(BEDROOM, "Bedroom", {"sensorBedroomH": "%"}),
+    ]
+    [item] = hass.map("homeassistant/sensor/sensorBedroom/state", b'{"humidity": 43.70}', NOW)
+    assert isinstance(item, Data)
+    assert item.device == BEDROOM
+
+
+def test_hass_connections_join_configs_of_one_device() -> None:
+    """device.connections (abbreviated cns) identify a device as identifiers do."""
+    hass = HassConvention()
+    mac = [["mac", "02:5b:26:a8:dc:12"]]
+    named = {"stat_t": "plug/state", "dev": {"cns": mac, "name": "Plug"}}
+    _config(hass, "homeassistant/sensor/plug/power/config", named)
+    pointing = {"stat_t": "plug/state", "dev": {"connections": mac}}
+    [discovered, *_] = _config(hass, "homeassistant/sensor/plug/energy/config", pointing)
+    assert discovered == Discovered(DeviceRef(name="Plug"), "Plug", {"energy": ""})
+
+
+# HA's MQTT docs, "Device discovery payload" and its migration example
+# (https://www.home-assistant.io/integrations/mqtt/#device-discovery-payload;
+# home-assistant/home-assistant.io, source/_integrations/mqtt.markdown).
+KITCHEN_DEVICE = {
+    "dev": {
+        "ids": "ea334450945afc",
+        "name": "Kitchen",
+        "mf": "Bla electronics",
+        "mdl": "xya",
+        "sw": "1.0",
+        "sn": "ea334450945afc",
+        "hw": "1.0rev2",
+    },
+    "o": {"name": "bla2mqtt", "sw": "2.1", "url": "https://bla2mqtt.example.com/support"},
+    "cmps": {
+        "some_unique_component_id1": {
+            "p": "sensor",
+            "device_class": "temperature",
+            "unit_of_measurement": "°C",
+            "value_template": "{{ value_json.temperature}}",
+            "unique_id": "temp01ae_t",
+        },
+        "some_unique_id2": {
+            "p": "sensor",
+            "device_class": "humidity",
+            "unit_of_measurement": "%",
+            "value_template": "{{ value_json.humidity}}",
+            "unique_id": "temp01ae_h",
+        },
+    },
+    "state_topic": "sensorBedroom/state",
+    "qos": 2,
+}
+MIGRATED_DEVICE = {
+    "device": {"identifiers": ["0AFFD2"]},
+    "o": {"name": "foobar"},
+    "cmps": {
+        "bla1": {
+            "p": "device_automation",
+            "automation_type": "trigger",
+            "payload": "short_press",
+            "topic": "foobar/triggers/button1",
+            "type": "button_short_press",
+            "subtype": "button_1",
+        },
+        "bla2": {
+            "p": "sensor",
+            "state_topic": "foobar/sensor/sensor1",
+            "unique_id": "bla_sensor001",
+        },
+    },
+}
+KITCHEN = DeviceRef(name="Kitchen")
+
+
+def test_hass_device_config_sets_up_each_component_on_one_device() -> None:
+    """A device config's components are entities of its one device, sharing the root's
+    state topic; one state message gives that device every component's reading."""
+    hass = HassConvention()
+    items = _config(hass, "homeassistant/device/ea334450945afc/config", KITCHEN_DEVICE)
+    assert items == [
+        Discovered(KITCHEN, "Kitchen", {"some_unique_component_id1": "°C"}),
+        Watch("sensorBedroom/state"),
+        Discovered(KITCHEN, "Kitchen", {"some_unique_id2": "%"}),
+    ]
+    [item] = hass.map("sensorBedroom/state", b'{ "temperature": 23.20, "humidity": 43.70 }', NOW)
+    assert isinstance(item, Data)
+    assert item.device == KITCHEN
+    assert [(r.sensor, r.value) for r in item.report.readings] == [
+        ("some_unique_component_id1", 23.2),
+        ("some_unique_id2", 43.7),
+    ]
+    assert _config(hass, "homeassistant/device/ea334450945afc/config", KITCHEN_DEVICE) == []
+
+
+def test_hass_device_config_removes_a_component_given_only_its_platform() -> None:
+    """A component left with only `p` is removed (the docs' humidity removal), as is one
+    dropped from the config; an empty config removes them all."""
+    hass = HassConvention()
+    topic = "homeassistant/device/ea334450945afc/config"
+    _config(hass, topic, KITCHEN_DEVICE)
+    cmps = KITCHEN_DEVICE["cmps"]
+    assert isinstance(cmps, dict)
+    removal = {**KITCHEN_DEVICE, "cmps": {**cmps, "some_unique_id2": {"p": "sensor"}}}
+    assert _config(hass, topic, removal) == []
+    [item] = hass.map("sensorBedroom/state", b'{"temperature": 20, "humidity": 40}', NOW)
+    assert isinstance(item, Data)
+    assert [r.sensor for r in item.report.readings] == ["some_unique_component_id1"]
+    assert hass.map(topic, b"", NOW) == []
+    assert hass.map("sensorBedroom/state", b'{"temperature": 20}', NOW) == []
+
+
+def test_hass_device_config_refuses_unread_components_once_and_reads_the_rest() -> None:
+    """A component of a platform not read (the docs' device_automation) is refused, never
+    ignored silently; the sensor beside it is read, on the device its identifiers name."""
+    hass = HassConvention()
+    topic = "homeassistant/device/0AFFD2/config"
+    items = _config(hass, topic, MIGRATED_DEVICE)
+    assert items[0] == Refused(
+        "component 'bla1': platform 'device_automation' is not read (sensor, binary_sensor, switch)"
+    )
+    assert items[1:] == [
+        Discovered(DeviceRef(name="0AFFD2"), "0AFFD2", {"bla2": ""}),
+        Watch("foobar/sensor/sensor1"),
+    ]
+    assert _config(hass, topic, MIGRATED_DEVICE) == []  # a retained redelivery
+    [item] = hass.map("foobar/sensor/sensor1", b"12", NOW)
+    assert isinstance(item, Data)
+    assert item.report.readings[0].value == 12.0
+
+
+@pytest.mark.parametrize(
+    "cmps",
+    [[], "x", {"a": 1}, {"a": {"p": "sensor", "unique_id": "u", "state_topic": 5}}],
+)
+def test_hass_device_config_malformed_components_are_refused_or_bad(cmps: object) -> None:
+    """A device config whose components cannot be read raises BadPayload or refuses the
+    component; it never raises anything else."""
+    config = {"dev": {"ids": "x"}, "o": {"name": "t"}, "cmps": cmps}
+    try:
+        items = _config(HassConvention(), "homeassistant/device/x/config", config)
+    except BadPayload:
+        return
+    assert items
+    assert all(isinstance(i, Refused) for i in items)
+
+
 @pytest.mark.parametrize("component", ["light", "climate", "cover", "device_automation"])
 def test_hass_ignores_other_components(component: str) -> None:
     """Only sensor, binary_sensor and switch configs are read."""
@@ -167,6 +377,56 @@ def test_hass_binary_sensor_compares_with_its_payloads() -> None:
     [item] = hass.map("door/contact", b"closed", NOW)
     assert isinstance(item, Data)
     assert item.report.readings[0].value == 0.0
+
+
+# Zigbee2MQTT's binary sensors, as its HA discovery gives them (Koenkk/zigbee2mqtt,
+# lib/extension/homeassistant.js, cfg.binary_sensor_contact and binary_sensor_water_leak),
+# published with the state_topic and device it adds (Koenkk/zigbee2mqtt,
+# test/extensions/homeassistant.test.ts). `contact` is true when closed, so on is false
+# (Koenkk/zigbee2mqtt.io, docs/devices/MCCGQ11LM.md: "If value equals `false` contact is ON").
+Z2M_CONTACT = {
+    "payload_on": False,
+    "payload_off": True,
+    "value_template": "{{ value_json.contact }}",
+    "device_class": "door",
+    "state_topic": "zigbee2mqtt/door_sensor",
+    "unique_id": "0x00158d00029b063b_contact_zigbee2mqtt",
+    "device": {"identifiers": ["zigbee2mqtt_0x00158d00029b063b"], "name": "door_sensor"},
+}
+Z2M_WATER_LEAK = {
+    **Z2M_CONTACT,
+    "payload_on": True,
+    "payload_off": False,
+    "value_template": "{{ value_json.water_leak }}",
+    "device_class": "moisture",
+    "unique_id": "0x00158d00029b063b_water_leak_zigbee2mqtt",
+}
+
+
+def test_hass_binary_sensor_with_boolean_payloads_reads_json_booleans() -> None:
+    """payload_on/payload_off given as JSON booleans compare as HA's str() of them, so a
+    Zigbee2MQTT state {"contact": true} (closed) reads 0 and false (open) reads 1."""
+    hass = HassConvention()
+    [discovered, _] = _config(
+        hass, "homeassistant/binary_sensor/0x00158d00029b063b/contact/config", Z2M_CONTACT
+    )
+    assert discovered == Discovered(DeviceRef(name="door_sensor"), "door_sensor", {"contact": ""})
+    leak = "homeassistant/binary_sensor/0x00158d00029b063b/water_leak/config"
+    _config(hass, leak, Z2M_WATER_LEAK)
+    # The state Zigbee2MQTT publishes for an MCCGQ11LM (contact, battery, temperature...).
+    [item] = hass.map(
+        "zigbee2mqtt/door_sensor",
+        b'{"battery": 100, "contact": true, "water_leak": false, "linkquality": 90}',
+        NOW,
+    )
+    assert isinstance(item, Data)
+    assert [(r.sensor, r.value) for r in item.report.readings] == [
+        ("contact", 0.0),
+        ("water_leak", 0.0),
+    ]
+    [item] = hass.map("zigbee2mqtt/door_sensor", b'{"contact": false, "water_leak": true}', NOW)
+    assert isinstance(item, Data)
+    assert [r.value for r in item.report.readings] == [1.0, 1.0]
 
 
 def test_hass_switch_state_is_a_reading_and_a_state_report() -> None:

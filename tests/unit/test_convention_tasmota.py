@@ -71,6 +71,55 @@ def test_tasmota_sensor_reads_every_numeric_leaf_by_its_path() -> None:
     }
 
 
+# A Sonoff Dual R3 (two metered channels), captured from tele/tasmota/SENSOR
+# (ferrets6/wattson, internal/mqtt/collector_test.go, realPayload).
+DUAL_METER = (
+    b'{"Time":"2026-09-18T11:19:21","ENERGY":{"TotalStartTime":"2026-09-16T00:00:00",'
+    b'"Total":[2.813,0.254],"Yesterday":[1.530,0.125],"Today":[0.772,0.059],"Power":[52,5],'
+    b'"ApparentPower":[66,10],"ReactivePower":[40,9],"Factor":[0.79,0.50],"Voltage":235,'
+    b'"Current":[0.278,0.044],"BL09XX":{"Temperature":46.5}}}'
+)
+# A Sonoff NSPanel's SENSOR (smarthomeNG/plugins, tasmota/__init__.py, a comment); Tasmota's
+# PID driver quotes the same numbered key (arendst/Tasmota,
+# tasmota/tasmota_xdrv_driver/xdrv_49_pid.ino: "ANALOG":{"Temperature1":19.6}).
+NSPANEL = (
+    b'{"Time":"2022-12-03T13:16:26","ANALOG":{"Temperature1":27.4},'
+    b'"ESP32":{"Temperature":37.8},"TempUnit":"C"}'
+)
+
+
+def test_tasmota_sensor_array_is_one_reading_per_channel() -> None:
+    """A multi-channel meter's array values become one reading per channel, named by the
+    index after the key (HA's Tasmota integration: hatasmota/sensor.py, "Array sensor"),
+    each with the key's unit."""
+    [item] = _map("tele/tasmota/SENSOR", DUAL_METER)
+    assert isinstance(item, Data)
+    readings = {r.sensor: r.value for r in item.report.readings}
+    assert readings["ENERGY.Power.0"] == 52.0
+    assert readings["ENERGY.Power.1"] == 5.0
+    assert readings["ENERGY.Total.0"] == 2.813
+    assert readings["ENERGY.Total.1"] == 0.254
+    assert readings["ENERGY.Current.1"] == 0.044
+    assert readings["ENERGY.Voltage"] == 235.0
+    assert readings["ENERGY.BL09XX.Temperature"] == 46.5
+    assert len(readings) == 2 * 8 + 2
+    assert item.units["ENERGY.Power.0"] == item.units["ENERGY.Power.1"] == "W"
+    assert item.units["ENERGY.Total.1"] == "kWh"
+    assert item.units["ENERGY.Current.0"] == "A"
+    assert "ENERGY.Factor.0" not in item.units
+
+
+def test_tasmota_numbered_key_has_its_quantitys_unit() -> None:
+    """Temperature1 (one of several) is a temperature in the unit TempUnit says."""
+    [item] = _map("tele/NSPanel1/SENSOR", NSPANEL)
+    assert isinstance(item, Data)
+    assert {r.sensor: r.value for r in item.report.readings} == {
+        "ANALOG.Temperature1": 27.4,
+        "ESP32.Temperature": 37.8,
+    }
+    assert item.units == {"ANALOG.Temperature1": "°C", "ESP32.Temperature": "°C"}
+
+
 def test_tasmota_sensor_in_fahrenheit_says_so() -> None:
     """TempUnit F gives °F."""
     [item] = _map("tele/plug_4F2A/SENSOR", b'{"SI7021": {"Temperature": 70.1}, "TempUnit": "F"}')

@@ -20,7 +20,7 @@ from farmbridge.domain.reports import (
 )
 from farmbridge.ingest.fields import MAX_NAME_CHARS
 from farmbridge.ingest.mqtt.conventions import CONVENTIONS, make_convention
-from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, Watch
+from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, Refused, Watch
 from tests.unit.fuzz_inputs import dumps, finite, json_bytes, json_values, mutated
 
 NOW: Final = 1_767_225_600_000
@@ -29,7 +29,7 @@ LEVELS: Final = (
     "farm1", "dev-1", "telemetry", "status", "events", "commands", "ack", "SENSOR", "STATE",
     "LWT", "RESULT", "POWER", "sensor", "switch", "temperature", "state", "$state",
     "$description", "config", "me", "rpc", "response", "1", "homeassistant", "tele", "stat",
-    "plug", "cmnd",
+    "plug", "cmnd", "device",
 )  # fmt: skip
 _level = st.sampled_from(LEVELS) | st.text(min_size=1, max_size=10).filter(
     lambda t: "/" not in t and "+" not in t and "#" not in t
@@ -108,6 +108,8 @@ def _sane(record: Mapped) -> None:
                 _sane_name(sensor)
         case Watch():
             assert record.filter
+        case Refused():
+            assert record.reason
         case _:
             raise AssertionError(f"unknown record {record!r}")
 

@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,7 +47,14 @@ from farmbridge.domain.reports import (
 )
 from farmbridge.ingest.mqtt.binding import MqttBinding
 from farmbridge.ingest.mqtt.conventions import make_convention
-from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, OutgoingCommand, Watch
+from farmbridge.ingest.mqtt.conventions.base import (
+    Convention,
+    Mapped,
+    OutgoingCommand,
+    ReadsDiscovery,
+    Refused,
+    Watch,
+)
 from farmbridge.ingest.mqtt.link import Delivery, LinkState, MqttLink
 from farmbridge.service.commands import CommandService
 from farmbridge.service.directory import DeviceEntry
@@ -97,6 +105,7 @@ class Bound:
     spec: MqttBinding
     convention: Convention
     filters: list[str] = field(default_factory=list)
+    discovery: list[str] = field(default_factory=list)  # from the root (ReadsDiscovery)
     key: str = ""  # the metrics label, computed once rather than per message
 
     def __post_init__(self) -> None:
@@ -109,6 +118,10 @@ class Bound:
         return topic.startswith(self.spec.prefix) and any(
             topic_matches_sub(f, topic) for f in self.filters
         )
+
+    def hears(self, topic: str) -> bool:
+        """Whether `topic` is a discovery config this binding reads from outside its prefix."""
+        return any(topic_matches_sub(f, topic) for f in self.discovery)
 
 
 @dataclass(slots=True)
@@ -164,6 +177,12 @@ class MqttBridge:
             on_connected=self._connected,
         )
         for b in self._bindings:
+            # Discovery first: the broker sends retained messages per subscription, in
+            # order, so what a config teaches (units) is known before the states.
+            if isinstance(b.convention, ReadsDiscovery):
+                b.discovery = b.convention.discovery_filters()
+                for f in b.discovery:
+                    self.link.subscribe(broker_filter(f, self._share_group))
             for f in b.convention.filters():
                 self._watch(b, f)
         self._inbox: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -259,17 +278,39 @@ class MqttBridge:
 
     async def _handle(self, delivery: Delivery, commits: list[Awaitable[IngestResult]]) -> None:
         bound = self._binding_of(delivery.topic)
-        if bound is None:
+        # Discovery configs other bindings' devices publish outside their prefix (ESPHome's
+        # units) go to each binding that reads them, beside the one the topic belongs to.
+        listeners = [b for b in self._bindings if b is not bound and b.hears(delivery.topic)]
+        if bound is None and not listeners:
             metrics.MQTT_MESSAGES.labels("-", "unbound").inc()
             return
+        if bound is not None:
+            topic = delivery.topic[len(bound.spec.prefix) :]
+            await self._read(
+                bound, delivery, commits, partial(bound.convention.map, topic, delivery.payload)
+            )
+        for b in listeners:
+            if isinstance(b.convention, ReadsDiscovery):
+                reads = partial(
+                    b.convention.discovery, delivery.topic, delivery.payload, prefix=b.spec.prefix
+                )
+                await self._read(b, delivery, commits, reads)
+
+    async def _read(
+        self,
+        bound: Bound,
+        delivery: Delivery,
+        commits: list[Awaitable[IngestResult]],
+        mapper: Callable[[int], list[Mapped]],
+    ) -> None:
+        """Maps one message for one binding and applies what comes out."""
         label = bound.key
         if len(delivery.payload) > self._max_payload:
             self._bad(bound, delivery, f"payload of {len(delivery.payload)} bytes is too large")
             return
-        topic = delivery.topic[len(bound.spec.prefix) :]
         now_ms = self._clock.wall_ms()
         try:
-            mapped = bound.convention.map(topic, delivery.payload, now_ms)
+            mapped = mapper(now_ms)
         except BadPayload as exc:
             self._bad(bound, delivery, exc.message)
             return
@@ -313,6 +354,9 @@ class MqttBridge:
     ) -> None:
         if isinstance(item, Watch):
             self._watch(bound, item.filter)
+            return
+        if isinstance(item, Refused):
+            self._bad(bound, delivery, item.reason)
             return
         route = await self._route(bound, item.device, delivery)
         if route is None:

@@ -12,7 +12,7 @@ read raises farmbridge.domain.errors.BadPayload, mostly through the field kit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Discovered, Liveness
@@ -25,7 +25,15 @@ class Watch:
     filter: str
 
 
-Mapped = Data | Liveness | CommandReply | Discovered | Watch
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A part of a message the convention cannot read, while it reads the rest (one
+    component of a Home Assistant device config): logged and counted as a bad payload."""
+
+    reason: str
+
+
+Mapped = Data | Liveness | CommandReply | Discovered | Watch | Refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,4 +67,20 @@ class Convention(Protocol):
     def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
         """Whether a reply without a command id completes `cmd` (a state report showing
         what the command asked for)."""
+        ...
+
+
+@runtime_checkable
+class ReadsDiscovery(Protocol):
+    """A convention that also reads the Home Assistant discovery configs its devices
+    publish outside its binding's prefix (ESPHome's units). The bridge hands it every such
+    config, beside the binding the topic belongs to, if any."""
+
+    def discovery_filters(self) -> list[str]:
+        """Topic filters of those configs, from the broker's root."""
+        ...
+
+    def discovery(self, topic: str, payload: bytes, now_ms: int, *, prefix: str) -> list[Mapped]:
+        """Reads one config (`topic` from the root); `prefix` is the binding's, where the
+        state topics of its own devices start. [] for a config of another device."""
         ...

@@ -14,6 +14,7 @@ from farmbridge.domain.reports import (
     Data,
     DeviceRef,
     DeviceReport,
+    Discovered,
     Liveness,
     ReportedReading,
     ReportedStatus,
@@ -29,7 +30,10 @@ from farmbridge.ingest.mqtt.conventions._payload import (
 from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 
 DEFAULT_COMPONENT: Final = "switch"
-_READING: Final = frozenset({"sensor", "binary_sensor"})
+DEFAULT_DISCOVERY_PREFIX: Final = "homeassistant"
+_READING: Final = frozenset({"sensor", "binary_sensor", "number"})
+# A number is a setting as much as a reading: its state also completes commands.
+_SETTABLE: Final = frozenset({"number"})
 _SWITCHING: Final = frozenset({"switch", "light", "fan"})
 _COMPONENT: Final = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -38,13 +42,48 @@ class EsphomeConvention:
     """ESPHome nodes with the default topic prefix (the node name) under the binding's prefix.
 
     Sensor names are the entity's object_id alone: ESPHome makes object ids unique per
-    node, and the component is not part of what a reading means.
+    node, and the component is not part of what a reading means. Units come from the Home
+    Assistant discovery configs the nodes publish (`unit_of_meas`), when they do.
     """
 
     name: ClassVar[str] = "esphome"
 
+    def __init__(self, *, discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX) -> None:
+        """`discovery_prefix`: the nodes' `mqtt: discovery_prefix`, from the broker's root."""
+        self._discovery_prefix = discovery_prefix
+        self._units: dict[tuple[str, str], str] = {}  # (device, sensor) -> unit
+
     def filters(self) -> list[str]:
         return ["+/status", "+/+/+/state"]
+
+    def discovery_filters(self) -> list[str]:
+        # ESPHome's config topic: <discovery_prefix>/<component>/<node name>/<object_id>/config
+        return [f"{self._discovery_prefix}/+/+/+/config"]
+
+    def discovery(self, topic: str, payload: bytes, now_ms: int, *, prefix: str) -> list[Mapped]:
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[0] != self._discovery_prefix or parts[1] not in _READING:
+            return []
+        if not payload.strip():
+            return []  # removed: the sensor stays, with its unit
+        try:
+            config = object_of(json_of(payload, "config"), "config")
+        except BadPayload:
+            return []  # not ESPHome's: ESPHome writes JSON objects
+        # Ours when its state topic is `<prefix><node>/<component>/<object_id>/state`.
+        state_topic = config.get("stat_t", config.get("state_topic"))
+        if not isinstance(state_topic, str) or not state_topic.startswith(prefix):
+            return []
+        levels = state_topic[len(prefix) :].split("/")
+        if len(levels) != 4 or levels[1] != parts[1] or levels[3] != "state":
+            return []
+        unit = config.get("unit_of_meas", config.get("unit_of_measurement", ""))
+        if not isinstance(unit, str):
+            raise bad("config.unit_of_measurement", f"{shown(unit)} is not text")
+        device, sensor = DeviceRef(name=clean_name(levels[0])), clean_name(levels[2])
+        if unit:
+            self._units[(device.name or "", sensor)] = unit
+        return [Discovered(device, levels[0], {sensor: unit})]
 
     def map(self, topic: str, payload: bytes, now_ms: int) -> list[Mapped]:
         parts = topic.split("/")
@@ -58,9 +97,14 @@ class EsphomeConvention:
         device = DeviceRef(name=clean_name(node))
         where = f"{component}/{object_id}"
         if component in _READING:
-            value = reading(utf8_text(payload, where), where)
-            reported = ReportedReading(clean_name(object_id), value, now_ms)
-            return [Data(device, DeviceReport(readings=[reported]))]
+            text = utf8_text(payload, where)
+            sensor = clean_name(object_id)
+            reported = ReportedReading(sensor, reading(text, where), now_ms)
+            unit = self._units.get((device.name or "", sensor))
+            data = Data(device, DeviceReport(readings=[reported]), {sensor: unit} if unit else {})
+            if component in _SETTABLE:
+                return [data, CommandReply(device, None, state={object_id: text})]
+            return [data]
         state = {object_id: _on_off(component, payload, where)}
         status = ReportedStatus(DeviceState.ONLINE, state, now_ms)
         return [Data(device, DeviceReport(status=status)), CommandReply(device, None, state=state)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import cache
 from typing import Any, ClassVar, Final
 
@@ -18,58 +18,19 @@ from farmbridge.domain.reports import (
     Liveness,
     ReportedReading,
 )
-from farmbridge.ingest.fields import (
-    at,
-    bad,
-    clean_name,
-    optional,
-    reading,
-    shown,
-    string,
-    utf8_text,
+from farmbridge.ingest.fields import bad, reading, shown, utf8_text
+from farmbridge.ingest.mqtt.conventions._hass_config import (
+    COMPONENTS,
+    Entity,
+    components,
+    entity,
+    expanded,
 )
 from farmbridge.ingest.mqtt.conventions._payload import json_of, object_of, state_shows
-from farmbridge.ingest.mqtt.conventions._template import PLAIN, ValueTemplate, parse
-from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Watch
+from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Refused, Watch
 
 DEFAULT_DISCOVERY_PREFIX: Final = "homeassistant"
-_COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch"})
-# The abbreviations of the keys read here, from HA's MQTT discovery documentation.
-_ABBREVIATIONS: Final = {
-    "stat_t": "state_topic",
-    "cmd_t": "command_topic",
-    "avty_t": "availability_topic",
-    "unit_of_meas": "unit_of_measurement",
-    "val_tpl": "value_template",
-    "pl_on": "payload_on",
-    "pl_off": "payload_off",
-    "stat_on": "state_on",
-    "stat_off": "state_off",
-    "pl_avail": "payload_available",
-    "pl_not_avail": "payload_not_available",
-    "uniq_id": "unique_id",
-    "dev": "device",
-}
-_TOPIC_KEYS: Final = ("state_topic", "command_topic", "availability_topic")
-
-
-@dataclass(frozen=True, slots=True)
-class _Entity:
-    component: str
-    device: DeviceRef
-    title: str
-    sensor: str
-    unit: str
-    template: ValueTemplate
-    state_topic: str | None
-    command_topic: str | None
-    availability_topic: str | None
-    payload_on: str
-    payload_off: str
-    state_on: str
-    state_off: str
-    payload_available: str
-    payload_not_available: str
+DEVICE: Final = "device"  # the <component> level of a device config's topic
 
 
 class HassConvention:
@@ -77,8 +38,10 @@ class HassConvention:
 
     Bind it with an empty prefix: the discovery prefix is part of its filters, and the
     state topics configs name are absolute. Entities of the sensor, binary_sensor and
-    switch components are read; what it learns lives in this instance, rebuilt from the
-    retained configs after a restart.
+    switch components are read, from single-component configs and from the components of
+    device configs (`<prefix>/device/<id>/config`); a device config's other components are
+    refused (logged and counted) once per config. What it learns lives in this instance,
+    rebuilt from the retained configs after a restart.
     """
 
     name: ClassVar[str] = "hass"
@@ -86,10 +49,13 @@ class HassConvention:
     def __init__(self, *, discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX) -> None:
         """`discovery_prefix`: HA's `discovery_prefix` setting, `homeassistant` by default."""
         self._prefix = discovery_prefix
-        self._entities: dict[str, _Entity] = {}  # config topic -> entity
-        self._by_state: dict[str, list[_Entity]] = {}
-        self._by_availability: dict[str, list[_Entity]] = {}
+        # config topic (with #<component id> for a device config's) -> entity
+        self._entities: dict[str, Entity] = {}
+        self._by_state: dict[str, list[Entity]] = {}
+        self._by_availability: dict[str, list[Entity]] = {}
         self._watched: set[str] = set()
+        self._devices: dict[str, tuple[DeviceRef, str]] = {}  # identity -> device, title
+        self._refused: dict[str, str] = {}  # device config component -> why, once said
 
     def filters(self) -> list[str]:
         # Learned state topics too, so a bridge that re-subscribes from filters() keeps them.
@@ -127,15 +93,84 @@ class HassConvention:
 
     def _config(self, topic: str, parts: list[str], payload: bytes) -> list[Mapped]:
         component, object_id = parts[0], parts[-2]
-        if component not in _COMPONENTS:
+        if component != DEVICE and component not in COMPONENTS:
             return []
+        keys = self._keys_of(topic)
         if not payload.strip():
-            self._forget(topic)
-            return []  # the entity was removed
+            for key in keys:
+                self._forget(key)
+            for key in [k for k in self._refused if k.startswith(f"{topic}#")]:
+                del self._refused[key]
+            return []  # the entity, or the device's every component, was removed
         node_id = parts[1] if len(parts) == 4 else None
-        entity = _entity(component, node_id, object_id, payload)
-        if self._entities.get(topic) == entity:
+        body = expanded(object_of(json_of(payload, "config"), "config"))
+        if component != DEVICE:
+            return self._entity(topic, entity(component, node_id, object_id, body))
+        # A device config: each component an entity of the device the topic's object_id
+        # names (failing device.name and identifiers), keyed as HA does, by component id.
+        out: list[Mapped] = []
+        listed = components(body)
+        for key in keys:
+            if key.partition("#")[2] not in listed:
+                self._forget(key)  # dropped from the config
+        for component_id, (own, config) in listed.items():
+            key = f"{topic}#{component_id}"
+            platform = config.get("platform")
+            if own.keys() == {"platform"}:
+                self._forget(key)  # only its platform: HA's way to remove one component
+                continue
+            try:
+                if platform not in COMPONENTS:
+                    raise BadPayload(
+                        f"platform {shown(platform)} is not read (sensor, binary_sensor, switch)"
+                    )
+                learned = entity(platform, object_id, component_id, config)
+            except BadPayload as exc:
+                self._forget(key)
+                reason = f"component {component_id!r}: {exc.message}"
+                if self._refused.get(key) != reason:  # not again for a retained redelivery
+                    self._refused[key] = reason
+                    out.append(Refused(reason))
+                continue
+            self._refused.pop(key, None)
+            out.extend(self._entity(key, learned))
+        return out
+
+    def _keys_of(self, topic: str) -> list[str]:
+        """The entities a config topic set up: itself, or a device config's components."""
+        return [k for k in self._entities if k == topic or k.startswith(f"{topic}#")]
+
+    def _entity(self, key: str, parsed: Entity) -> list[Mapped]:
+        learned = self._device_of(parsed)
+        if self._entities.get(key) == learned:
             return []  # a retained config seen before
+        return [*self._learn(key, learned), *self._rehome(learned)]
+
+    def _device_of(self, entity: Entity) -> Entity:
+        """`entity` on the device HA would put it on: a config that names its device only
+        by identifiers or connections joins the device a config named with them."""
+        shared = sorted(k for k in entity.identity if k in self._devices)
+        known = self._devices[shared[0]] if shared else None
+        if entity.named or known is None:
+            for key in entity.identity:
+                if entity.named or key not in self._devices:
+                    self._devices[key] = (entity.device, entity.title)
+            return entity
+        device, title = known
+        return replace(entity, device=device, title=title)
+
+    def _rehome(self, named: Entity) -> list[Mapped]:
+        """Entities learned before their device was named (retained configs come in any
+        order), moved onto the named device and discovered there."""
+        if not named.named:
+            return []
+        out: list[Mapped] = []
+        for topic, e in list(self._entities.items()):
+            if not e.named and e.device != named.device and e.identity & named.identity:
+                out.extend(self._learn(topic, replace(e, device=named.device, title=named.title)))
+        return out
+
+    def _learn(self, topic: str, entity: Entity) -> list[Mapped]:
         self._forget(topic)
         self._entities[topic] = entity
         if entity.state_topic:
@@ -162,75 +197,6 @@ class HassConvention:
                 index[key] = [e for e in index[key] if e is not old]
 
 
-def _entity(component: str, node_id: str | None, object_id: str, payload: bytes) -> _Entity:
-    raw = object_of(json_of(payload, "config"), "config")
-    body = {_ABBREVIATIONS.get(k, k): v for k, v in raw.items()}
-    base = optional(string, body.get("~"), "config.~", wording="{shown} is not a topic")
-    topics = {key: _topic(body.get(key), key, base) for key in _TOPIC_KEYS}
-    if topics["state_topic"] is None and component != "switch":
-        raise bad("config", f"a {component} needs a state_topic")
-    device = object_of(body.get("device", {}), "config.device")
-    device_title = device.get("name")
-    identifiers = device.get("identifiers", device.get("ids"))
-    if isinstance(identifiers, list):
-        identifiers = identifiers[0] if identifiers else None
-    named = [v for v in (device_title, identifiers, node_id, object_id) if isinstance(v, str) and v]
-    if not named:
-        raise bad("config", "no device name, identifier, node_id or object_id")
-    template = body.get("value_template")
-    unit = body.get("unit_of_measurement")
-    payload_on = _text(body.get("payload_on", "ON"), "payload_on")
-    payload_off = _text(body.get("payload_off", "OFF"), "payload_off")
-    # Only a switch reports state apart from its command payloads (state_on/state_off).
-    switch = component == "switch"
-    state_on = _text(body.get("state_on", payload_on), "state_on") if switch else payload_on
-    state_off = _text(body.get("state_off", payload_off), "state_off") if switch else payload_off
-    return _Entity(
-        component=component,
-        device=DeviceRef(name=clean_name(named[0])),
-        title=named[0],
-        sensor=clean_name(object_id),
-        unit="" if unit is None else _text(unit, "unit_of_measurement"),
-        template=PLAIN if template is None else parse(_text(template, "value_template")),
-        state_topic=topics["state_topic"],
-        command_topic=topics["command_topic"],
-        availability_topic=topics["availability_topic"],
-        payload_on=payload_on,
-        payload_off=payload_off,
-        state_on=state_on,
-        state_off=state_off,
-        payload_available=_text(body.get("payload_available", "online"), "payload_available"),
-        payload_not_available=_text(
-            body.get("payload_not_available", "offline"), "payload_not_available"
-        ),
-    )
-
-
-def _topic(raw: Any, key: str, base: str | None) -> str | None:
-    where = at("config", key)
-    given = optional(string, raw, where, min_chars=1, wording="{shown} is not a topic")
-    if given is None:
-        return None
-    topic = given
-    # HA replaces `~` with the base topic at the start or the end of a topic value.
-    if base is not None and topic.startswith("~"):
-        topic = base + topic[1:]
-    elif base is not None and topic.endswith("~"):
-        topic = topic[:-1] + base
-    if any(c in topic for c in "+#\0"):
-        raise bad(where, f"{shown(topic)} is not a topic name")
-    return topic
-
-
-def _text(raw: Any, key: str) -> str:
-    # HA coerces numbers to strings for payloads and units; so must we to compare alike.
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return str(raw)
-    raise bad(at("config", key), f"{shown(raw)} is not text")
-
-
 def _on_off(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -239,7 +205,7 @@ def _on_off(value: Any) -> bool:
     raise bad("params.value", f"{shown(value)} is not ON, OFF, true or false")
 
 
-def _liveness(entities: list[_Entity], text: str, now_ms: int) -> list[Mapped]:
+def _liveness(entities: list[Entity], text: str, now_ms: int) -> list[Mapped]:
     # Entities of one device may spell availability differently; one match per device does.
     out: dict[DeviceRef, Mapped] = {}
     for e in entities:
@@ -251,7 +217,7 @@ def _liveness(entities: list[_Entity], text: str, now_ms: int) -> list[Mapped]:
     return list(out.values())
 
 
-def _states(entities: list[_Entity], text: str, payload: bytes, now_ms: int) -> list[Mapped]:
+def _states(entities: list[Entity], text: str, payload: bytes, now_ms: int) -> list[Mapped]:
     """One Data per device fed by this state topic, and its state for command completion.
 
     One topic often feeds many entities (Tasmota's tele/SENSOR); an entity whose template
@@ -285,7 +251,7 @@ def _states(entities: list[_Entity], text: str, payload: bytes, now_ms: int) -> 
     return out
 
 
-def _value(e: _Entity, rendered: Any) -> tuple[float, Any]:
+def _value(e: Entity, rendered: Any) -> tuple[float, Any]:
     """The reading, and the state a command's completion compares against."""
     if e.component == "sensor":
         value = reading(rendered, e.sensor)

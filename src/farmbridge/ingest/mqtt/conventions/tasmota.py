@@ -32,6 +32,8 @@ from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 MAX_SENSOR_DEPTH: Final = 6
 _COMMAND: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _POWER: Final = re.compile(r"POWER[0-9]*")
+# A quantity's key, numbered when a device has several (ANALOG's Temperature1).
+_QUANTITY: Final = re.compile(r"(?P<quantity>[A-Za-z]+?)[0-9]*")
 _TEMPERATURE_KEYS: Final = frozenset({"Temperature", "DewPoint"})
 _PRESSURE_KEYS: Final = frozenset({"Pressure", "SeaPressure"})
 _TEMPERATURE_UNITS: Final = {"C": "°C", "F": "°F"}
@@ -118,16 +120,20 @@ def _lwt(device: DeviceRef, payload: bytes, now_ms: int) -> Liveness:
 
 
 def _sensor(device: DeviceRef, body: dict[str, Any], now_ms: int) -> list[Mapped]:
-    """One reading per numeric leaf, named by its path (`AM2301.Temperature`).
+    """One reading per numeric leaf, named by its path (`AM2301.Temperature`); an array
+    (a multi-channel meter's `"Power":[52,5]`) is one reading per channel, its index the
+    last part of the path (`ENERGY.Power.0`), as HA's Tasmota integration names them.
 
     Time is the device's local time without a zone, so readings take the receive time.
-    Text (Switch1 "ON", Ids), booleans and arrays are not readings.
+    Text (Switch1 "ON"), booleans and null are not readings. A numbered key
+    (`Temperature1`) has the unit of its quantity.
     """
     temperature_unit = body.get("TempUnit")
     temperature_unit = (
         _TEMPERATURE_UNITS.get(temperature_unit, "") if isinstance(temperature_unit, str) else ""
     )
     pressure_unit = body.get("PressureUnit")
+    pressure_unit = pressure_unit if isinstance(pressure_unit, str) else ""
     readings: list[ReportedReading] = []
     units: dict[str, str] = {}
     stack: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), body)]
@@ -140,22 +146,34 @@ def _sensor(device: DeviceRef, body: dict[str, Any], now_ms: int) -> list[Mapped
                 continue
             if isinstance(raw, dict):
                 stack.append(((*path, key), raw))
-            elif isinstance(raw, int | float) and not isinstance(raw, bool):
-                sensor = clean_name(*path, key)
-                readings.append(ReportedReading(sensor, reading(raw, f"SENSOR.{sensor}"), now_ms))
-                unit = _FIXED_UNITS.get(key, "")
-                if key in _TEMPERATURE_KEYS:
-                    unit = temperature_unit
-                elif key in _PRESSURE_KEYS and isinstance(pressure_unit, str):
-                    unit = pressure_unit
-                elif path[:1] == ("ENERGY",):
-                    unit = _ENERGY_UNITS.get(key, "")
+                continue
+            channels = enumerate(raw) if isinstance(raw, list) else [(None, raw)]
+            for index, value in channels:
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    continue
+                parts = (*path, key) if index is None else (*path, key, str(index))
+                sensor = clean_name(*parts)
+                readings.append(ReportedReading(sensor, reading(value, f"SENSOR.{sensor}"), now_ms))
+                unit = _unit(path, key, temperature_unit, pressure_unit)
                 if unit:
                     units[sensor] = unit
     if not readings:
         return []  # a SENSOR message of switches or text only
     readings.sort(key=lambda r: r.sensor)
     return [Data(device, DeviceReport(readings=readings), units)]
+
+
+def _unit(path: tuple[str, ...], key: str, temperature_unit: str, pressure_unit: str) -> str:
+    """The unit of a reading under `path` at `key`, by its quantity (numbering stripped)."""
+    match = _QUANTITY.fullmatch(key)
+    quantity = match["quantity"] if match else key
+    if quantity in _TEMPERATURE_KEYS:
+        return temperature_unit
+    if quantity in _PRESSURE_KEYS:
+        return pressure_unit
+    if path[:1] == ("ENERGY",):
+        return _ENERGY_UNITS.get(quantity, "")
+    return _FIXED_UNITS.get(quantity, "")
 
 
 def _state(device: DeviceRef, body: dict[str, Any], now_ms: int) -> Data:
