@@ -331,3 +331,27 @@ async def test_two_sweepers_at_once_are_safe(store: SqlStore, url: str, clock: F
     assert await store.history_horizon(farm_id) >= last_old
     assert await store.reading_buckets(sensor_id, *chart) == before
     assert sum(r.rolled for r in reports) == 3 * 60 * 2 + 60 * 2
+
+
+async def test_a_drop_gives_up_while_the_table_is_in_use(
+    store: SqlStore, url: str, clock: FakeClock
+) -> None:
+    """While another transaction reads readings, a drop waits at most its lock timeout and
+    drops nothing (ingest would queue behind it); the next sweep drops the partition."""
+    ids, last_old = await _old_and_new(store, clock)
+    old_name = partition_name(partitions.day_start(clock.wall_ms()) - 40 * DAY_MS)
+    while await store.roll_up(ids[0]):
+        pass
+    cutoff = clock.wall_ms() - 30 * DAY_MS
+    holder = build_engine(url)
+    try:
+        with holder.connect() as reading:
+            reading.execute(text("SELECT count(*) FROM readings"))  # its lock lasts till commit
+            assert await store.drop_partitions(cutoff) == []
+            assert _relations(store.engine, old_name) == (1, 1)
+            assert await store.history_horizon(ids[0]) == 0
+            reading.commit()
+    finally:
+        holder.dispose()
+    assert old_name in await store.drop_partitions(cutoff)
+    assert await store.history_horizon(ids[0]) == last_old
