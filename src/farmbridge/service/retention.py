@@ -5,6 +5,8 @@ bounded batches, and counts each farm's rows for the metrics.
 measured on the injected clock's wall time. Every step is safe on several instances at
 once (store/rollups.py, store/sql_retention.py), so no lease is needed: a second
 instance's roll-up finds the mark moved and adds nothing, its deletes find less to delete.
+On PostgreSQL the raw readings' day partitions are made ahead and old ones dropped whole
+between the roll-ups and the deletes, under an advisory lock (store/partitions.py).
 """
 
 from __future__ import annotations
