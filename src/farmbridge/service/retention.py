@@ -5,6 +5,8 @@ bounded batches, and counts each farm's rows for the metrics.
 measured on the injected clock's wall time. Every step is safe on several instances at
 once (store/rollups.py, store/sql_retention.py), so no lease is needed: a second
 instance's roll-up finds the mark moved and adds nothing, its deletes find less to delete.
+On PostgreSQL the raw readings' day partitions are made ahead and old ones dropped whole
+between the roll-ups and the deletes, under an advisory lock (store/partitions.py).
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ COUNT_EVERY_S: Final = 900.0
 
 @dataclass(slots=True)
 class SweepReport:
-    """What one sweep did: readings rolled up and rows deleted per kind of history."""
+    """What one sweep did: readings rolled up, rows deleted per kind of history, and the
+    day partitions of readings made and dropped (PostgreSQL)."""
 
     rolled: int = 0
     deleted: dict[History, int] = field(default_factory=dict)
     counted: bool = False
+    partitions_made: list[str] = field(default_factory=list)
+    partitions_dropped: list[str] = field(default_factory=list)
 
 
 class RetentionService:
@@ -69,6 +74,13 @@ class RetentionService:
                 report.rolled += added
                 if not added:
                     break
+        # PostgreSQL's day partitions of raw readings (nothing on SQLite): made a week
+        # ahead, and dropped whole once old and rolled up, before the batched deletes.
+        report.partitions_made = await self._store.prepare_partitions(now_ms)
+        raw_cutoff = self.policy.cutoff_ms(History.READINGS, now_ms)
+        if raw_cutoff is not None:
+            report.partitions_dropped = await self._store.drop_partitions(raw_cutoff)
+        for farm in farms:
             for what in History:
                 cutoff = self.policy.cutoff_ms(what, now_ms)
                 if cutoff is None:

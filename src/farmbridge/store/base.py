@@ -254,6 +254,19 @@ class RetentionStore(Protocol):
         rows went. Safe to run at once on several instances."""
         ...
 
+    async def prepare_partitions(self, now_ms: int) -> list[str]:
+        """Makes the raw readings' day partitions from `now_ms`'s day a week ahead that are
+        missing (PostgreSQL; nothing on SQLite); returns their names. Safe at once on
+        several instances."""
+        ...
+
+    async def drop_partitions(self, older_than_ms: int) -> list[str]:
+        """Drops each day partition of raw readings wholly received before `older_than_ms`
+        and wholly rolled up, raising each farm's history horizon to its last seq dropped
+        (PostgreSQL; nothing on SQLite); returns their names. Safe at once on several
+        instances."""
+        ...
+
     async def history_horizon(self, farm_id: int) -> int:
         """The seq up to which the farm's changes may have been deleted: a resume from
         before it cannot be replayed (0 when nothing was ever deleted)."""

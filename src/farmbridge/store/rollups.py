@@ -89,6 +89,16 @@ def ensure_marks(c: Connection, farm_id: int) -> None:
     )
 
 
+def raise_purged(c: Connection, farm_id: int, seq: int) -> None:
+    """Raises the farm's purged_seq to `seq` (never lowers it): changes up to it may be gone."""
+    ensure_marks(c, farm_id)
+    c.execute(
+        update(history_marks)
+        .where(history_marks.c.farm_id == farm_id, history_marks.c.purged_seq < seq)
+        .values(purged_seq=seq)
+    )
+
+
 def read_batch(c: Connection, farm_id: int, max_rows: int = ROLLUP_BATCH_ROWS) -> RollupBatch:
     """Aggregates the next `max_rows` readings of the farm above its mark, per sensor and
     period; an empty batch (upto == after) when every reading is rolled up."""

@@ -94,6 +94,9 @@ sensors = Table(
 )
 
 # Every row below carries its farm's sequence number, the order of the live stream.
+# On PostgreSQL, migration 0009 makes readings a table partitioned by day of received_ms
+# with the primary key (farm_id, seq, received_ms) (store/partitions.py); as declared
+# here, it is SQLite's.
 readings = Table(
     "readings",
     metadata,

@@ -8,6 +8,11 @@ readings go only up to the farm's `rolled_seq` (what the rollups hold). A delete
 sequenced rows raises the farm's `purged_seq` in its transaction: a resume from before
 it is told to reload. Two instances deleting at once delete the same prefix or nothing
 more; each batch is safe to repeat.
+
+On PostgreSQL, readings are in day partitions (store/partitions.py): a day's partition is
+dropped whole once old and rolled up, so the batched delete leaves a reading in one
+until its whole day is past the cutoff, and takes only what the drop could not (a day
+not all rolled up, rows in the DEFAULT partition).
 """
 
 from __future__ import annotations
@@ -16,17 +21,25 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, Table, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    case,
+    delete,
+    func,
+    literal_column,
+    select,
+)
 
 from farmbridge.domain.commands import CommandState
 from farmbridge.domain.retention import History
-from farmbridge.store import rollups
+from farmbridge.store import partitions, rollups
 from farmbridge.store.database import SqlAggregate
 from farmbridge.store.schema import (
     command_updates,
     commands,
     events,
-    history_marks,
     reading_rollups,
     readings,
     status_changes,
@@ -62,6 +75,29 @@ class SqlRetention(SqlAggregate):
         if _prefix(oldest, older_than_ms) is None:
             return 0
         return await self._db.write(lambda c: kind.purge(c, farm_id, older_than_ms, limit))
+
+    async def prepare_partitions(self, now_ms: int) -> list[str]:
+        if self._db.engine.dialect.name != "postgresql":
+            return []
+        want = {
+            partitions.day_start(now_ms) + d * partitions.DAY_MS
+            for d in range(partitions.PARTITIONS_AHEAD_DAYS + 1)
+        }
+        have = await self._db.read(lambda c: {p.lo_ms for p in partitions.existing(c)})
+        if want <= have:
+            return []
+        return await self._db.write(lambda c: partitions.create_ahead(c, now_ms))
+
+    async def drop_partitions(self, older_than_ms: int) -> list[str]:
+        if self._db.engine.dialect.name != "postgresql":
+            return []
+        old = await self._db.read(
+            lambda c: [p for p in partitions.existing(c) if p.hi_ms <= older_than_ms]
+        )
+        if not old:
+            return []
+        done = await self._db.write(lambda c: partitions.drop_old(c, older_than_ms))
+        return list(done.partitions)
 
     async def history_horizon(self, farm_id: int) -> int:
         return await self._db.read(lambda c: rollups.marks(c, farm_id)[1])
@@ -101,11 +137,32 @@ def _prefix(rows: Iterable[tuple[int, int]], older_than_ms: int) -> int | None:
     return last
 
 
-def _sequenced(table: Table, age: ColumnElement[Any], *, rolled_only: bool = False) -> _Kind:
+def _reading_age(c: Connection) -> ColumnElement[Any]:
+    """A reading's age for the batched delete: its receipt time; on PostgreSQL, in a day
+    partition, the end of that day, so the rows there wait for the partition's drop."""
+    if c.dialect.name != "postgresql":
+        return readings.c.received_ms
+    day_end = readings.c.received_ms - readings.c.received_ms % partitions.DAY_MS
+    return case(
+        (
+            literal_column("readings.tableoid")
+            == literal_column(f"'{partitions.DEFAULT_PARTITION}'::regclass"),
+            readings.c.received_ms,
+        ),
+        else_=day_end + (partitions.DAY_MS - 1),
+    )
+
+
+def _sequenced(
+    table: Table,
+    age: Callable[[Connection], ColumnElement[Any]],
+    *,
+    rolled_only: bool = False,
+) -> _Kind:
     # Seqs are given on receipt, so the receipt time grows with them: the oldest rows are
     # the lowest seqs, found by the primary key, and the first young one ends the batch.
     def candidates(c: Connection, farm_id: int, limit: int) -> list[tuple[int, int]]:
-        q = select(table.c.seq, age).where(table.c.farm_id == farm_id)
+        q = select(table.c.seq, age(c)).where(table.c.farm_id == farm_id)
         if rolled_only:  # raw readings: only what the rollups hold
             q = q.where(table.c.seq <= rollups.marks(c, farm_id)[0])
         rows = c.execute(q.order_by(table.c.seq).limit(limit))
@@ -113,12 +170,7 @@ def _sequenced(table: Table, age: ColumnElement[Any], *, rolled_only: bool = Fal
 
     def remove(c: Connection, farm_id: int, last: int) -> int:
         gone = c.execute(delete(table).where(table.c.farm_id == farm_id, table.c.seq <= last))
-        rollups.ensure_marks(c, farm_id)
-        c.execute(
-            update(history_marks)
-            .where(history_marks.c.farm_id == farm_id, history_marks.c.purged_seq < last)
-            .values(purged_seq=last)
-        )
+        rollups.raise_purged(c, farm_id, last)
         return int(gone.rowcount)
 
     return _Kind(candidates, remove)
@@ -167,10 +219,10 @@ def _rollups(period_ms: int) -> _Kind:
 
 _NEVER_MS: Final = 2**62
 _KINDS: Final = {
-    History.READINGS: _sequenced(readings, readings.c.received_ms, rolled_only=True),
+    History.READINGS: _sequenced(readings, _reading_age, rolled_only=True),
     History.ROLLUPS_5M: _rollups(rollups.FIVE_MINUTES_MS),
     History.ROLLUPS_1H: _rollups(rollups.HOUR_MS),
-    History.EVENTS: _sequenced(events, events.c.received_ms),
-    History.COMMAND_UPDATES: _sequenced(command_updates, command_updates.c.ts_ms),
+    History.EVENTS: _sequenced(events, lambda _c: events.c.received_ms),
+    History.COMMAND_UPDATES: _sequenced(command_updates, lambda _c: command_updates.c.ts_ms),
     History.COMMANDS: _Kind(_command_candidates, _remove_commands),
 }
