@@ -122,6 +122,12 @@ COMMANDS = [
     ("esphome", VENT, "vent", {"value": "OFF"}, "close"),
     ("hass", PUMP, "power", {"value": "ON"}, "on"),
     ("hass", VENT, "open", {"value": "OFF"}, "close"),
+    # The dashboard's generic commands, translated by each convention.
+    ("tasmota", PUMP, "on", {}, "on"),
+    ("tasmota", PUMP, "toggle", {}, "toggle"),
+    ("tasmota", VENT, "set", {"position": 40}, "set"),
+    ("esphome", PUMP, "off", {}, "off"),
+    ("esphome", VENT, "set", {"position": 40}, "set"),
 ]
 
 
@@ -237,7 +243,7 @@ def test_tasmota_power_without_a_value_is_a_query_of_the_relay() -> None:
     dialect, bridge = _dialect("tasmota"), make_convention("tasmota")
     request = dialect.command(PUMP, "cmnd/pump-1/POWER", b"", {"power": "on"}, NOW)
     assert request == Request("POWER")
-    [reply] = _feed(
+    [reply, _] = _feed(
         dialect, bridge, dialect.reply(PUMP, request, Outcome(True, ""), {"power": "on"}, NOW)
     )
     assert isinstance(reply, CommandReply)
