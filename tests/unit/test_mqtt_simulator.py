@@ -128,6 +128,8 @@ COMMANDS = [
     ("tasmota", VENT, "set", {"position": 40}, "set"),
     ("esphome", PUMP, "off", {}, "off"),
     ("esphome", VENT, "set", {"position": 40}, "set"),
+    ("homie", PUMP, "on", {}, "on"),
+    ("homie", VENT, "set", {"position": 40}, "set"),
 ]
 
 
