@@ -606,3 +606,91 @@ def test_hass_malformed_payloads_raise_bad_payload(topic: str, payload: bytes) -
     """Every malformed config or state message raises BadPayload, never another exception."""
     with pytest.raises(BadPayload):
         _plug().map(topic, payload, NOW)
+
+
+# Generic commands (the dashboard's on, off, toggle), in Home Assistant's terms. The
+# switch is HA's own discovery example (home-assistant/home-assistant.io,
+# source/_integrations/mqtt.markdown, "Entities with command topics"; commanded there with
+# `mosquitto_pub -t "homeassistant/switch/irrigation/set" -m ON` and reporting ON/OFF on
+# its state topic; payload_on/payload_off default to ON/OFF, switch.mqtt.markdown).
+IRRIGATION = {
+    "name": "Irrigation",
+    "command_topic": "homeassistant/switch/irrigation/set",
+    "state_topic": "homeassistant/switch/irrigation/state",
+    "unique_id": "irr01ad",
+    "device": {"identifiers": ["garden01ad"], "name": "Garden"},
+}
+GARDEN = DeviceRef(name="Garden")
+
+
+def _garden(config: dict[str, object] = IRRIGATION) -> HassConvention:
+    hass = HassConvention()
+    _config(hass, "homeassistant/switch/irrigation/config", config)
+    return hass
+
+
+@pytest.mark.parametrize(("action", "payload"), [("on", b"ON"), ("off", b"OFF")])
+def test_hass_generic_command_is_the_switch_payload(action: str, payload: bytes) -> None:
+    """on/off publish the device's switch's payload_on/payload_off to its command_topic."""
+    cmd = OutgoingCommand(3, action, {}, NOW)
+    assert _garden().command(GARDEN, cmd) == [
+        Publish("homeassistant/switch/irrigation/set", payload)
+    ]
+
+
+def test_hass_generic_command_completes_on_the_state_topic() -> None:
+    """on completes when the switch's state topic says ON, not OFF; the state is also the
+    device's `power` actuator state."""
+    hass = _garden()
+    on = OutgoingCommand(3, "on", {}, NOW)
+    hass.command(GARDEN, on)
+    [data, off] = hass.map("homeassistant/switch/irrigation/state", b"OFF", NOW)
+    assert isinstance(data, Data)
+    assert data.report.status is not None
+    assert data.report.status.actuator == {"power": "off"}
+    [_, now_on] = hass.map("homeassistant/switch/irrigation/state", b"ON", NOW)
+    assert isinstance(off, CommandReply)
+    assert isinstance(now_on, CommandReply)
+    assert not hass.completes(on, off)
+    assert hass.completes(on, now_on)
+
+
+def test_hass_generic_toggle_sends_the_opposite_of_the_last_state() -> None:
+    """toggle needs a reported state (HA switches have no toggle payload) and sends its
+    opposite."""
+    hass = _garden()
+    toggle = OutgoingCommand(4, "toggle", {}, NOW)
+    with pytest.raises(BadPayload, match="has not reported its state"):
+        hass.command(GARDEN, toggle)
+    hass.map("homeassistant/switch/irrigation/state", b"ON", NOW)
+    assert hass.command(GARDEN, toggle) == [Publish("homeassistant/switch/irrigation/set", b"OFF")]
+
+
+def test_hass_generic_command_goes_through_a_value_command_template() -> None:
+    """A command_template (switch.mqtt.markdown: rendered with `value`, the payload) that
+    only places {{ value }} is rendered; any other Jinja fails the command at once."""
+    templated = {**IRRIGATION, "command_template": '{"state": "{{ value }}"}'}
+    cmd = OutgoingCommand(3, "on", {}, NOW)
+    assert _garden(templated).command(GARDEN, cmd) == [
+        Publish("homeassistant/switch/irrigation/set", b'{"state": "ON"}')
+    ]
+    jinja = {**IRRIGATION, "command_template": "{{ value | lower }}"}
+    with pytest.raises(BadPayload, match="command_template"):
+        _garden(jinja).command(GARDEN, cmd)
+
+
+@pytest.mark.parametrize(
+    ("device", "params", "why"),
+    [
+        (GARDEN, {"position": 40}, "only switches are read"),
+        (DeviceRef(name="Shed"), {}, "has reported no switch"),
+        (GARDEN, {"target": "pump"}, "no switch with a command_topic 'pump'"),
+    ],
+)
+def test_hass_generic_command_it_cannot_place_fails_at_once(
+    device: DeviceRef, params: dict[str, object], why: str
+) -> None:
+    """A set, a device without a commandable switch, or an unknown target fail at once."""
+    action = "set" if "position" in params else "on"
+    with pytest.raises(BadPayload, match=why):
+        _garden().command(device, OutgoingCommand(3, action, params, NOW))

@@ -130,6 +130,10 @@ COMMANDS = [
     ("esphome", VENT, "set", {"position": 40}, "set"),
     ("homie", PUMP, "on", {}, "on"),
     ("homie", VENT, "set", {"position": 40}, "set"),
+    ("hass", PUMP, "on", {}, "on"),
+    ("hass", VENT, "off", {}, "close"),
+    ("thingsboard", PUMP, "off", {}, "off"),
+    ("thingsboard", VENT, "set", {"position": 40}, "set"),
 ]
 
 

@@ -20,6 +20,7 @@ COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch"})
 _ABBREVIATIONS: Final = {
     "stat_t": "state_topic",
     "cmd_t": "command_topic",
+    "cmd_tpl": "command_template",
     "avty_t": "availability_topic",
     "unit_of_meas": "unit_of_measurement",
     "val_tpl": "value_template",
@@ -64,6 +65,8 @@ class Entity:
     # whether this config named the device itself (device.name) or only pointed at it.
     identity: frozenset[str]
     named: bool
+    # The switch's command_template (HA renders it with `value` the payload_on/off).
+    command_template: str | None = None
 
 
 def expanded(raw: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +138,12 @@ def entity(component: str, node_id: str | None, object_id: str, body: dict[str, 
         ),
         identity=frozenset(identity),
         named=isinstance(device_title, str) and bool(device_title),
+        command_template=optional(
+            string,
+            body.get("command_template"),
+            "config.command_template",
+            wording="{shown} is not text",
+        ),
     )
 
 

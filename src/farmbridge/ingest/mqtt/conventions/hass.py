@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import replace
 from functools import cache
 from typing import Any, ClassVar, Final
 
+from farmbridge.domain import DeviceState
+from farmbridge.domain.actuator import POWER, power_word
 from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import (
@@ -17,8 +20,17 @@ from farmbridge.domain.reports import (
     Discovered,
     Liveness,
     ReportedReading,
+    ReportedStatus,
 )
 from farmbridge.ingest.fields import bad, reading, shown, utf8_text
+from farmbridge.ingest.mqtt.conventions._generic import (
+    GENERIC_ACTIONS,
+    Generic,
+    Remembered,
+    generic,
+    pick,
+    unsupported,
+)
 from farmbridge.ingest.mqtt.conventions._hass_config import (
     COMPONENTS,
     Entity,
@@ -31,6 +43,8 @@ from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Ref
 
 DEFAULT_DISCOVERY_PREFIX: Final = "homeassistant"
 DEVICE: Final = "device"  # the <component> level of a device config's topic
+# A command_template whose only Jinja is `{{ value }}` (HA's docs' `{"state": "{{ value }}"}`).
+_VALUE_ONLY: Final = re.compile(r"\{\{\s*value\s*\}\}")
 
 
 class HassConvention:
@@ -56,6 +70,8 @@ class HassConvention:
         self._watched: set[str] = set()
         self._devices: dict[str, tuple[DeviceRef, str]] = {}  # identity -> device, title
         self._refused: dict[str, str] = {}  # device config component -> why, once said
+        self._switch_states: dict[tuple[DeviceRef, str], str] = {}  # -> last ON/OFF
+        self._generic = Remembered()
 
     def filters(self) -> list[str]:
         # Learned state topics too, so a bridge that re-subscribes from filters() keeps them.
@@ -74,17 +90,91 @@ class HassConvention:
         text = utf8_text(payload, topic)
         out: list[Mapped] = _liveness(available, text, now_ms)
         if entities:
-            out.extend(_states(entities, text, payload, now_ms))
+            out.extend(self._switched(_states(entities, text, payload, now_ms), now_ms))
+        return out
+
+    def _switches(self, device: DeviceRef) -> dict[str, Entity]:
+        """The device's switches that take commands, by sensor name."""
+        return {
+            e.sensor: e
+            for e in self._entities.values()
+            if e.device == device and e.component == "switch" and e.command_topic
+        }
+
+    def _switched(self, items: list[Mapped], now_ms: int) -> list[Mapped]:
+        """The switches' states of a state message as the devices' actuator state
+        (`power` for a device's only switch, `power.<sensor>` for each of several), also
+        kept for a later toggle."""
+        actuators: dict[DeviceRef, dict[str, str]] = {}
+        for item in items:
+            if not isinstance(item, CommandReply):
+                continue
+            switches = self._switches(item.device)
+            for sensor, word in item.state.items():
+                if sensor in switches and word in ("ON", "OFF"):
+                    self._switch_states[(item.device, sensor)] = word
+                    key = POWER if list(switches) == [sensor] else f"{POWER}.{sensor}"
+                    actuators.setdefault(item.device, {})[key] = power_word(word == "ON")
+        out: list[Mapped] = []
+        for item in items:
+            actuator = actuators.get(item.device) if isinstance(item, Data) else None
+            if isinstance(item, Data) and actuator:
+                status = ReportedStatus(DeviceState.ONLINE, actuator, now_ms)
+                item = replace(item, report=replace(item.report, status=status))
+            out.append(item)
         return out
 
     def command(self, device: DeviceRef, cmd: OutgoingCommand) -> list[Publish]:
+        translated = generic(cmd)
+        if translated is not None:
+            return [self._generic_command(device, cmd.id, translated)]
         for e in self._entities.values():
             if e.device.name == device.name and e.sensor == cmd.action and e.command_topic:
                 on = _on_off(cmd.params.get("value"))
                 return [Publish(e.command_topic, (e.payload_on if on else e.payload_off).encode())]
         raise BadPayload(f"{device.name!r} has no discovered entity {cmd.action!r} to command")
 
+    def _generic_command(self, device: DeviceRef, command_id: int, g: Generic) -> Publish:
+        """on/off/toggle to the device's switch (`target` names its sensor) as its
+        payload_on/payload_off, through its command_template when it has one."""
+        if g.kind != "power":
+            raise unsupported(
+                "hass", g, "only switches are read (no number, cover or light entities)"
+            )
+        switches = self._switches(device)
+        try:
+            sensor = pick(
+                sorted(switches), g.target, "switch with a command_topic", str(device.name)
+            )
+        except BadPayload as exc:
+            raise unsupported("hass", g, exc.message) from exc
+        e = switches[sensor]
+        on = g.on
+        if on is None:  # toggle: the opposite of the state the switch last reported
+            last = self._switch_states.get((device, sensor))
+            if last is None:
+                raise unsupported("hass", g, f"switch {sensor!r} has not reported its state")
+            on = last == "OFF"
+        payload = e.payload_on if on else e.payload_off
+        if e.command_template is not None:
+            rest = _VALUE_ONLY.sub("", e.command_template)
+            if "{{" in rest or "{%" in rest:
+                raise unsupported(
+                    "hass",
+                    g,
+                    f"command_template {shown(e.command_template)} is not only {{{{ value }}}}",
+                )
+            payload = _VALUE_ONLY.sub(lambda _: payload, e.command_template)
+        self._generic.keep(command_id, sensor, "ON" if on else "OFF")
+        return Publish(e.command_topic or "", payload.encode())  # _switches have one
+
     def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
+        if cmd.action in GENERIC_ACTIONS:
+            sent = self._generic.get(cmd.id)
+            done = sent is not None and state_shows(reply.state, sent[0], sent[1], normal=str)
+            if done:
+                self._generic.forget(cmd.id)
+            return done
         try:
             requested = "ON" if _on_off(cmd.params.get("value")) else "OFF"
         except BadPayload:
