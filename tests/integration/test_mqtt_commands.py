@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -22,7 +25,7 @@ import pytest
 from tests.conftest import ADMIN, Bridge, make_admin
 from tests.integration.api_client import Api
 from tests.integration.mqtt_support import Device, eventually
-from tests.mosquitto import Mosquitto
+from tests.mosquitto import MOSQUITTO, Mosquitto
 
 FARM: Final = "commands"
 TB_KEYED: Final = "tb-valve"
@@ -278,3 +281,98 @@ def test_esphome_dashboard_set_without_a_number_fails_at_once(env: Env) -> None:
     refused = env.final(env.command(device_id, "set", {"position": 40}), timeout=5.0)
     assert refused["state"] == "failed"
     assert "reported no number" in refused["detail"]
+
+
+def _mosquitto_version() -> tuple[int, ...]:
+    """The version of the mosquitto binary the tests start (`mosquitto -h`'s first line)."""
+    out = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True, check=False)
+    match = re.search(r"mosquitto version (\d+)\.(\d+)\.(\d+)", out.stdout + out.stderr)
+    assert match is not None, f"no version in {out.stdout!r}"
+    return tuple(int(g) for g in match.groups())
+
+
+def test_thingsboard_device_behind_a_mount_point_gets_its_rpc_only_on_mosquitto_2_0_12(
+    env: Env,
+) -> None:
+    """The mount-point recipe on the Mosquitto the tests run: a plain paho client connected
+    like a ThingsBoard device (its token as username, subscribed to
+    v1/devices/me/rpc/request/+) on the listener with mount_point tb/<key>/.
+
+    Its telemetry and RPC responses reach the bridge (the mount point is added to what it
+    publishes), so the response acknowledges the command. What the broker delivers to it
+    keeps the mount point on Mosquitto 2.0.0-2.0.11 (eclipse-mosquitto/mosquitto#2244,
+    fixed in 2.0.12): the RPC arrives on tb/<key>/v1/devices/me/rpc/request/<id>, a topic a
+    ThingsBoard client ignores. docs/mqtt.md says which brokers to use instead.
+    """
+    device_id, key = env.keyed
+    dev = env.connect(TB_KEYED, port=env.broker.mounts[f"tb/{key}/"], username=key)
+    dev.subscribe("v1/devices/me/rpc/request/+")
+    # The device API's telemetry (https://thingsboard.io/docs/reference/mqtt-api/).
+    dev.publish("v1/devices/me/telemetry", {"temperature": 42})  # the bridge learns the route
+    eventually(
+        lambda: env.api.ok("GET", f"/api/v1/devices/{device_id}")["last_seen_ms"],
+        15.0,
+        "the keyed device seen",
+    )
+    command_id = env.command(device_id, "on")
+    plain = f"v1/devices/me/rpc/request/{command_id}"
+    mounted = f"tb/{key}/{plain}"
+    got = eventually(
+        lambda: [(t, p) for t in (plain, mounted) for p in dev.messages(t)] or None,
+        15.0,
+        "the RPC request at the device",
+    )
+    [(topic, payload)] = got
+    assert json.loads(payload) == {"method": "setValue", "params": True}
+    fixed = _mosquitto_version() >= (2, 0, 12)
+    assert topic == (plain if fixed else mounted), (
+        f"mosquitto {_mosquitto_version()} delivered the RPC on {topic}"
+    )
+    dev.publish(f"v1/devices/me/rpc/response/{command_id}", {"success": True})
+    assert env.final(command_id)["state"] == "acknowledged"
+
+
+def test_thingsboard_device_on_its_own_bridged_broker_gets_its_rpc_on_mosquitto_2_0_11(
+    env: Env, tmp_path: Path
+) -> None:
+    """The recipe without mount points (docs/mqtt.md): the device's own small Mosquitto,
+    bridged into the bridge's broker with the topic prefixes "" <-> tb/<key>/, gives it a
+    namespace of its own both ways, so a plain paho client connected like a ThingsBoard
+    device gets its RPC on v1/devices/me/rpc/request/<id> even on Debian's 2.0.11, and
+    its telemetry and RPC response reach the bridge under tb/<key>/."""
+    body = {"name": "tb-edge-valve", "kind": "actuator", "sensors": []}
+    created = env.api.ok("POST", f"/api/v1/farms/{env.farm_id}/devices", json=body)
+    device_id, key = int(created["device"]["id"]), str(created["key"])
+    edge = Mosquitto(tmp_path / "edge", extra=edge_bridge(env.broker.port, key))
+    edge.start()
+    try:
+        dev = env.connect("tb-edge-valve", port=edge.port, username=key)
+        dev.subscribe("v1/devices/me/rpc/request/+")
+        dev.publish("v1/devices/me/telemetry", {"temperature": 42})
+        eventually(
+            lambda: env.api.ok("GET", f"/api/v1/devices/{device_id}")["last_seen_ms"],
+            15.0,
+            "the bridged device seen",
+        )
+        command_id = env.command(device_id, "off")
+        [request] = received(dev, f"v1/devices/me/rpc/request/{command_id}")
+        assert json.loads(request) == {"method": "setValue", "params": False}
+        dev.publish(f"v1/devices/me/rpc/response/{command_id}", {"success": True})
+        assert env.final(command_id)["state"] == "acknowledged"
+    finally:
+        edge.stop()
+
+
+def edge_bridge(main_port: int, key: str) -> list[str]:
+    """The bridge section of a device's own Mosquitto, as docs/mqtt.md gives it."""
+    prefix = f"tb/{key}/"
+    return [
+        f"connection tb-{key[:8]}",
+        f"address 127.0.0.1:{main_port}",
+        f"remote_clientid tb-edge-{key[:8]}",
+        "cleansession false",
+        f'topic v1/devices/me/telemetry out 1 "" {prefix}',
+        f'topic v1/devices/me/attributes out 1 "" {prefix}',
+        f'topic v1/devices/me/rpc/response/+ out 1 "" {prefix}',
+        f'topic v1/devices/me/rpc/request/+ in 1 "" {prefix}',
+    ]
