@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from farmbridge.domain import DeviceState
+from farmbridge.domain import DeviceState, EventLevel
 from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import (
@@ -387,3 +387,17 @@ def test_tasmota_actuator_state_is_the_dashboards_vocabulary() -> None:
     assert isinstance(shutter, Data)
     assert shutter.report.status is not None
     assert shutter.report.status.actuator == {"position": 50}
+
+
+@pytest.mark.parametrize("answer", ["Unknown", "Error"])
+def test_tasmota_refused_command_is_a_warning_event(answer: str) -> None:
+    """{"Command":"Unknown"} (what Tasmota's command dispatcher answers a command it does
+    not know: arendst/Tasmota tasmota/tasmota_support/support_command.ino, D_JSON_COMMAND
+    and D_JSON_UNKNOWN) reaches the event log as a warning; it completes nothing."""
+    payload = f'{{"Command":"{answer}"}}'.encode()
+    reply, event = _map("stat/plug_4F2A/RESULT", payload)
+    assert isinstance(reply, CommandReply)
+    assert isinstance(event, Data)
+    [logged] = event.report.events
+    assert (logged.level, logged.code) == (EventLevel.WARNING, f"command_{answer.lower()}")
+    assert not TasmotaConvention().completes(OutgoingCommand(1, "on", {}, NOW), reply)

@@ -238,7 +238,9 @@ def test_tasmota_unknown_command_is_answered_without_completing_anything() -> No
     request = dialect.command(PUMP, "cmnd/pump-1/Dance", b"1", {"power": "off"}, NOW)
     assert request == Request("Dance", error="Unknown")
     outcome = Outcome(False, "Unknown")
-    [reply] = _feed(dialect, bridge, dialect.reply(PUMP, request, outcome, {"power": "off"}, NOW))
+    [reply, _warning] = _feed(
+        dialect, bridge, dialect.reply(PUMP, request, outcome, {"power": "off"}, NOW)
+    )
     assert isinstance(reply, CommandReply)
     assert reply.state == {"Command": "Unknown"}
     assert not bridge.completes(OutgoingCommand(1, "Dance", {"value": 1}, NOW), reply)

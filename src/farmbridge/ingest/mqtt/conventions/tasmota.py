@@ -6,7 +6,7 @@ import math
 import re
 from typing import Any, ClassVar, Final
 
-from farmbridge.domain import DeviceState
+from farmbridge.domain import DeviceState, EventLevel
 from farmbridge.domain.actuator import POSITION, POWER, VALUE, power_word
 from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
@@ -16,6 +16,7 @@ from farmbridge.domain.reports import (
     DeviceRef,
     DeviceReport,
     Liveness,
+    ReportedEvent,
     ReportedReading,
     ReportedStatus,
 )
@@ -89,7 +90,8 @@ class TasmotaConvention:
         if prefix == "stat":
             device = DeviceRef(name=clean_name(device_topic))
             reply = _result(device, kind, payload)
-            return [reply, *_switched(device, reply.state, now_ms, reply=False)]
+            refused = _refused(device, reply.state, now_ms)
+            return [reply, *refused, *_switched(device, reply.state, now_ms, reply=False)]
         return []
 
     def command(self, device: DeviceRef, cmd: OutgoingCommand) -> list[Publish]:
@@ -215,6 +217,19 @@ def _command_text(value: Any) -> str:
     if isinstance(value, str | int | float):
         return str(value)
     raise bad("params.value", f"{shown(value)} cannot be a command payload")
+
+
+def _refused(device: DeviceRef, state: dict[str, Any], now_ms: int) -> list[Mapped]:
+    """Tasmota's answer to a command it does not know or cannot run, `{"Command":
+    "Unknown"}` or `{"Command": "Error"}` (arendst/Tasmota support_command.ino), as a
+    warning in the event log: it names no command, so it cannot fail one."""
+    answer = state.get("Command")
+    if len(state) != 1 or not isinstance(answer, str) or answer not in ("Unknown", "Error"):
+        return []
+    code = f"command_{answer.casefold()}"
+    message = f"the device answered a command with {answer}"
+    event = ReportedEvent(EventLevel.WARNING, code, message, now_ms)
+    return [Data(device, DeviceReport(events=[event]))]
 
 
 def _lwt(device: DeviceRef, payload: bytes, now_ms: int) -> Liveness:
