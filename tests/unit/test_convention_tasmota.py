@@ -401,3 +401,16 @@ def test_tasmota_refused_command_is_a_warning_event(answer: str) -> None:
     [logged] = event.report.events
     assert (logged.level, logged.code) == (EventLevel.WARNING, f"command_{answer.lower()}")
     assert not TasmotaConvention().completes(OutgoingCommand(1, "on", {}, NOW), reply)
+
+
+def test_tasmota_power_in_a_state_text_of_its_own_is_no_actuator_word() -> None:
+    """A relay reported in a user's own StateText1/StateText2 (the OFF/ON words, set by
+    the StateText<x> command: https://tasmota.github.io/docs/Commands/) is not guessed
+    into `power`; the result still reports it for the command's own completion."""
+    [data] = _map("tele/plug_4F2A/STATE", b'{"POWER": "AN", "Wifi": {"RSSI": 60}}')
+    assert isinstance(data, Data)
+    assert data.report.status is not None
+    assert data.report.status.actuator == {}
+    assert _map("stat/plug_4F2A/RESULT", b'{"POWER": "AN"}') == [
+        CommandReply(DEVICE, None, state={"POWER": "AN"})
+    ]

@@ -126,8 +126,7 @@ class HomieConvention:
     def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
         if cmd.action in GENERIC_ACTIONS:
             sent = self._generic.get(cmd.id)
-            done = sent is not None and sent[0] in reply.state
-            done = done and sent is not None and same_value(sent[1], reply.state[sent[0]])
+            done = sent is not None and same_value(sent[1], reply.state.get(sent[0]))
             if done:
                 self._generic.forget(cmd.id)
             return done

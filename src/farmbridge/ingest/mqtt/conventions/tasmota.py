@@ -158,8 +158,10 @@ def _actuator(body: dict[str, Any]) -> dict[str, Any]:
     for key, raw in body.items():
         relay = _POWER.fullmatch(key)
         if relay is not None:
-            if not isinstance(raw, str) or raw.upper() not in _ON_OFF:
+            if not isinstance(raw, str):
                 raise bad(key, f"expected ON or OFF, got {shown(raw)}")
+            if raw.upper() not in _ON_OFF:
+                continue  # a StateText of the user's own ("AN"): no word for the dashboard
             number = relay["relay"]
             out[POWER if number in ("", "1") else f"{POWER}{number}"] = power_word(
                 _ON_OFF[raw.upper()]
