@@ -205,7 +205,7 @@ def test_homie_dashboard_toggle_negates_the_power_property_and_its_value_acknowl
 
 def test_hass_dashboard_on_is_payload_on_and_set_fails_at_once(env: Env) -> None:
     """`on` publishes the switch's payload_on to its command_topic and the state topic's
-    ON acknowledges it; a `set` position (no number entities are read) fails at once,
+    ON acknowledges it; a `set` position to a device without a number fails at once,
     saying why. The switch is HA's discovery example (home-assistant.io,
     source/_integrations/mqtt.markdown, "Entities with command topics")."""
     device_id = env.device("Garden")
@@ -238,7 +238,7 @@ def test_hass_dashboard_on_is_payload_on_and_set_fails_at_once(env: Env) -> None
 
     refused = env.final(env.command(device_id, "set", {"position": 40}), timeout=5.0)
     assert refused["state"] == "failed"
-    assert "only switches are read" in refused["detail"]
+    assert "has reported no number" in refused["detail"]
 
 
 def test_thingsboard_gateway_dashboard_off_is_a_set_value_rpc(env: Env) -> None:

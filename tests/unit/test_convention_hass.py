@@ -291,7 +291,8 @@ def test_hass_device_config_refuses_unread_components_once_and_reads_the_rest() 
     topic = "homeassistant/device/0AFFD2/config"
     items = _config(hass, topic, MIGRATED_DEVICE)
     assert items[0] == Refused(
-        "component 'bla1': platform 'device_automation' is not read (sensor, binary_sensor, switch)"
+        "component 'bla1': platform 'device_automation' is not read"
+        " (sensor, binary_sensor, switch, number)"
     )
     assert items[1:] == [
         Discovered(DeviceRef(name="0AFFD2"), "0AFFD2", {"bla2": ""}),
@@ -682,7 +683,7 @@ def test_hass_generic_command_goes_through_a_value_command_template() -> None:
 @pytest.mark.parametrize(
     ("device", "params", "why"),
     [
-        (GARDEN, {"position": 40}, "only switches are read"),
+        (GARDEN, {"position": 40}, "has reported no number with a command_topic"),
         (DeviceRef(name="Shed"), {}, "has reported no switch"),
         (GARDEN, {"target": "pump"}, "no switch with a command_topic 'pump'"),
     ],
@@ -690,7 +691,48 @@ def test_hass_generic_command_goes_through_a_value_command_template() -> None:
 def test_hass_generic_command_it_cannot_place_fails_at_once(
     device: DeviceRef, params: dict[str, object], why: str
 ) -> None:
-    """A set, a device without a commandable switch, or an unknown target fail at once."""
+    """A set without a number, a device without a commandable switch, or an unknown
+    target fail at once."""
     action = "set" if "position" in params else "on"
     with pytest.raises(BadPayload, match=why):
         _garden().command(device, OutgoingCommand(3, action, params, NOW))
+
+
+# A number: HA's MQTT number example (home-assistant/home-assistant.io,
+# source/_integrations/number.mqtt.markdown: `command_topic: my-device/threshold`) in
+# discovery form, with the state_topic and unit_of_measurement options that page lists.
+THRESHOLD = {
+    "name": "Threshold",
+    "command_topic": "my-device/threshold",
+    "state_topic": "my-device/threshold/state",
+    "unit_of_measurement": "%",
+    "device": {"identifiers": ["my-device"], "name": "My device"},
+}
+MY_DEVICE = DeviceRef(name="My_device")
+
+
+def _threshold(config: dict[str, object] = THRESHOLD) -> HassConvention:
+    hass = HassConvention()
+    _config(hass, "homeassistant/number/my-device/threshold/config", config)
+    return hass
+
+
+def test_hass_number_is_a_reading_a_position_and_takes_a_generic_set() -> None:
+    """A number's state is a reading and (unit %) the `position`; `set` publishes the
+    value to its command_topic (through a {{ value }} command_template) and the state
+    showing it completes the command."""
+    hass = _threshold()
+    [data, _] = hass.map("my-device/threshold/state", b"20", NOW)
+    assert isinstance(data, Data)
+    assert [(r.sensor, r.value) for r in data.report.readings] == [("threshold", 20.0)]
+    assert data.report.status is not None
+    assert data.report.status.actuator == {"position": 20.0}
+    cmd = OutgoingCommand(8, "set", {"position": 40}, NOW)
+    assert hass.command(MY_DEVICE, cmd) == [Publish("my-device/threshold", b"40")]
+    [_, reply] = hass.map("my-device/threshold/state", b"40.0", NOW)
+    assert isinstance(reply, CommandReply)
+    assert hass.completes(cmd, reply)
+    templated = _threshold({**THRESHOLD, "cmd_tpl": '{"threshold": {{ value }}}'})
+    assert templated.command(MY_DEVICE, OutgoingCommand(9, "set", {"value": 21.5}, NOW)) == [
+        Publish("my-device/threshold", b'{"threshold": 21.5}')
+    ]

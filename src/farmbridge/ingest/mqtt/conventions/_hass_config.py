@@ -15,7 +15,9 @@ from farmbridge.ingest.fields import at, bad, clean_name, optional, shown, strin
 from farmbridge.ingest.mqtt.conventions._payload import object_of
 from farmbridge.ingest.mqtt.conventions._template import PLAIN, ValueTemplate, parse
 
-COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch"})
+COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch", "number"})
+# Components whose state is a number (the rest compare it with their on/off payloads).
+NUMERIC: Final = frozenset({"sensor", "number"})
 # The abbreviations of the keys read here, from HA's MQTT discovery documentation.
 _ABBREVIATIONS: Final = {
     "stat_t": "state_topic",
@@ -65,7 +67,8 @@ class Entity:
     # whether this config named the device itself (device.name) or only pointed at it.
     identity: frozenset[str]
     named: bool
-    # The switch's command_template (HA renders it with `value` the payload_on/off).
+    # The command_template (HA renders it with `value`: a switch's payload_on/off, a
+    # number's new value).
     command_template: str | None = None
 
 
@@ -95,7 +98,7 @@ def entity(component: str, node_id: str | None, object_id: str, body: dict[str, 
     """The entity of one (expanded) config; BadPayload naming what it cannot read."""
     base = optional(string, body.get("~"), "config.~", wording="{shown} is not a topic")
     topics = {key: _topic(body.get(key), key, base) for key in _TOPIC_KEYS}
-    if topics["state_topic"] is None and component != "switch":
+    if topics["state_topic"] is None and component not in ("switch", "number"):
         raise bad("config", f"a {component} needs a state_topic")
     device = expanded(object_of(body.get("device", {}), "config.device"))
     device_title = device.get("name")
