@@ -77,7 +77,7 @@ class HassConvention:
         self._watched: set[str] = set()
         self._devices: dict[str, tuple[DeviceRef, str]] = {}  # identity -> device, title
         self._refused: dict[str, str] = {}  # device config component -> why, once said
-        self._switch_states: dict[tuple[DeviceRef, str], str] = {}  # -> last ON/OFF
+        self._switch_states: dict[tuple[str | None, str], str] = {}  # (device, switch) -> ON/OFF
         self._generic = Remembered()
 
     def filters(self) -> list[str]:
@@ -105,7 +105,7 @@ class HassConvention:
         return {
             e.sensor: e
             for e in self._entities.values()
-            if e.device == device and e.component == component and e.command_topic
+            if e.device.name == device.name and e.component == component and e.command_topic
         }
 
     def _switched(self, items: list[Mapped], now_ms: int) -> list[Mapped]:
@@ -121,7 +121,7 @@ class HassConvention:
             numbers = self._switches(item.device, "number")
             for sensor, state in item.state.items():
                 if sensor in switches and state in ("ON", "OFF"):
-                    self._switch_states[(item.device, sensor)] = state
+                    self._switch_states[(item.device.name, sensor)] = state
                     key = POWER if list(switches) == [sensor] else f"{POWER}.{sensor}"
                     actuators.setdefault(item.device, {})[key] = power_word(state == "ON")
                 elif sensor in numbers:
@@ -175,7 +175,7 @@ class HassConvention:
         e = switches[sensor]
         on = g.on
         if on is None:  # toggle: the opposite of the state the switch last reported
-            last = self._switch_states.get((device, sensor))
+            last = self._switch_states.get((device.name, sensor))
             if last is None:
                 raise unsupported("hass", g, f"switch {sensor!r} has not reported its state")
             on = last == "OFF"

@@ -56,6 +56,9 @@ _STATES: Final = {"ready": True, "disconnected": False, "sleeping": False, "lost
 _NOT_TEXT: Final = "{shown} is not text"
 _NUMBERS: Final = frozenset({"integer", "float"})
 _ALERT: Final = "$alert"
+# The event log's limits (the native convention's, which the store keeps).
+MAX_ALERT_CODE_CHARS: Final = 64
+MAX_ALERT_MESSAGE_CHARS: Final = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +201,14 @@ class HomieConvention:
         if not text:
             if self._alerts.pop(key, None) is None:
                 return []
-            event = ReportedEvent(EventLevel.INFO, f"{alert}_cleared", "", now_ms)
+            code = f"{alert[: MAX_ALERT_CODE_CHARS - len('_cleared')]}_cleared"
+            event = ReportedEvent(EventLevel.INFO, code, "", now_ms)
         else:
             if self._alerts.get(key) == text:
                 return []
             self._alerts[key] = text
-            event = ReportedEvent(EventLevel.WARNING, alert, text, now_ms)
+            code, message = alert[:MAX_ALERT_CODE_CHARS], text[:MAX_ALERT_MESSAGE_CHARS]
+            event = ReportedEvent(EventLevel.WARNING, code, message, now_ms)
         return [Data(DeviceRef(name=name), DeviceReport(events=[event]))]
 
     def _description(self, name: str, device_id: str, payload: bytes) -> list[Mapped]:
