@@ -36,6 +36,8 @@ class Mosquitto:
     mounts: dict[str, int] = field(default_factory=dict)
     # (port, CA file, certificate, key) of a TLS listener.
     tls: tuple[int, Path, Path, Path] | None = None
+    # More lines at the end of the config (a bridge `connection` section).
+    extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -82,6 +84,7 @@ class Mosquitto:
             ]
         for prefix, port in self.mounts.items():
             lines += [f"listener {port} 127.0.0.1", f"mount_point {prefix}"]
+        lines += self.extra
         return "\n".join(lines) + "\n"
 
     def enable_tls(self) -> tuple[str, Path]:

@@ -598,9 +598,10 @@ async def test_tasmota_sensor_and_state_are_stored_and_streamed(
         "ENERGY.Total": "kWh",
         "ENERGY.Power": "W",
     }
-    assert await watcher.expect_state(device_id, "online") == {"POWER1": "ON", "POWER2": "OFF"}
+    # Relays in the dashboard's vocabulary: POWER1 is `power`, POWER2 `power2`.
+    assert await watcher.expect_state(device_id, "online") == {"power": "on", "power2": "off"}
     env.wait_state(device_id, "online")
-    assert env.status(device_id)["actuator"] == {"POWER1": "ON", "POWER2": "OFF"}
+    assert env.status(device_id)["actuator"] == {"power": "on", "power2": "off"}
 
 
 async def test_tasmota_multi_channel_arrays_and_numbered_keys_are_stored_with_units(
@@ -699,7 +700,8 @@ async def test_esphome_states_are_stored_and_streamed(
         device_id, {"temperature": [21.5], "soil_moisture": [40.0], "door": [1.0]}
     )
     assert set(env.sensors(device_id)) == {"temperature", "soil_moisture", "door"}
-    assert await watcher.expect_state(device_id, "online") == {"pump": "OFF"}
+    # The node's only switch, in the dashboard's vocabulary.
+    assert await watcher.expect_state(device_id, "online") == {"power": "off"}
     env.wait_state(device_id, "online")
 
 
@@ -735,7 +737,7 @@ async def test_esphome_command_goes_to_the_command_topic_and_its_state_acknowled
     dev.publish(f"{base}/switch/pump/state", b"ON")
     env.wait_command(command_id, "acknowledged")
     await watcher.expect_command(command_id, "acknowledged")
-    eventually(lambda: env.status(device_id)["actuator"] == {"pump": "ON"}, what="pump ON")
+    eventually(lambda: env.status(device_id)["actuator"] == {"power": "on"}, what="power on")
 
 
 async def test_esphome_units_come_from_its_discovery_config_and_numbers_are_stored(

@@ -139,7 +139,7 @@ def test_esphome_switching_state_is_actuator_status_and_state_report(
     assert isinstance(data, Data)
     status = data.report.status
     assert status is not None
-    assert (status.state, status.actuator) == (DeviceState.ONLINE, {"pump": "ON"})
+    assert (status.state, status.actuator) == (DeviceState.ONLINE, {"power": "on"})
     assert reply == CommandReply(DEVICE, None, state={"pump": "ON"})
 
 
@@ -248,3 +248,92 @@ def test_esphome_malformed_payloads_raise_bad_payload(topic: str, payload: bytes
     """Every malformed message raises BadPayload, never another exception."""
     with pytest.raises(BadPayload):
         _map(topic, payload)
+
+
+# Generic commands (the dashboard's on, off, toggle, set), in ESPHome's terms. Payloads
+# as ESPHome's MQTT components speak them: a switch publishes "ON"/"OFF" on its state
+# topic and parses ON, OFF and TOGGLE on its command topic (esphome/esphome,
+# esphome/components/mqtt/mqtt_switch.cpp, parse_on_off); a number publishes its state
+# with printf %f and takes the new value as text (esphome/components/mqtt/mqtt_number.cpp).
+
+
+def _node_with(*states: tuple[str, bytes]) -> EsphomeConvention:
+    convention = EsphomeConvention()
+    for topic, payload in states:
+        convention.map(f"greenhouse-node/{topic}/state", payload, NOW)
+    return convention
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "topic", "payload"),
+    [
+        ("on", {}, "greenhouse-node/switch/pump/command", b"ON"),
+        ("off", {}, "greenhouse-node/switch/pump/command", b"OFF"),
+        ("toggle", {}, "greenhouse-node/switch/pump/command", b"TOGGLE"),
+        ("set", {"position": 40}, "greenhouse-node/number/target/command", b"40"),
+        ("set", {"value": 22.5}, "greenhouse-node/number/target/command", b"22.5"),
+    ],
+)
+def test_esphome_generic_command_drives_the_nodes_switch_or_number(
+    action: str, params: dict[str, object], topic: str, payload: bytes
+) -> None:
+    """on/off/toggle go to the node's one switch as ON/OFF/TOGGLE, set to its one number."""
+    convention = _node_with(("switch/pump", b"OFF"), ("number/target", b"20.000000"))
+    cmd = OutgoingCommand(7, action, params, NOW)
+    assert convention.command(DEVICE, cmd) == [Publish(topic, payload)]
+
+
+def test_esphome_generic_command_completes_on_the_entitys_state() -> None:
+    """The command completes when the entity it went to reports the requested state."""
+    convention = _node_with(("switch/pump", b"OFF"), ("number/target", b"20.000000"))
+    on = OutgoingCommand(7, "on", {}, NOW)
+    position = OutgoingCommand(8, "set", {"position": 40}, NOW)
+    convention.command(DEVICE, on)
+    convention.command(DEVICE, position)
+    [_, off_reply] = convention.map("greenhouse-node/switch/pump/state", b"OFF", NOW)
+    [_, on_reply] = convention.map("greenhouse-node/switch/pump/state", b"ON", NOW)
+    [_, number] = convention.map("greenhouse-node/number/target/state", b"40.000000", NOW)
+    assert isinstance(off_reply, CommandReply)
+    assert isinstance(on_reply, CommandReply)
+    assert isinstance(number, CommandReply)
+    assert not convention.completes(on, off_reply)
+    assert not convention.completes(on, number)
+    assert convention.completes(on, on_reply)
+    assert convention.completes(position, number)
+
+
+def test_esphome_generic_command_names_the_entity_among_several() -> None:
+    """With two switches the command needs params.target; with it, it goes there."""
+    convention = _node_with(("switch/pump", b"OFF"), ("light/lamp", b'{"state": "OFF"}'))
+    with pytest.raises(BadPayload, match="several"):
+        convention.command(DEVICE, OutgoingCommand(1, "on", {}, NOW))
+    cmd = OutgoingCommand(1, "on", {"target": "lamp"}, NOW)
+    assert convention.command(DEVICE, cmd) == [
+        Publish("greenhouse-node/light/lamp/command", b'{"state":"ON"}')
+    ]
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "why"),
+    [
+        ("on", {}, "reported no switch, light or fan"),
+        ("set", {"position": 40}, "reported no number"),
+        ("on", {"target": "fan"}, "no switch, light or fan 'fan'"),
+    ],
+)
+def test_esphome_generic_command_without_its_entity_fails_at_once(
+    action: str, params: dict[str, object], why: str
+) -> None:
+    """A node that reported no entity for the command fails it with the reason."""
+    convention = _node_with(("sensor/temperature", b"21.5"))
+    with pytest.raises(BadPayload, match=why):
+        convention.command(DEVICE, OutgoingCommand(1, action, params, NOW))
+
+
+def test_esphome_actuator_names_several_switches_by_object_id() -> None:
+    """A node's only switch is `power`; once it has two, each is `power.<object_id>`."""
+    convention = _node_with(("switch/pump", b"OFF"))
+    [data, _] = convention.map("greenhouse-node/fan/vent_fan/state", b"ON", NOW)
+    assert isinstance(data, Data)
+    assert data.report.status is not None
+    assert data.report.status.actuator == {"power.vent_fan": "on"}

@@ -291,7 +291,8 @@ def test_hass_device_config_refuses_unread_components_once_and_reads_the_rest() 
     topic = "homeassistant/device/0AFFD2/config"
     items = _config(hass, topic, MIGRATED_DEVICE)
     assert items[0] == Refused(
-        "component 'bla1': platform 'device_automation' is not read (sensor, binary_sensor, switch)"
+        "component 'bla1': platform 'device_automation' is not read"
+        " (sensor, binary_sensor, switch, number)"
     )
     assert items[1:] == [
         Discovered(DeviceRef(name="0AFFD2"), "0AFFD2", {"bla2": ""}),
@@ -606,3 +607,132 @@ def test_hass_malformed_payloads_raise_bad_payload(topic: str, payload: bytes) -
     """Every malformed config or state message raises BadPayload, never another exception."""
     with pytest.raises(BadPayload):
         _plug().map(topic, payload, NOW)
+
+
+# Generic commands (the dashboard's on, off, toggle), in Home Assistant's terms. The
+# switch is HA's own discovery example (home-assistant/home-assistant.io,
+# source/_integrations/mqtt.markdown, "Entities with command topics"; commanded there with
+# `mosquitto_pub -t "homeassistant/switch/irrigation/set" -m ON` and reporting ON/OFF on
+# its state topic; payload_on/payload_off default to ON/OFF, switch.mqtt.markdown).
+IRRIGATION = {
+    "name": "Irrigation",
+    "command_topic": "homeassistant/switch/irrigation/set",
+    "state_topic": "homeassistant/switch/irrigation/state",
+    "unique_id": "irr01ad",
+    "device": {"identifiers": ["garden01ad"], "name": "Garden"},
+}
+GARDEN = DeviceRef(name="Garden")
+
+
+def _garden(config: dict[str, object] = IRRIGATION) -> HassConvention:
+    hass = HassConvention()
+    _config(hass, "homeassistant/switch/irrigation/config", config)
+    return hass
+
+
+@pytest.mark.parametrize(("action", "payload"), [("on", b"ON"), ("off", b"OFF")])
+def test_hass_generic_command_is_the_switch_payload(action: str, payload: bytes) -> None:
+    """on/off publish the device's switch's payload_on/payload_off to its command_topic."""
+    cmd = OutgoingCommand(3, action, {}, NOW)
+    assert _garden().command(GARDEN, cmd) == [
+        Publish("homeassistant/switch/irrigation/set", payload)
+    ]
+
+
+def test_hass_generic_command_completes_on_the_state_topic() -> None:
+    """on completes when the switch's state topic says ON, not OFF; the state is also the
+    device's `power` actuator state."""
+    hass = _garden()
+    on = OutgoingCommand(3, "on", {}, NOW)
+    hass.command(GARDEN, on)
+    [data, off] = hass.map("homeassistant/switch/irrigation/state", b"OFF", NOW)
+    assert isinstance(data, Data)
+    assert data.report.status is not None
+    assert data.report.status.actuator == {"power": "off"}
+    [_, now_on] = hass.map("homeassistant/switch/irrigation/state", b"ON", NOW)
+    assert isinstance(off, CommandReply)
+    assert isinstance(now_on, CommandReply)
+    assert not hass.completes(on, off)
+    assert hass.completes(on, now_on)
+
+
+def test_hass_generic_toggle_sends_the_opposite_of_the_last_state() -> None:
+    """toggle needs a reported state (HA switches have no toggle payload) and sends its
+    opposite."""
+    hass = _garden()
+    toggle = OutgoingCommand(4, "toggle", {}, NOW)
+    with pytest.raises(BadPayload, match="has not reported its state"):
+        hass.command(GARDEN, toggle)
+    hass.map("homeassistant/switch/irrigation/state", b"ON", NOW)
+    assert hass.command(GARDEN, toggle) == [Publish("homeassistant/switch/irrigation/set", b"OFF")]
+
+
+def test_hass_generic_command_goes_through_a_value_command_template() -> None:
+    """A command_template (switch.mqtt.markdown: rendered with `value`, the payload) that
+    only places {{ value }} is rendered; any other Jinja fails the command at once."""
+    templated = {**IRRIGATION, "command_template": '{"state": "{{ value }}"}'}
+    cmd = OutgoingCommand(3, "on", {}, NOW)
+    assert _garden(templated).command(GARDEN, cmd) == [
+        Publish("homeassistant/switch/irrigation/set", b'{"state": "ON"}')
+    ]
+    jinja = {**IRRIGATION, "command_template": "{{ value | lower }}"}
+    with pytest.raises(BadPayload, match="command_template"):
+        _garden(jinja).command(GARDEN, cmd)
+
+
+@pytest.mark.parametrize(
+    ("device", "params", "why"),
+    [
+        (GARDEN, {"position": 40}, "has reported no number with a command_topic"),
+        (DeviceRef(name="Shed"), {}, "has reported no switch"),
+        (GARDEN, {"target": "pump"}, "no switch with a command_topic 'pump'"),
+    ],
+)
+def test_hass_generic_command_it_cannot_place_fails_at_once(
+    device: DeviceRef, params: dict[str, object], why: str
+) -> None:
+    """A set without a number, a device without a commandable switch, or an unknown
+    target fail at once."""
+    action = "set" if "position" in params else "on"
+    with pytest.raises(BadPayload, match=why):
+        _garden().command(device, OutgoingCommand(3, action, params, NOW))
+
+
+# A number: HA's MQTT number example (home-assistant/home-assistant.io,
+# source/_integrations/number.mqtt.markdown: `command_topic: my-device/threshold`) in
+# discovery form, with the state_topic and unit_of_measurement options that page lists.
+THRESHOLD = {
+    "name": "Threshold",
+    "command_topic": "my-device/threshold",
+    "state_topic": "my-device/threshold/state",
+    "unit_of_measurement": "%",
+    "device": {"identifiers": ["my-device"], "name": "My device"},
+}
+MY_DEVICE = DeviceRef(name="My_device")
+
+
+def _threshold(config: dict[str, object] = THRESHOLD) -> HassConvention:
+    hass = HassConvention()
+    _config(hass, "homeassistant/number/my-device/threshold/config", config)
+    return hass
+
+
+def test_hass_number_is_a_reading_a_position_and_takes_a_generic_set() -> None:
+    """A number's state is a reading and (unit %) the `position`; `set` publishes the
+    value to its command_topic (through a {{ value }} command_template) and the state
+    showing it completes the command."""
+    hass = _threshold()
+    [data, _] = hass.map("my-device/threshold/state", b"20", NOW)
+    assert isinstance(data, Data)
+    assert [(r.sensor, r.value) for r in data.report.readings] == [("threshold", 20.0)]
+    assert data.report.status is not None
+    assert data.report.status.actuator == {"position": 20.0}
+    cmd = OutgoingCommand(8, "set", {"position": 40}, NOW)
+    assert hass.command(MY_DEVICE, cmd) == [Publish("my-device/threshold", b"40")]
+    [_, reply] = hass.map("my-device/threshold/state", b"40.0", NOW)
+    assert isinstance(reply, CommandReply)
+    assert hass.completes(cmd, reply)
+    templated = _threshold({**THRESHOLD, "cmd_tpl": '{"threshold": {{ value }}}'})
+    assert templated.command(MY_DEVICE, OutgoingCommand(9, "set", {"value": 21.5}, NOW)) == [
+        Publish("my-device/threshold", b'{"threshold": 21.5}')
+    ]

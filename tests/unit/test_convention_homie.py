@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from farmbridge.domain import DeviceState, EventLevel
 from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Discovered, Liveness
@@ -113,14 +114,13 @@ def test_homie_undescribed_property_is_read_when_numeric() -> None:
         "5/greenhouse-1/vent/open/set",
         "5/greenhouse-1/vent/open/$target",
         "5/greenhouse-1/$log",
-        "5/greenhouse-1/$alert/battery",
         "5/$broadcast/alert/x",
         "4/greenhouse-1/$state",
         "5/greenhouse-1",
     ],
 )
 def test_homie_ignores_set_topics_and_other_attributes(topic: str) -> None:
-    """/set, $target, $log, $alert, broadcasts and other versions map to []."""
+    """/set, $target, $log, broadcasts and other versions map to []."""
     assert HomieConvention().map(topic, b"ready", NOW) == []
 
 
@@ -236,3 +236,137 @@ def test_homie_malformed_payloads_raise_bad_payload(topic: str, payload: bytes) 
     """Every malformed message raises BadPayload, never another exception."""
     with pytest.raises(BadPayload):
         _described().map(topic, payload, NOW)
+
+
+# Generic commands (the dashboard's on, off, toggle, set), in Homie's terms. The device is
+# the Homie 5 specification's own example (homieiot/convention, convention.md, "Property
+# command topic"): `kitchen-light` with a `light` node, a settable boolean `power`
+# ("homie/5/kitchen-light/light/power/set <- "true"", answered by
+# "homie/5/kitchen-light/light/power -> "true"") and a dimmable `brightness` (0-100%).
+KITCHEN = DeviceRef(name="kitchen-light")
+KITCHEN_DESCRIPTION = b"""{"homie": "5.0", "version": 3, "name": "Kitchen light",
+  "nodes": {"light": {"name": "Light", "properties": {
+    "power": {"datatype": "boolean", "settable": true, "retained": true},
+    "brightness": {"datatype": "integer", "format": "0:100", "unit": "%", "settable": true}
+  }}}}"""
+
+
+def _kitchen() -> HomieConvention:
+    homie = HomieConvention()
+    homie.map("5/kitchen-light/$description", KITCHEN_DESCRIPTION, NOW)
+    return homie
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "topic", "payload"),
+    [
+        ("on", {}, "5/kitchen-light/light/power/set", b"true"),
+        ("off", {}, "5/kitchen-light/light/power/set", b"false"),
+        ("set", {"power": "on"}, "5/kitchen-light/light/power/set", b"true"),
+        ("set", {"position": 100}, "5/kitchen-light/light/brightness/set", b"100"),
+        (
+            "set",
+            {"value": 40.0, "target": "light.brightness"},
+            "5/kitchen-light/light/brightness/set",
+            b"40",
+        ),
+    ],
+)
+def test_homie_generic_command_sets_the_described_settable_property(
+    action: str, params: dict[str, object], topic: str, payload: bytes
+) -> None:
+    """on/off set the device's settable boolean true/false, set its settable number."""
+    cmd = OutgoingCommand(5, action, params, NOW)
+    assert _kitchen().command(KITCHEN, cmd) == [Publish(topic, payload)]
+
+
+def test_homie_generic_toggle_negates_the_last_reported_state() -> None:
+    """toggle sets the opposite of the last value the property reported; it completes
+    when the property reports that value."""
+    homie = _kitchen()
+    toggle = OutgoingCommand(5, "toggle", {}, NOW)
+    with pytest.raises(BadPayload, match="has not reported its state"):
+        homie.command(KITCHEN, toggle)
+    homie.map("5/kitchen-light/light/power", b"true", NOW)
+    assert homie.command(KITCHEN, toggle) == [Publish("5/kitchen-light/light/power/set", b"false")]
+    [_, still_on] = homie.map("5/kitchen-light/light/power", b"true", NOW)
+    [_, off] = homie.map("5/kitchen-light/light/power", b"false", NOW)
+    assert isinstance(still_on, CommandReply)
+    assert isinstance(off, CommandReply)
+    assert not homie.completes(toggle, still_on)
+    assert homie.completes(toggle, off)
+
+
+def test_homie_generic_command_completes_on_the_property_value() -> None:
+    """on completes on power "true" (the spec's answer), set on the brightness value."""
+    homie = _kitchen()
+    on = OutgoingCommand(5, "on", {}, NOW)
+    dim = OutgoingCommand(6, "set", {"position": 100}, NOW)
+    homie.command(KITCHEN, on)
+    homie.command(KITCHEN, dim)
+    [_, power] = homie.map("5/kitchen-light/light/power", b"true", NOW)
+    [_, brightness] = homie.map("5/kitchen-light/light/brightness", b"100", NOW)
+    assert isinstance(power, CommandReply)
+    assert isinstance(brightness, CommandReply)
+    assert homie.completes(on, power)
+    assert not homie.completes(on, brightness)
+    assert homie.completes(dim, brightness)
+
+
+@pytest.mark.parametrize(
+    ("homie", "params", "why"),
+    [
+        (HomieConvention(), {}, "no \\$description"),
+        (None, {"target": "light.colour"}, "no settable boolean property 'light/colour'"),
+    ],
+)
+def test_homie_generic_command_it_cannot_place_fails_at_once(
+    homie: HomieConvention | None, params: dict[str, object], why: str
+) -> None:
+    """Without a description, or for a property it does not have, the command fails."""
+    convention = homie or _kitchen()
+    with pytest.raises(BadPayload, match=why):
+        convention.command(KITCHEN, OutgoingCommand(5, "on", params, NOW))
+
+
+def test_homie_settable_values_are_the_dashboards_actuator_state() -> None:
+    """The settable boolean is `power: on`, the settable % number `position`; a value of
+    a device whose $state is lost is offline."""
+    homie = _kitchen()
+    [data, _] = homie.map("5/kitchen-light/light/power", b"true", NOW)
+    assert isinstance(data, Data)
+    assert data.report.status is not None
+    assert (data.report.status.state, data.report.status.actuator) == (
+        DeviceState.ONLINE,
+        {"power": "on"},
+    )
+    homie.map("5/kitchen-light/$state", b"lost", NOW)
+    [data, _] = homie.map("5/kitchen-light/light/brightness", b"70", NOW)
+    assert isinstance(data, Data)
+    assert data.report.status is not None
+    assert (data.report.status.state, data.report.status.actuator) == (
+        DeviceState.OFFLINE,
+        {"position": 70.0},
+    )
+
+
+def test_homie_alerts_reach_the_event_log_once() -> None:
+    """A raised $alert is a warning event, its removal an info; a retained redelivery of
+    the same alert is not logged again. Alert from the spec (homieiot/convention,
+    convention.md, "Alert topic"): $alert/battery = "Battery is low, at 8%"."""
+    homie = HomieConvention()
+    [raised] = homie.map("5/mydevid/$alert/battery", b"Battery is low, at 8%", NOW)
+    assert isinstance(raised, Data)
+    [event] = raised.report.events
+    assert (event.level, event.code, event.message) == (
+        EventLevel.WARNING,
+        "battery",
+        "Battery is low, at 8%",
+    )
+    assert homie.map("5/mydevid/$alert/battery", b"Battery is low, at 8%", NOW) == []
+    [cleared] = homie.map("5/mydevid/$alert/battery", b"", NOW)
+    assert isinstance(cleared, Data)
+    assert [(e.level, e.code) for e in cleared.report.events] == [
+        (EventLevel.INFO, "battery_cleared")
+    ]
+    assert homie.map("5/mydevid/$alert/battery", b"", NOW) == []

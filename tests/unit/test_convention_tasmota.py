@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from farmbridge.domain import DeviceState
+from farmbridge.domain import DeviceState, EventLevel
 from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
-from farmbridge.domain.reports import CommandReply, Data, DeviceRef, Liveness
+from farmbridge.domain.reports import (
+    CommandReply,
+    Data,
+    DeviceRef,
+    DeviceReport,
+    Liveness,
+    ReportedStatus,
+)
 from farmbridge.ingest.mqtt.conventions.base import OutgoingCommand
 from farmbridge.ingest.mqtt.conventions.tasmota import TasmotaConvention
 
@@ -133,8 +140,9 @@ def test_tasmota_sensor_without_numbers_is_not_data() -> None:
 
 
 def test_tasmota_state_is_online_with_power_and_rssi() -> None:
-    """STATE gives an online status with the POWER keys and a Wifi.RSSI reading."""
-    [item] = _map(
+    """STATE gives an online status with the relays and dimmer in the domain's words, a
+    Wifi.RSSI reading, and a state report that completes commands."""
+    [item, reply] = _map(
         "tele/plug_4F2A/STATE",
         b'{"Time": "2024-01-01T10:00:00", "Uptime": "0T01:00:00", "UptimeSec": 3600,'
         b' "POWER1": "ON", "POWER2": "OFF", "Dimmer": 40,'
@@ -145,8 +153,10 @@ def test_tasmota_state_is_online_with_power_and_rssi() -> None:
     assert status is not None
     assert (status.state, status.actuator) == (
         DeviceState.ONLINE,
-        {"POWER1": "ON", "POWER2": "OFF"},
+        {"power": "on", "power2": "off", "value": 40},
     )
+    assert isinstance(reply, CommandReply)
+    assert reply.state["POWER1"] == "ON"
     assert [(r.sensor, r.value) for r in item.report.readings] == [("Wifi.RSSI", 76.0)]
     assert item.units == {"Wifi.RSSI": "%"}
 
@@ -158,15 +168,26 @@ def test_tasmota_lwt_is_liveness(payload: bytes, online: bool) -> None:
 
 
 def test_tasmota_results_are_state_reports() -> None:
-    """stat/RESULT JSON, a plain stat/POWER and a SetOption4 JSON topic all report state."""
+    """stat/RESULT JSON, a plain stat/POWER and a SetOption4 JSON topic all report state,
+    and the actuator state they show."""
+
+    def status(actuator: dict[str, object]) -> Data:
+        return Data(DEVICE, DeviceReport(status=ReportedStatus(DeviceState.ONLINE, actuator, NOW)))
+
     assert _map("stat/plug_4F2A/RESULT", b'{"POWER": "ON", "Dimmer": 40}') == [
-        CommandReply(DEVICE, None, state={"POWER": "ON", "Dimmer": 40})
+        CommandReply(DEVICE, None, state={"POWER": "ON", "Dimmer": 40}),
+        status({"power": "on", "value": 40}),
     ]
     assert _map("stat/plug_4F2A/POWER1", b"OFF") == [
-        CommandReply(DEVICE, None, state={"POWER1": "OFF"})
+        CommandReply(DEVICE, None, state={"POWER1": "OFF"}),
+        status({"power": "off"}),
     ]
     assert _map("stat/plug_4F2A/DIMMER", b'{"Dimmer": 40}') == [
-        CommandReply(DEVICE, None, state={"Dimmer": 40})
+        CommandReply(DEVICE, None, state={"Dimmer": 40}),
+        status({"value": 40}),
+    ]
+    assert _map("stat/plug_4F2A/RESULT", b'{"Uptime": "0T01:00:00"}') == [
+        CommandReply(DEVICE, None, state={"Uptime": "0T01:00:00"})
     ]
 
 
@@ -271,3 +292,125 @@ def test_tasmota_malformed_payloads_raise_bad_payload(topic: str, payload: bytes
     """Every malformed message raises BadPayload, never another exception."""
     with pytest.raises(BadPayload):
         _map(topic, payload)
+
+
+# Generic commands (the dashboard's on, off, toggle, set), in Tasmota's terms.
+
+# tele/STATE as a Tasmota 13 plug publishes it, from a public console log
+# (https://pastebin.com/4izDrY6W, line 1).
+STATE_OFF = (
+    b'{"Time":"2024-02-24T22:20:38","Uptime":"0T00:10:11","UptimeSec":611,"Heap":24,'
+    b'"SleepMode":"Dynamic","Sleep":50,"LoadAvg":19,"MqttCount":1,"POWER":"OFF",'
+    b'"Wifi":{"AP":1,"SSId":"ESP-Network","BSSId":"E6:8D:8C:4B:BE:F7","Channel":3,'
+    b'"Mode":"11n","RSSI":44,"Signal":-78,"LinkCount":1,"Downtime":"0T00:00:05"}}'
+)
+# What ShutterPosition answers on stat/RESULT, as Tasmota's own Matter shutter plugin
+# parses it (arendst/Tasmota lib/libesp32/berry_matter/src/embedded/
+# Matter_Plugin_2_Shutter.be, "parse the output from `ShutterPosition`").
+SHUTTER_RESULT = b'{"Shutter1":{"Position":50,"Direction":0,"Target":50,"Tilt":30}}'
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "topic", "payload"),
+    [
+        # Power ON / OFF / TOGGLE and Power<x> for relay x: https://tasmota.github.io/docs/Commands/
+        ("on", {}, "cmnd/plug_4F2A/POWER", b"ON"),
+        ("off", {}, "cmnd/plug_4F2A/POWER", b"OFF"),
+        ("toggle", {}, "cmnd/plug_4F2A/POWER", b"TOGGLE"),
+        ("on", {"target": 2}, "cmnd/plug_4F2A/POWER2", b"ON"),
+        ("set", {"power": "off"}, "cmnd/plug_4F2A/POWER", b"OFF"),
+        ("set", {"position": 40}, "cmnd/plug_4F2A/ShutterPosition1", b"40"),
+        ("set", {"position": 40, "target": "2"}, "cmnd/plug_4F2A/ShutterPosition2", b"40"),
+        ("set", {"value": 75.0}, "cmnd/plug_4F2A/Dimmer", b"75"),
+    ],
+)
+def test_tasmota_generic_command_is_power_shutter_or_dimmer(
+    action: str, params: dict[str, object], topic: str, payload: bytes
+) -> None:
+    """on/off/toggle are POWER<x> ON/OFF/TOGGLE, set a position ShutterPosition<x>, set a
+    value Dimmer<x>."""
+    cmd = OutgoingCommand(1, action, params, NOW)
+    assert TasmotaConvention().command(DEVICE, cmd) == [Publish(topic, payload)]
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "why"),
+    [
+        ("on", {"target": "pump"}, "not a channel number"),
+        ("set", {}, "exactly one of"),
+        ("set", {"position": 140}, "0 to 100"),
+        ("set", {"value": 1, "position": 2}, "exactly one of"),
+        ("on", {"value": 1}, "takes no params"),
+    ],
+)
+def test_tasmota_generic_command_it_cannot_translate_fails_at_once(
+    action: str, params: dict[str, object], why: str
+) -> None:
+    """A generic command Tasmota cannot express fails with the reason, not a time-out."""
+    with pytest.raises(BadPayload, match=why):
+        TasmotaConvention().command(DEVICE, OutgoingCommand(1, action, params, NOW))
+
+
+def test_tasmota_generic_commands_complete_on_result_power_or_state() -> None:
+    """on completes on stat/RESULT {"POWER":"ON"} or stat/POWER ON, off on the periodic
+    tele/STATE with POWER OFF; a shutter position on the Shutter1 Target."""
+    convention = TasmotaConvention()
+    on = OutgoingCommand(1, "on", {}, NOW)
+    off = OutgoingCommand(2, "off", {}, NOW)
+    shutter = OutgoingCommand(3, "set", {"position": 50}, NOW)
+    # {"POWER":"ON"} on stat/RESULT and ON on stat/POWER: the Commands page's example
+    # replies (https://tasmota.github.io/docs/Commands/).
+    [result, _] = convention.map("stat/plug_4F2A/RESULT", b'{"POWER":"ON"}', NOW)
+    [plain, _] = convention.map("stat/plug_4F2A/POWER", b"ON", NOW)
+    [_, state] = convention.map("tele/plug_4F2A/STATE", STATE_OFF, NOW)
+    [moving, _] = convention.map("stat/plug_4F2A/RESULT", SHUTTER_RESULT, NOW)
+    assert isinstance(result, CommandReply)
+    assert isinstance(plain, CommandReply)
+    assert isinstance(state, CommandReply)
+    assert isinstance(moving, CommandReply)
+    assert convention.completes(on, result)
+    assert convention.completes(on, plain)
+    assert not convention.completes(on, state)
+    assert convention.completes(off, state)
+    assert convention.completes(shutter, moving)
+    assert not convention.completes(on, moving)
+
+
+def test_tasmota_actuator_state_is_the_dashboards_vocabulary() -> None:
+    """POWER OFF in tele/STATE is `power: off`; Shutter1's Position is `position`."""
+    convention = TasmotaConvention()
+    [data, _] = convention.map("tele/plug_4F2A/STATE", STATE_OFF, NOW)
+    assert isinstance(data, Data)
+    assert data.report.status is not None
+    assert data.report.status.actuator == {"power": "off"}
+    [_, shutter] = convention.map("stat/plug_4F2A/RESULT", SHUTTER_RESULT, NOW)
+    assert isinstance(shutter, Data)
+    assert shutter.report.status is not None
+    assert shutter.report.status.actuator == {"position": 50}
+
+
+@pytest.mark.parametrize("answer", ["Unknown", "Error"])
+def test_tasmota_refused_command_is_a_warning_event(answer: str) -> None:
+    """{"Command":"Unknown"} (what Tasmota's command dispatcher answers a command it does
+    not know: arendst/Tasmota tasmota/tasmota_support/support_command.ino, D_JSON_COMMAND
+    and D_JSON_UNKNOWN) reaches the event log as a warning; it completes nothing."""
+    payload = f'{{"Command":"{answer}"}}'.encode()
+    reply, event = _map("stat/plug_4F2A/RESULT", payload)
+    assert isinstance(reply, CommandReply)
+    assert isinstance(event, Data)
+    [logged] = event.report.events
+    assert (logged.level, logged.code) == (EventLevel.WARNING, f"command_{answer.lower()}")
+    assert not TasmotaConvention().completes(OutgoingCommand(1, "on", {}, NOW), reply)
+
+
+def test_tasmota_power_in_a_state_text_of_its_own_is_no_actuator_word() -> None:
+    """A relay reported in a user's own StateText1/StateText2 (the OFF/ON words, set by
+    the StateText<x> command: https://tasmota.github.io/docs/Commands/) is not guessed
+    into `power`; the result still reports it for the command's own completion."""
+    [data] = _map("tele/plug_4F2A/STATE", b'{"POWER": "AN", "Wifi": {"RSSI": 60}}')
+    assert isinstance(data, Data)
+    assert data.report.status is not None
+    assert data.report.status.actuator == {}
+    assert _map("stat/plug_4F2A/RESULT", b'{"POWER": "AN"}') == [
+        CommandReply(DEVICE, None, state={"POWER": "AN"})
+    ]

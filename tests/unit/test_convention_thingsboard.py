@@ -222,3 +222,44 @@ def test_thingsboard_malformed_payloads_raise_bad_payload(topic: str, payload: b
     """Every malformed message raises BadPayload, never another exception."""
     with pytest.raises(BadPayload):
         _map(topic, payload)
+
+
+# Generic commands (the dashboard's on, off, set): `setValue` with the new value, the
+# method ThingsBoard's Switch Control widget calls (https://thingsboard.io/iot-hub/widgets/
+# switch-control/: "wired to getValue and setValue"), in the RPC request body of the device
+# API (https://thingsboard.io/docs/reference/mqtt-api/#server-side-rpc: {"method", "params"}).
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "rpc_params"),
+    [
+        ("on", {}, True),
+        ("off", {}, False),
+        ("set", {"power": "on"}, True),
+        ("set", {"position": 40}, 40),
+        ("set", {"value": 21.5}, 21.5),
+    ],
+)
+def test_thingsboard_generic_command_is_set_value(
+    action: str, params: dict[str, object], rpc_params: object
+) -> None:
+    """on/off are setValue true/false, set setValue with the number, on both APIs."""
+    tb = ThingsBoardConvention()
+    [keyed] = tb.command(KEYED, OutgoingCommand(9, action, params, NOW))
+    assert keyed.topic == f"{KEY}/v1/devices/me/rpc/request/9"
+    assert orjson.loads(keyed.payload) == {"method": "setValue", "params": rpc_params}
+    [gateway] = tb.command(DeviceRef(name="Device_A"), OutgoingCommand(9, action, params, NOW))
+    assert orjson.loads(gateway.payload)["data"] == {
+        "id": 9,
+        "method": "setValue",
+        "params": rpc_params,
+    }
+
+
+@pytest.mark.parametrize(("action", "params"), [("toggle", {}), ("on", {"target": "relay2"})])
+def test_thingsboard_generic_command_setvalue_cannot_say_fails_at_once(
+    action: str, params: dict[str, object]
+) -> None:
+    """setValue takes a new value for the device: a toggle or a target fails at once."""
+    with pytest.raises(BadPayload, match="thingsboard cannot send"):
+        ThingsBoardConvention().command(KEYED, OutgoingCommand(9, action, params, NOW))

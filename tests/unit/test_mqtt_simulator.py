@@ -122,6 +122,18 @@ COMMANDS = [
     ("esphome", VENT, "vent", {"value": "OFF"}, "close"),
     ("hass", PUMP, "power", {"value": "ON"}, "on"),
     ("hass", VENT, "open", {"value": "OFF"}, "close"),
+    # The dashboard's generic commands, translated by each convention.
+    ("tasmota", PUMP, "on", {}, "on"),
+    ("tasmota", PUMP, "toggle", {}, "toggle"),
+    ("tasmota", VENT, "set", {"position": 40}, "set"),
+    ("esphome", PUMP, "off", {}, "off"),
+    ("esphome", VENT, "set", {"position": 40}, "set"),
+    ("homie", PUMP, "on", {}, "on"),
+    ("homie", VENT, "set", {"position": 40}, "set"),
+    ("hass", PUMP, "on", {}, "on"),
+    ("hass", VENT, "off", {}, "close"),
+    ("thingsboard", PUMP, "off", {}, "off"),
+    ("thingsboard", VENT, "set", {"position": 40}, "set"),
 ]
 
 
@@ -226,7 +238,9 @@ def test_tasmota_unknown_command_is_answered_without_completing_anything() -> No
     request = dialect.command(PUMP, "cmnd/pump-1/Dance", b"1", {"power": "off"}, NOW)
     assert request == Request("Dance", error="Unknown")
     outcome = Outcome(False, "Unknown")
-    [reply] = _feed(dialect, bridge, dialect.reply(PUMP, request, outcome, {"power": "off"}, NOW))
+    [reply, _warning] = _feed(
+        dialect, bridge, dialect.reply(PUMP, request, outcome, {"power": "off"}, NOW)
+    )
     assert isinstance(reply, CommandReply)
     assert reply.state == {"Command": "Unknown"}
     assert not bridge.completes(OutgoingCommand(1, "Dance", {"value": 1}, NOW), reply)
@@ -237,7 +251,7 @@ def test_tasmota_power_without_a_value_is_a_query_of_the_relay() -> None:
     dialect, bridge = _dialect("tasmota"), make_convention("tasmota")
     request = dialect.command(PUMP, "cmnd/pump-1/POWER", b"", {"power": "on"}, NOW)
     assert request == Request("POWER")
-    [reply] = _feed(
+    [reply, _] = _feed(
         dialect, bridge, dialect.reply(PUMP, request, Outcome(True, ""), {"power": "on"}, NOW)
     )
     assert isinstance(reply, CommandReply)

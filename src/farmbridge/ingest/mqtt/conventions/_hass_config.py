@@ -15,11 +15,14 @@ from farmbridge.ingest.fields import at, bad, clean_name, optional, shown, strin
 from farmbridge.ingest.mqtt.conventions._payload import object_of
 from farmbridge.ingest.mqtt.conventions._template import PLAIN, ValueTemplate, parse
 
-COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch"})
+COMPONENTS: Final = frozenset({"sensor", "binary_sensor", "switch", "number"})
+# Components whose state is a number (the rest compare it with their on/off payloads).
+NUMERIC: Final = frozenset({"sensor", "number"})
 # The abbreviations of the keys read here, from HA's MQTT discovery documentation.
 _ABBREVIATIONS: Final = {
     "stat_t": "state_topic",
     "cmd_t": "command_topic",
+    "cmd_tpl": "command_template",
     "avty_t": "availability_topic",
     "unit_of_meas": "unit_of_measurement",
     "val_tpl": "value_template",
@@ -64,6 +67,9 @@ class Entity:
     # whether this config named the device itself (device.name) or only pointed at it.
     identity: frozenset[str]
     named: bool
+    # The command_template (HA renders it with `value`: a switch's payload_on/off, a
+    # number's new value).
+    command_template: str | None = None
 
 
 def expanded(raw: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +98,7 @@ def entity(component: str, node_id: str | None, object_id: str, body: dict[str, 
     """The entity of one (expanded) config; BadPayload naming what it cannot read."""
     base = optional(string, body.get("~"), "config.~", wording="{shown} is not a topic")
     topics = {key: _topic(body.get(key), key, base) for key in _TOPIC_KEYS}
-    if topics["state_topic"] is None and component != "switch":
+    if topics["state_topic"] is None and component not in ("switch", "number"):
         raise bad("config", f"a {component} needs a state_topic")
     device = expanded(object_of(body.get("device", {}), "config.device"))
     device_title = device.get("name")
@@ -135,6 +141,12 @@ def entity(component: str, node_id: str | None, object_id: str, body: dict[str, 
         ),
         identity=frozenset(identity),
         named=isinstance(device_title, str) and bool(device_title),
+        command_template=optional(
+            string,
+            body.get("command_template"),
+            "config.command_template",
+            wording="{shown} is not text",
+        ),
     )
 
 

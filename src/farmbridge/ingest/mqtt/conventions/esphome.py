@@ -7,6 +7,7 @@ import re
 from typing import Any, ClassVar, Final
 
 from farmbridge.domain import DeviceState
+from farmbridge.domain.actuator import POWER, power_word
 from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import (
@@ -20,6 +21,15 @@ from farmbridge.domain.reports import (
     ReportedStatus,
 )
 from farmbridge.ingest.fields import bad, clean_name, reading, shown, utf8_text
+from farmbridge.ingest.mqtt.conventions._generic import (
+    GENERIC_ACTIONS,
+    Generic,
+    Remembered,
+    generic,
+    number_text,
+    pick,
+    unsupported,
+)
 from farmbridge.ingest.mqtt.conventions._payload import (
     dumps,
     json_of,
@@ -52,6 +62,9 @@ class EsphomeConvention:
         """`discovery_prefix`: the nodes' `mqtt: discovery_prefix`, from the broker's root."""
         self._discovery_prefix = discovery_prefix
         self._units: dict[tuple[str, str], str] = {}  # (device, sensor) -> unit
+        # node -> object_id -> component, of the entities a generic command can drive
+        self._entities: dict[str, dict[str, str]] = {}
+        self._generic = Remembered()
 
     def filters(self) -> list[str]:
         return ["+/status", "+/+/+/state"]
@@ -96,6 +109,8 @@ class EsphomeConvention:
             return []  # text_sensor, cover, climate...: no reading or switch state
         device = DeviceRef(name=clean_name(node))
         where = f"{component}/{object_id}"
+        if component in _SWITCHING or component in _SETTABLE:
+            self._entities.setdefault(node, {})[object_id] = component
         if component in _READING:
             text = utf8_text(payload, where)
             sensor = clean_name(object_id)
@@ -106,11 +121,25 @@ class EsphomeConvention:
                 return [data, CommandReply(device, None, state={object_id: text})]
             return [data]
         state = {object_id: _on_off(component, payload, where)}
-        status = ReportedStatus(DeviceState.ONLINE, state, now_ms)
+        status = ReportedStatus(DeviceState.ONLINE, self._actuator(node, state), now_ms)
         return [Data(device, DeviceReport(status=status)), CommandReply(device, None, state=state)]
+
+    def _actuator(self, node: str, state: dict[str, str]) -> dict[str, str]:
+        """A switch's state in the domain's words: `power` for the node's only switch,
+        light or fan, `power.<object_id>` for each of several."""
+        switching = [i for i, c in self._entities.get(node, {}).items() if c in _SWITCHING]
+        return {
+            (POWER if switching == [object_id] else f"{POWER}.{object_id}"): power_word(
+                text == "ON"
+            )
+            for object_id, text in state.items()
+        }
 
     def command(self, device: DeviceRef, cmd: OutgoingCommand) -> list[Publish]:
         node = segment(device.name, "device's node name")
+        translated = generic(cmd)
+        if translated is not None:
+            return [self._generic_command(node, cmd.id, translated)]
         object_id = segment(cmd.action, "entity's object_id")
         component = cmd.params.get("component", DEFAULT_COMPONENT)
         if not isinstance(component, str) or not _COMPONENT.fullmatch(component):
@@ -120,7 +149,33 @@ class EsphomeConvention:
         payload = dumps({"state": text}, "light command") if component == "light" else text.encode()
         return [Publish(f"{node}/{component}/{object_id}/command", payload)]
 
+    def _generic_command(self, node: str, command_id: int, g: Generic) -> Publish:
+        """A generic command to the node's switch, light or fan (power), or its number
+        (position or value), as it reported them; `target` names the object_id."""
+        entities = self._entities.get(node, {})
+        wanted = _SWITCHING if g.kind == "power" else _SETTABLE
+        what = "switch, light or fan" if g.kind == "power" else "number"
+        candidates = sorted(i for i, c in entities.items() if c in wanted)
+        try:
+            object_id = pick(candidates, g.target, what, node)
+        except BadPayload as exc:
+            raise unsupported("esphome", g, exc.message) from exc
+        component = entities[object_id]
+        if g.kind == "power":
+            text = "TOGGLE" if g.on is None else ("ON" if g.on else "OFF")
+        else:
+            text = number_text(g.level)
+        payload = dumps({"state": text}, "light command") if component == "light" else text.encode()
+        self._generic.keep(command_id, object_id, text)
+        return Publish(f"{node}/{component}/{segment(object_id, 'object_id')}/command", payload)
+
     def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
+        if cmd.action in GENERIC_ACTIONS:
+            sent = self._generic.get(cmd.id)
+            done = sent is not None and state_shows(reply.state, sent[0], sent[1])
+            if done:
+                self._generic.forget(cmd.id)
+            return done
         component = cmd.params.get("component", DEFAULT_COMPONENT)
         try:
             requested = _command_text(str(component), cmd.params.get("value"))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import replace
 from functools import cache
 from typing import Any, ClassVar, Final
 
+from farmbridge.domain import DeviceState
+from farmbridge.domain.actuator import POSITION, POWER, VALUE, power_word
 from farmbridge.domain.errors import BadPayload
 from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import (
@@ -17,28 +20,46 @@ from farmbridge.domain.reports import (
     Discovered,
     Liveness,
     ReportedReading,
+    ReportedStatus,
 )
 from farmbridge.ingest.fields import bad, reading, shown, utf8_text
+from farmbridge.ingest.mqtt.conventions._generic import (
+    GENERIC_ACTIONS,
+    Generic,
+    Remembered,
+    generic,
+    number_text,
+    pick,
+    unsupported,
+)
 from farmbridge.ingest.mqtt.conventions._hass_config import (
     COMPONENTS,
+    NUMERIC,
     Entity,
     components,
     entity,
     expanded,
 )
-from farmbridge.ingest.mqtt.conventions._payload import json_of, object_of, state_shows
+from farmbridge.ingest.mqtt.conventions._payload import (
+    json_of,
+    object_of,
+    state_shows,
+    value_text,
+)
 from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand, Refused, Watch
 
 DEFAULT_DISCOVERY_PREFIX: Final = "homeassistant"
 DEVICE: Final = "device"  # the <component> level of a device config's topic
+# A command_template whose only Jinja is `{{ value }}` (HA's docs' `{"state": "{{ value }}"}`).
+_VALUE_ONLY: Final = re.compile(r"\{\{\s*value\s*\}\}")
 
 
 class HassConvention:
     """Devices announcing themselves by HA MQTT discovery (Tasmota, ESPHome, Zigbee2MQTT...).
 
     Bind it with an empty prefix: the discovery prefix is part of its filters, and the
-    state topics configs name are absolute. Entities of the sensor, binary_sensor and
-    switch components are read, from single-component configs and from the components of
+    state topics configs name are absolute. Entities of the sensor, binary_sensor, switch
+    and number components are read, from single-component configs and from the components of
     device configs (`<prefix>/device/<id>/config`); a device config's other components are
     refused (logged and counted) once per config. What it learns lives in this instance,
     rebuilt from the retained configs after a restart.
@@ -56,6 +77,8 @@ class HassConvention:
         self._watched: set[str] = set()
         self._devices: dict[str, tuple[DeviceRef, str]] = {}  # identity -> device, title
         self._refused: dict[str, str] = {}  # device config component -> why, once said
+        self._switch_states: dict[tuple[str | None, str], str] = {}  # (device, switch) -> ON/OFF
+        self._generic = Remembered()
 
     def filters(self) -> list[str]:
         # Learned state topics too, so a bridge that re-subscribes from filters() keeps them.
@@ -74,17 +97,106 @@ class HassConvention:
         text = utf8_text(payload, topic)
         out: list[Mapped] = _liveness(available, text, now_ms)
         if entities:
-            out.extend(_states(entities, text, payload, now_ms))
+            out.extend(self._switched(_states(entities, text, payload, now_ms), now_ms))
+        return out
+
+    def _switches(self, device: DeviceRef, component: str = "switch") -> dict[str, Entity]:
+        """The device's switches (or numbers) that take commands, by sensor name."""
+        return {
+            e.sensor: e
+            for e in self._entities.values()
+            if e.device.name == device.name and e.component == component and e.command_topic
+        }
+
+    def _switched(self, items: list[Mapped], now_ms: int) -> list[Mapped]:
+        """The switches' and numbers' states of a state message as the devices' actuator
+        state (`power` for a device's only switch, `power.<sensor>` for each of several;
+        a number `position` when its unit is %, else `value`), the switches' also kept
+        for a later toggle."""
+        actuators: dict[DeviceRef, dict[str, Any]] = {}
+        for item in items:
+            if not isinstance(item, CommandReply):
+                continue
+            switches = self._switches(item.device)
+            numbers = self._switches(item.device, "number")
+            for sensor, state in item.state.items():
+                if sensor in switches and state in ("ON", "OFF"):
+                    self._switch_states[(item.device.name, sensor)] = state
+                    key = POWER if list(switches) == [sensor] else f"{POWER}.{sensor}"
+                    actuators.setdefault(item.device, {})[key] = power_word(state == "ON")
+                elif sensor in numbers:
+                    word = POSITION if numbers[sensor].unit == "%" else VALUE
+                    key = word if list(numbers) == [sensor] else f"{word}.{sensor}"
+                    actuators.setdefault(item.device, {})[key] = state
+        out: list[Mapped] = []
+        for item in items:
+            actuator = actuators.get(item.device) if isinstance(item, Data) else None
+            if isinstance(item, Data) and actuator:
+                status = ReportedStatus(DeviceState.ONLINE, actuator, now_ms)
+                item = replace(item, report=replace(item.report, status=status))
+            out.append(item)
         return out
 
     def command(self, device: DeviceRef, cmd: OutgoingCommand) -> list[Publish]:
+        translated = generic(cmd)
+        if translated is not None:
+            return [self._generic_command(device, cmd.id, translated)]
         for e in self._entities.values():
             if e.device.name == device.name and e.sensor == cmd.action and e.command_topic:
+                if e.component == "number":
+                    text = _number_value(cmd.params.get("value"))
+                    return [Publish(e.command_topic, _templated(e, text).encode())]
                 on = _on_off(cmd.params.get("value"))
                 return [Publish(e.command_topic, (e.payload_on if on else e.payload_off).encode())]
         raise BadPayload(f"{device.name!r} has no discovered entity {cmd.action!r} to command")
 
+    def _generic_command(self, device: DeviceRef, command_id: int, g: Generic) -> Publish:
+        """on/off/toggle to the device's switch (`target` names its sensor) as its
+        payload_on/payload_off, through its command_template when it has one."""
+        if g.kind != "power":
+            numbers = self._switches(device, "number")
+            try:
+                sensor = pick(
+                    sorted(numbers), g.target, "number with a command_topic", str(device.name)
+                )
+            except BadPayload as exc:
+                raise unsupported("hass", g, exc.message) from exc
+            text = number_text(g.level)
+            payload = self._render(numbers[sensor], g, text)
+            self._generic.keep(command_id, sensor, text)
+            return Publish(numbers[sensor].command_topic or "", payload.encode())
+        switches = self._switches(device)
+        try:
+            sensor = pick(
+                sorted(switches), g.target, "switch with a command_topic", str(device.name)
+            )
+        except BadPayload as exc:
+            raise unsupported("hass", g, exc.message) from exc
+        e = switches[sensor]
+        on = g.on
+        if on is None:  # toggle: the opposite of the state the switch last reported
+            last = self._switch_states.get((device.name, sensor))
+            if last is None:
+                raise unsupported("hass", g, f"switch {sensor!r} has not reported its state")
+            on = last == "OFF"
+        payload = self._render(e, g, e.payload_on if on else e.payload_off)
+        self._generic.keep(command_id, sensor, "ON" if on else "OFF")
+        return Publish(e.command_topic or "", payload.encode())  # _switches have one
+
+    @staticmethod
+    def _render(e: Entity, g: Generic, value: str) -> str:
+        try:
+            return _templated(e, value)
+        except BadPayload as exc:
+            raise unsupported("hass", g, exc.message) from exc
+
     def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
+        if cmd.action in GENERIC_ACTIONS:
+            sent = self._generic.get(cmd.id)
+            done = sent is not None and state_shows(reply.state, sent[0], sent[1], normal=str)
+            if done:
+                self._generic.forget(cmd.id)
+            return done
         try:
             requested = "ON" if _on_off(cmd.params.get("value")) else "OFF"
         except BadPayload:
@@ -122,7 +234,8 @@ class HassConvention:
             try:
                 if platform not in COMPONENTS:
                     raise BadPayload(
-                        f"platform {shown(platform)} is not read (sensor, binary_sensor, switch)"
+                        f"platform {shown(platform)} is not read"
+                        " (sensor, binary_sensor, switch, number)"
                     )
                 learned = entity(platform, object_id, component_id, config)
             except BadPayload as exc:
@@ -197,6 +310,25 @@ class HassConvention:
                 index[key] = [e for e in index[key] if e is not old]
 
 
+def _templated(e: Entity, value: str) -> str:
+    """`value` through the entity's command_template, when it has one: only templates
+    whose Jinja is `{{ value }}` are rendered (no Jinja is run); BadPayload else."""
+    if e.command_template is None:
+        return value
+    rest = _VALUE_ONLY.sub("", e.command_template)
+    if "{{" in rest or "{%" in rest:
+        raise BadPayload(
+            f"command_template {shown(e.command_template)} is not only {{{{ value }}}}"
+        )
+    return _VALUE_ONLY.sub(lambda _: value, e.command_template)
+
+
+def _number_value(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad("params.value", f"{shown(value)} is not a number")
+    return value_text(value)
+
+
 def _on_off(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -253,7 +385,7 @@ def _states(entities: list[Entity], text: str, payload: bytes, now_ms: int) -> l
 
 def _value(e: Entity, rendered: Any) -> tuple[float, Any]:
     """The reading, and the state a command's completion compares against."""
-    if e.component == "sensor":
+    if e.component in NUMERIC:
         value = reading(rendered, e.sensor)
         return value, value
     # Jinja renders booleans as True/False; HA compares that text with payload_on/off.

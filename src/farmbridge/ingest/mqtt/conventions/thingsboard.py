@@ -27,6 +27,7 @@ from farmbridge.ingest.fields import (
     shown,
     string,
 )
+from farmbridge.ingest.mqtt.conventions._generic import generic, unsupported
 from farmbridge.ingest.mqtt.conventions._payload import (
     actuator_of,
     dumps,
@@ -38,6 +39,9 @@ from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 
 _DEVICE_API: Final = ["v1", "devices", "me"]
 _GATEWAY_RPC: Final = "v1/gateway/rpc"
+# The RPC method ThingsBoard's own switch, knob and slider widgets call to set a value
+# (https://thingsboard.io/iot-hub/widgets/switch-control/: "wired to getValue and setValue").
+SET_VALUE_METHOD: Final = "setValue"
 
 
 class ThingsBoardConvention:
@@ -84,15 +88,16 @@ class ThingsBoardConvention:
         return []
 
     def command(self, device: DeviceRef, cmd: OutgoingCommand) -> list[Publish]:
+        method, params = _rpc(cmd)
         if device.key:
             key = segment(device.key, "device's key")
-            body = {"method": cmd.action, "params": cmd.params}
+            body = {"method": method, "params": params}
             topic = f"{key}/v1/devices/me/rpc/request/{cmd.id}"
             return [Publish(topic, dumps(body, "rpc request"))]
         name = device.name
         if not name:
             raise BadPayload("a ThingsBoard command needs the device's key or gateway name")
-        data = {"id": cmd.id, "method": cmd.action, "params": cmd.params}
+        data = {"id": cmd.id, "method": method, "params": params}
         body = {"device": self._gateway_names.get(name, name), "data": data}
         return [Publish(_GATEWAY_RPC, dumps(body, "gateway rpc request"))]
 
@@ -141,6 +146,22 @@ class ThingsBoardConvention:
         if name != given:
             self._gateway_names[name] = given
         return DeviceRef(name=name)
+
+
+def _rpc(cmd: OutgoingCommand) -> tuple[str, Any]:
+    """The RPC method and params of a command: a generic on/off/set is `setValue` with the
+    new value (true/false, or the number), as ThingsBoard's control widgets send it; any
+    other action is its own method with the command's params."""
+    g = generic(cmd)
+    if g is None:
+        return cmd.action, cmd.params
+    if g.target is not None:
+        raise unsupported("thingsboard", g, "setValue has no target; use the device's own method")
+    if g.kind == "power":
+        if g.on is None:
+            raise unsupported("thingsboard", g, "setValue takes the new state, not a toggle")
+        return SET_VALUE_METHOD, g.on
+    return SET_VALUE_METHOD, int(g.level) if g.level.is_integer() else g.level
 
 
 def _keyed(key: str) -> DeviceRef:

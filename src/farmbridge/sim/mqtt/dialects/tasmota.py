@@ -102,5 +102,7 @@ class TasmotaDialect(Dialect):
         elif request.target == "POWER":
             body = {"POWER": "ON" if is_on(state) else "OFF"}
         else:
-            body = {request.target: target_position(state)}
+            # What ShutterPosition answers (the Position moves on; the Target is set).
+            target = target_position(state)
+            body = {"Shutter1": {"Position": target, "Direction": 0, "Target": target}}
         return [Publish(self._topic("stat", device, "RESULT"), json_bytes(body))]

@@ -72,6 +72,8 @@ class ThingsBoardDialect(Dialect):
         if isinstance(rpc_id, bool) or not isinstance(rpc_id, int):
             log.warning("%s: an RPC without an id cannot be answered: %r", device.name, payload)
             return None
+        if method == "setValue":  # ThingsBoard's switch and slider widgets' method
+            return _set_value(device, rpc_id, data.get("params"))
         if not isinstance(method, str) or not isinstance(params, dict):
             return Request(
                 device.name, id=rpc_id, error="method must be a string, params an object"
@@ -85,3 +87,15 @@ class ThingsBoardDialect(Dialect):
         data = {"success": True, "result": detail} if outcome.ok else {"error": detail}
         body = {"device": device.name, "id": request.id, "data": data}
         return [Publish(self._topic("rpc"), json_bytes(body))]
+
+
+def _set_value(device: DeviceSpec, rpc_id: int, value: object) -> Request:
+    """`setValue` true/false switches the pump or fan (opens or closes the vent); a number
+    sets the vent's position."""
+    if isinstance(value, bool):
+        if device.actuator == "vent":
+            return Request(device.name, "open" if value else "close", id=rpc_id)
+        return Request(device.name, "on" if value else "off", id=rpc_id)
+    if isinstance(value, int | float) and device.actuator == "vent":
+        return Request(device.name, "set", {"position": float(value)}, id=rpc_id)
+    return Request(device.name, id=rpc_id, error=f"setValue {value!r} does not fit this device")
