@@ -13,6 +13,7 @@ from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, DeviceRef
 from farmbridge.ingest.mqtt.conventions import CONVENTIONS, make_convention
 from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, OutgoingCommand
+from tests import ecosystem_samples
 
 NOW = 1_767_225_600_000
 SEED = 20_260_101
@@ -61,8 +62,17 @@ TOPICS: dict[str, list[str]] = {
         "dev/switch",
         "dev/avail",
     ],
+    "zigbee2mqtt": [
+        "bridge/devices",
+        "bridge/state",
+        "bulb",
+        "bulb/availability",
+        "bulb/set",
+        "unknown_device",
+    ],
 }
 SETUP: dict[str, list[tuple[str, bytes]]] = {
+    "zigbee2mqtt": [("bridge/devices", ecosystem_samples.Z2M_DEVICES)],
     "homie": [
         (
             "5/dev/$description",
@@ -140,7 +150,15 @@ def _prepared(name: str) -> Convention:
 
 def test_registry_names_every_convention() -> None:
     """Each convention is registered under its own name."""
-    assert sorted(CONVENTIONS) == ["esphome", "hass", "homie", "native", "tasmota", "thingsboard"]
+    assert sorted(CONVENTIONS) == [
+        "esphome",
+        "hass",
+        "homie",
+        "native",
+        "tasmota",
+        "thingsboard",
+        "zigbee2mqtt",
+    ]
     for name, factory in CONVENTIONS.items():
         assert factory().name == name
 
@@ -204,6 +222,8 @@ def test_garbage_commands_are_publishes_or_bad_payload(name: str) -> None:
 
 
 def _matches(pattern: str, topic: str) -> bool:
-    # No convention subscribes with '#', so '+' is the only wildcard to honour.
     want, got = pattern.split("/"), topic.split("/")
+    if want[-1] == "#":  # Zigbee2MQTT's: any levels below (and the parent itself)
+        want = want[:-1]
+        got = got[: len(want)]
     return len(want) == len(got) and all(w in ("+", g) for w, g in zip(want, got, strict=True))

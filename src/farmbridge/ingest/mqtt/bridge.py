@@ -82,8 +82,9 @@ class MqttOptions:
     share_group: str | None = None
 
 
-LEARNED_SUFFIXES: Final = ("/config", "/$description")
-"""Discovery topics (Home Assistant's `.../config`, Homie's `$description`) teach a
+LEARNED_SUFFIXES: Final = ("/config", "/$description", "/bridge/devices", "/discovery/+/sensors")
+"""Discovery topics (Home Assistant's and Tasmota's `.../config`, Homie's `$description`,
+Zigbee2MQTT's `bridge/devices`, Tasmota's `discovery/+/sensors`) teach a
 convention what a device's later topics mean; every instance must learn them, so they
 are never shared."""
 

@@ -12,6 +12,7 @@ from farmbridge.ingest.mqtt.conventions.homie import HomieConvention
 from farmbridge.ingest.mqtt.conventions.native import NativeConvention
 from farmbridge.ingest.mqtt.conventions.tasmota import TasmotaConvention
 from farmbridge.ingest.mqtt.conventions.thingsboard import ThingsBoardConvention
+from farmbridge.ingest.mqtt.conventions.zigbee2mqtt import Zigbee2MqttConvention
 
 CONVENTIONS: Final[dict[str, Callable[[], Convention]]] = {
     c.name: c
@@ -22,6 +23,7 @@ CONVENTIONS: Final[dict[str, Callable[[], Convention]]] = {
         TasmotaConvention,
         EsphomeConvention,
         HassConvention,
+        Zigbee2MqttConvention,
     )
 }
 
@@ -46,5 +48,6 @@ __all__ = [
     "NativeConvention",
     "TasmotaConvention",
     "ThingsBoardConvention",
+    "Zigbee2MqttConvention",
     "make_convention",
 ]

@@ -1,0 +1,177 @@
+"""Real payloads of Zigbee2MQTT, Shelly Gen2 and Tasmota discovery, each cited beside it.
+
+Shared by the conventions' unit tests and the integration tests against Mosquitto. A
+sample is copied from the project's own docs or tests; where a field was left out (long
+descriptions, labels, options), the comment says so. None was written to fit the parser.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+# -- Zigbee2MQTT ---------------------------------------------------------------------------
+# Koenkk/zigbee2mqtt test/extensions/bridge.test.ts, "Should publish devices on startup":
+# the zigbee2mqtt/bridge/devices entries of the coordinator, `bulb` (IKEA LED1545G12),
+# `weather_sensor` (Aqara WSDCGQ11LM) and `power_plug` (Xiaomi ZNCZ02LM). Left out:
+# `description`, `label`, `category` and `presets` of each expose, `options`, `endpoints`.
+Z2M_COORDINATOR: Final[dict[str, Any]] = {
+    "disabled": False,
+    "friendly_name": "Coordinator",
+    "ieee_address": "0x00124b00120144ae",
+    "interview_completed": False,
+    "interviewing": False,
+    "network_address": 0,
+    "supported": True,
+    "type": "Coordinator",
+}
+Z2M_BULB: Final[dict[str, Any]] = {
+    "definition": {
+        "description": "TRADFRI bulb E26/E27, white spectrum, globe, opal, 980 lm",
+        "exposes": [
+            {
+                "features": [
+                    {"access": 7, "name": "state", "property": "state", "type": "binary",
+                     "value_off": "OFF", "value_on": "ON", "value_toggle": "TOGGLE"},
+                    {"access": 7, "name": "brightness", "property": "brightness",
+                     "type": "numeric", "value_max": 254, "value_min": 0},
+                    {"access": 7, "name": "color_temp", "property": "color_temp",
+                     "type": "numeric", "unit": "mired", "value_max": 454, "value_min": 250},
+                    {"access": 7, "name": "color_temp_startup",
+                     "property": "color_temp_startup", "type": "numeric", "unit": "mired",
+                     "value_max": 454, "value_min": 250},
+                    {"access": 7, "features": [
+                        {"access": 7, "name": "execute_if_off", "property": "execute_if_off",
+                         "type": "binary", "value_off": False, "value_on": True},
+                        {"access": 7, "name": "current_level_startup",
+                         "property": "current_level_startup", "type": "numeric",
+                         "value_max": 254, "value_min": 1},
+                    ], "name": "level_config", "property": "level_config", "type": "composite"},
+                ],
+                "type": "light",
+            },
+            {"access": 2, "name": "effect", "property": "effect", "type": "enum",
+             "values": ["blink", "breathe", "okay", "channel_change", "finish_effect",
+                        "stop_effect"]},
+            {"access": 7, "name": "power_on_behavior", "property": "power_on_behavior",
+             "type": "enum", "values": ["off", "on", "toggle", "previous"]},
+            {"access": 2, "name": "identify", "property": "identify", "type": "enum",
+             "values": ["identify"]},
+            {"access": 1, "name": "linkquality", "property": "linkquality", "type": "numeric",
+             "unit": "lqi", "value_max": 255, "value_min": 0},
+        ],
+        "model": "LED1545G12",
+        "supports_ota": True,
+        "vendor": "IKEA",
+    },
+    "description": "this is my bulb",
+    "disabled": False,
+    "friendly_name": "bulb",
+    "ieee_address": "0x000b57fffec6a5b2",
+    "interview_completed": True,
+    "interviewing": False,
+    "model_id": "TRADFRI bulb E27 WS opal 980lm",
+    "network_address": 40369,
+    "power_source": "Mains (single phase)",
+    "supported": True,
+    "type": "Router",
+}  # fmt: skip
+Z2M_WEATHER_SENSOR: Final[dict[str, Any]] = {
+    "definition": {
+        "description": "Temperature and humidity sensor",
+        "exposes": [
+            {"access": 1, "name": "battery", "property": "battery", "type": "numeric",
+             "unit": "%", "value_max": 100, "value_min": 0},
+            {"access": 1, "name": "temperature", "property": "temperature", "type": "numeric",
+             "unit": "°C"},
+            {"access": 1, "name": "humidity", "property": "humidity", "type": "numeric",
+             "unit": "%"},
+            {"access": 1, "name": "pressure", "property": "pressure", "type": "numeric",
+             "unit": "hPa"},
+            {"access": 1, "name": "voltage", "property": "voltage", "type": "numeric",
+             "unit": "mV"},
+            {"access": 1, "name": "linkquality", "property": "linkquality", "type": "numeric",
+             "unit": "lqi", "value_max": 255, "value_min": 0},
+        ],
+        "model": "WSDCGQ11LM",
+        "supports_ota": False,
+        "vendor": "Aqara",
+    },
+    "disabled": False,
+    "friendly_name": "weather_sensor",
+    "ieee_address": "0x0017880104e45522",
+    "interview_completed": True,
+    "interviewing": False,
+    "model_id": "lumi.weather",
+    "network_address": 6539,
+    "power_source": "Battery",
+    "supported": True,
+    "type": "EndDevice",
+}  # fmt: skip
+Z2M_POWER_PLUG: Final[dict[str, Any]] = {
+    "definition": {
+        "description": "Mi smart plug",
+        "exposes": [
+            {"features": [
+                {"access": 7, "name": "state", "property": "state", "type": "binary",
+                 "value_off": "OFF", "value_on": "ON", "value_toggle": "TOGGLE"},
+            ], "type": "switch"},
+            {"access": 5, "name": "power", "property": "power", "type": "numeric", "unit": "W"},
+            {"access": 1, "name": "energy", "property": "energy", "type": "numeric",
+             "unit": "kWh"},
+            {"access": 1, "name": "device_temperature", "property": "device_temperature",
+             "type": "numeric", "unit": "°C"},
+            {"access": 7, "name": "power_outage_memory", "property": "power_outage_memory",
+             "type": "binary", "value_off": False, "value_on": True},
+            {"access": 1, "name": "linkquality", "property": "linkquality", "type": "numeric",
+             "unit": "lqi", "value_max": 255, "value_min": 0},
+        ],
+        "model": "ZNCZ02LM",
+        "supports_ota": True,
+        "vendor": "Xiaomi",
+    },
+    "disabled": False,
+    "friendly_name": "power_plug",
+    "ieee_address": "0x0017880104e45524",
+    "interview_completed": True,
+    "interviewing": False,
+    "model_id": "lumi.plug",
+    "network_address": 6540,
+    "power_source": "Mains (single phase)",
+    "supported": True,
+    "type": "Router",
+}  # fmt: skip
+# Koenkk/zigbee2mqtt.io docs/guide/usage/mqtt_topics_and_messages.md, bridge/devices: an
+# unsupported device has `"definition": null` (the docs' `my_sensor`; endpoints left out).
+Z2M_UNSUPPORTED: Final[dict[str, Any]] = {
+    "ieee_address": "0x00169a00022256da",
+    "type": "Router",
+    "network_address": 22160,
+    "supported": False,
+    "friendly_name": "my_sensor",
+    "definition": None,
+    "power_source": "Battery",
+    "date_code": "04-28-2019",
+    "model_id": None,
+    "scenes": [],
+    "interviewing": False,
+    "interview_completed": True,
+}
+Z2M_DEVICES: Final = orjson.dumps(
+    [Z2M_COORDINATOR, Z2M_BULB, Z2M_WEATHER_SENSOR, Z2M_POWER_PLUG, Z2M_UNSUPPORTED]
+)
+# Same page, zigbee2mqtt/FRIENDLY_NAME: "Xiaomi MiJia temperature & humidity sensor" and
+# "IKEA TRADFRI LED bulb E27 980 lumen ... (LED1545G12)".
+Z2M_WEATHER_STATE: Final = b'{"temperature": 27.34, "humidity": 44.72}'
+Z2M_BULB_STATE: Final = b'{"state": "ON", "brightness": 215, "color_temp": 325}'
+# Same page, zigbee2mqtt/FRIENDLY_NAME/set: `{"state": "ON"}` (mosquitto_pub example).
+Z2M_SET_ON: Final = b'{"state":"ON"}'
+# Same page, zigbee2mqtt/bridge/state: `online`; bridge/logging's example.
+Z2M_BRIDGE_STATE: Final = b"online"
+Z2M_BRIDGE_LOGGING: Final = b'{"level": "info", "message": "Zigbee: allowing new devices to join."}'
+# Koenkk/zigbee2mqtt.io docs/guide/configuration/device-availability.md, "Availability
+# payload": legacy `online`/`offline`, else `{"state":"online"}`/`{"state":"offline"}`.
+Z2M_ONLINE_LEGACY: Final = b"online"
+Z2M_ONLINE: Final = b'{"state":"online"}'
+Z2M_OFFLINE: Final = b'{"state":"offline"}'
