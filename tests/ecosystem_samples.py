@@ -175,3 +175,94 @@ Z2M_BRIDGE_LOGGING: Final = b'{"level": "info", "message": "Zigbee: allowing new
 Z2M_ONLINE_LEGACY: Final = b"online"
 Z2M_ONLINE: Final = b'{"state":"online"}'
 Z2M_OFFLINE: Final = b'{"state":"offline"}'
+
+# -- Shelly Gen2+ --------------------------------------------------------------------------
+# The device of the Shelly API docs' examples; its MQTT topic prefix is its id (the default).
+SHELLY_ID: Final = "shellypro4pm-f008d1d8b8b8"
+# https://shelly-api-docs.shelly.cloud/gen2/General/Notifications, NotifyStatus "Example 1:
+# Notify that a button has changed the output state of the switch with id=0".
+SHELLY_NOTIFY_STATUS: Final = (
+    b'{"src": "shellypro4pm-f008d1d8b8b8", "dst": "user_1", "method": "NotifyStatus",'
+    b' "params": {"ts": 1631186545.04, "switch:0": {"id": 0, "output": true, "source": "button"}}}'
+)
+# Same page, NotifyStatus "Example 2: Notify that this device has lost connection to the cloud".
+SHELLY_NOTIFY_CLOUD: Final = (
+    b'{"src": "shellypro4pm-f008d1d8b8b8", "dst": "user_1", "method": "NotifyStatus",'
+    b' "params": {"ts": 1624348482.25, "cloud": {"connected": false}}}'
+)
+# The NotifyEvent example of the same page (the index's copy of the page is cut before it;
+# read verbatim, with the NotifyFullStatus below, in a public Rust Shelly client's tests,
+# `it_deserializes_an_event` / `it_deserializes_a_full_status`, code-index file 5716906089,
+# whose repository the index does not name).
+SHELLY_NOTIFY_EVENT: Final = (
+    b'{"src": "shellypro4pm-f008d1d8b8b8", "dst": "user_1", "method": "NotifyEvent",'
+    b' "params": {"ts": 1631266595.44, "events": [{"component": "input:0", "id": 0,'
+    b' "event": "single_push", "ts": 1631266595.44}]}}'
+)
+SHELLY_HT_FULL_STATUS: Final = orjson.dumps(
+    {
+        "src": "shellyplusht-f008d1d8b8b8",
+        "dst": "user_1",
+        "method": "NotifyFullStatus",
+        "params": {
+            "ts": 1631186545.04,
+            "ble": {},
+            "cloud": {"connected": False},
+            "mqtt": {"connected": False},
+            "sys": {
+                "mac": "F008D1E62338", "restart_required": False, "time": None,
+                "unixtime": None, "uptime": 41, "ram_size": 254948, "ram_free": 146620,
+                "fs_size": 458752, "fs_free": 229376, "cfg_rev": 0, "available_updates": {},
+            },
+            "wifi": {"sta_ip": None, "status": "disconnected", "ssid": None, "rssi": 0},
+            "temperature:0": {"id": 0, "tC": 20.0, "tF": 68.0},
+            "humidity:0": {"id": 0, "rh": 50.0},
+            "devicepower:0": {
+                "id": 0, "battery": {"V": 4.59, "percent": 11}, "external": {"present": False}
+            },
+            "ht_ui": {},
+        },
+    }
+)  # fmt: skip
+# The `switch:0` status of the docs' Shelly.GetStatus example (a Pro 4PM,
+# https://shelly-api-docs.shelly.cloud/gen2/ComponentsAndServices/Shelly#shellygetstatus-example),
+# what `<id>/status/switch:0` carries with status_ntf on (the MQTT page: "the entire status
+# payload of components is published on <topic_prefix>/status/<component:id>",
+# https://shelly-api-docs.shelly.cloud/gen2/ComponentsAndServices/Mqtt). Read verbatim in
+# public mocks of that example (code-index files 449249422 and 17230511366).
+SHELLY_SWITCH_STATUS: Final = (
+    b'{"id": 0, "source": "timer", "output": true, "timer_started_at": 1626935739.79,'
+    b' "timer_duration": 60, "apower": 8.9, "voltage": 237.5, "aenergy": {"total": 6.532,'
+    b' "by_minute": [45.199, 47.141, 88.397], "minute_ts": 1626935779},'
+    b' "temperature": {"tC": 23.5, "tF": 74.4}}'
+)
+# `<id>/online`: `true` on connect (the device's birth message), `false` as its last will;
+# https://gist.github.com/sroebert/59ea06ce8b7b89f597224bc73d30f3da publishes the same
+# `MQTT.publish(topicPrefix + "/online", "true")` from a Plus 1 script.
+SHELLY_ONLINE: Final = b"true"
+SHELLY_OFFLINE: Final = b"false"
+# https://shelly-api-docs.shelly.cloud/gen2/General/RPCProtocol, request "Example 2: Request
+# frame invoking Switch.Set method" (src `user_1`, the bridge's client id here).
+SHELLY_SWITCH_SET: Final[dict[str, Any]] = {
+    "id": 2,
+    "src": "user_1",
+    "method": "Switch.Set",
+    "params": {"id": 1, "on": True},
+}
+# https://shelly-api-docs.shelly.cloud/gen2/General/RPCChannels, the response of a Switch.Set
+# POST to /rpc (its request id 0).
+SHELLY_RESULT: Final = b'{"id":0,"src":"shellydev1-c8f09e47e6f0","result":{"was_on":true}}'
+# https://shelly-api-docs.shelly.cloud/gen2/General/CommonErrors, "-103: INVALID ARGUMENT".
+SHELLY_ERROR: Final = (
+    b'{"id": 1, "src": "shellypro4pm-f008d1d8b8b8", "dst": "user_1",'
+    b' "error": {"code": -103, "message": "Missing required \'id\'"}}'
+)
+
+
+def shelly_result_for(command_id: int, src: str, dst: str) -> bytes:
+    """SHELLY_RESULT answering request `command_id` of `dst` from device `src` (a device
+    answers with the request's id, its own id as src, the requester's as dst; the rest is
+    the docs' response)."""
+    frame = orjson.loads(SHELLY_RESULT)
+    frame.update(id=command_id, src=src, dst=dst)
+    return orjson.dumps(frame)

@@ -62,6 +62,7 @@ TOPICS: dict[str, list[str]] = {
         "dev/switch",
         "dev/avail",
     ],
+    "shelly": ["sh1/online", "sh1/status/switch:0", "sh1/status/temperature:0", "sh1/events/rpc"],
     "zigbee2mqtt": [
         "bridge/devices",
         "bridge/state",
@@ -155,6 +156,7 @@ def test_registry_names_every_convention() -> None:
         "hass",
         "homie",
         "native",
+        "shelly",
         "tasmota",
         "thingsboard",
         "zigbee2mqtt",
@@ -170,7 +172,9 @@ def test_make_convention_gives_a_fresh_instance() -> None:
 
 def test_make_convention_names_the_known_ones_for_an_unknown_name() -> None:
     """An unknown name is a ValueError listing the known conventions."""
-    with pytest.raises(ValueError, match=r"unknown MQTT convention 'zigbee'.*native, tasmota"):
+    with pytest.raises(
+        ValueError, match=r"unknown MQTT convention 'zigbee'.*native, shelly, tasmota"
+    ):
         make_convention("zigbee")
 
 

@@ -165,7 +165,10 @@ class MqttBridge:
         self._share_group = options.share_group
         # Longest prefix first: a topic belongs to the most specific binding.
         self._bindings = sorted(
-            (Bound(b, make_convention(b.convention)) for b in options.bindings),
+            (
+                Bound(b, make_convention(b.convention, client_id=options.client_id))
+                for b in options.bindings
+            ),
             key=lambda b: -len(b.spec.prefix),
         )
         self.link = MqttLink(
