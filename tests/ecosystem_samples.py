@@ -266,3 +266,80 @@ def shelly_result_for(command_id: int, src: str, dst: str) -> bytes:
     frame = orjson.loads(SHELLY_RESULT)
     frame.update(id=command_id, src=src, dst=dst)
     return orjson.dumps(frame)
+
+
+# -- Tasmota discovery ---------------------------------------------------------------------
+# home-assistant/core tests/components/tasmota/test_common.py, DEFAULT_CONFIG: what HA's
+# Tasmota integration (hatasmota) reads on tasmota/discovery/{mac}/config.
+TASMOTA_DEFAULT_CONFIG: Final[dict[str, Any]] = {
+    "ip": "192.168.15.10",
+    "dn": "Tasmota",
+    "fn": ["Test", "Beer", "Milk", "Four", None],
+    "hn": "tasmota_49A3BC-0956",
+    "if": 0,
+    "lk": 1,
+    "mac": "00000049A3BC",
+    "md": "Sonoff Basic",
+    "ofln": "Offline",
+    "onln": "Online",
+    "state": ["OFF", "ON", "TOGGLE", "HOLD"],
+    "sw": "8.4.0.2",
+    "swn": [None, None, None, None, None],
+    "t": "tasmota_49A3BC",
+    "ft": "%topic%/%prefix%/",
+    "tp": ["cmnd", "stat", "tele"],
+    "rl": [0, 0, 0, 0, 0, 0, 0, 0],
+    "swc": [-1, -1, -1, -1, -1, -1, -1, -1],
+    "btn": [0, 0, 0, 0],
+    "so": {"4": 0, "11": 0, "13": 0, "17": 1, "20": 0, "30": 0, "68": 0, "73": 0, "82": 0,
+           "114": 0},
+    "ty": 0,
+    "lt_st": 0,
+    "ver": 1,
+}  # fmt: skip
+
+
+def tasmota_config(**changes: Any) -> dict[str, Any]:
+    """TASMOTA_DEFAULT_CONFIG with `changes`, as HA's Tasmota tests derive theirs from it
+    (test_switch.py: `config["rl"][0] = 1`). Tasmota's own default FullTopic is
+    `%prefix%/%topic%/` (https://tasmota.github.io/docs/MQTT/#fulltopic)."""
+    return {**TASMOTA_DEFAULT_CONFIG, **changes}
+
+
+# home-assistant/core tests/components/tasmota/test_sensor.py: TEMPERATURE_SENSOR_CONFIG
+# and LIST_SENSOR_CONFIG_2, what tasmota/discovery/{mac}/sensors carries.
+TASMOTA_TEMPERATURE_SENSORS: Final[dict[str, Any]] = {
+    "sn": {
+        "Time": "2023-01-27T11:04:56",
+        "DS18B20": {"Id": "01191ED79190", "Temperature": 2.4},
+        "TempUnit": "C",
+    }
+}
+TASMOTA_LIST_SENSORS: Final[dict[str, Any]] = {
+    "sn": {
+        "Time": "2020-09-25T12:47:15",
+        "ENERGY": {
+            "TotalStartTime": "2018-11-23T15:33:47",
+            "Total": [0.000, 0.017],
+            "TotalTariff": [0.000, 0.017],
+            "Yesterday": 0.000,
+            "Today": 0.002,
+            "ExportActive": 0.000,
+            "ExportTariff": [0.000, 0.000],
+            "Period": 0.00,
+            "Power": 0.00,
+            "ApparentPower": 7.84,
+            "ReactivePower": -7.21,
+            "Factor": 0.39,
+            "Frequency": 50.0,
+            "Voltage": 234.31,
+            "Current": 0.039,
+            "ImportActive": 12.580,
+            "ImportReactive": 0.002,
+            "ExportReactive": 39.131,
+            "PhaseAngle": 290.45,
+        },
+    }
+}
+# Same file, the tele/SENSOR message its DS18B20 test then sends.
+TASMOTA_DS18B20_SENSOR: Final = b'{"DS18B20":{"Id": "01191ED79190","Temperature": 12.3}}'
