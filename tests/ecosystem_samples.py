@@ -343,3 +343,13 @@ TASMOTA_LIST_SENSORS: Final[dict[str, Any]] = {
 }
 # Same file, the tele/SENSOR message its DS18B20 test then sends.
 TASMOTA_DS18B20_SENSOR: Final = b'{"DS18B20":{"Id": "01191ED79190","Temperature": 12.3}}'
+
+
+def shelly_at(payload: bytes, ts_s: float) -> bytes:
+    """A Shelly notification sample with its `ts` (and its events' ts) set to `ts_s`: the
+    docs' examples are from 2021, older than the ingest accepts."""
+    frame = orjson.loads(payload)
+    frame["params"]["ts"] = ts_s
+    for event in frame["params"].get("events", []):
+        event["ts"] = ts_s
+    return orjson.dumps(frame)

@@ -85,13 +85,13 @@ class Zigbee2MqttConvention:
 
     def __init__(self) -> None:
         self._devices: dict[str, _Device] = {}  # cleaned name -> device
-        self._last_devices: bytes | None = None
         self._bridge_logged: set[str] = set()
 
     def filters(self) -> list[str]:
         # bridge/devices first: the broker sends retained messages per subscription, so
         # devices and units are known before the retained states under '#' arrive. '#'
-        # delivers bridge/devices again; the same list again is ignored.
+        # delivers bridge/devices again: registering is idempotent (known sensors stay),
+        # and a device created since the first delivery gets its sensors.
         return [DEVICES_TOPIC, "#"]
 
     def map(self, topic: str, payload: bytes, now_ms: int) -> list[Mapped]:
@@ -161,7 +161,7 @@ class Zigbee2MqttConvention:
             log.debug("zigbee2mqtt %s is not read (only bridge/devices is)", topic)
 
     def _read_devices(self, payload: bytes) -> list[Mapped]:
-        if payload == self._last_devices or not payload.strip():
+        if not payload.strip():
             return []
         raw = json_of(payload, DEVICES_TOPIC)
         if not isinstance(raw, list):
@@ -182,7 +182,6 @@ class Zigbee2MqttConvention:
             sensors = {p: e.unit for p, e in device.exposes.items() if e.is_reading}
             out.append(Discovered(DeviceRef(name=key), device.friendly_name, sensors))
         self._devices = devices
-        self._last_devices = payload
         return out
 
     def _state(self, friendly: str, payload: bytes, now_ms: int) -> list[Mapped]:
