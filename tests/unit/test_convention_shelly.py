@@ -165,3 +165,9 @@ def test_shelly_replies_complete_by_id_only() -> None:
 def test_shelly_reply_to_another_client_id_is_not_ours() -> None:
     """Only `<our client id>/rpc`."""
     assert ShellyConvention(client_id="a").discovery("b/rpc", s.SHELLY_ERROR, NOW, prefix="") == []
+
+
+def test_shelly_client_id_that_is_no_topic_level_is_refused_at_startup() -> None:
+    """Devices answer on `{src}/rpc`: a client id with `/`, `+` or `#` cannot be `src`."""
+    with pytest.raises(ValueError, match="cannot be a topic level"):
+        ShellyConvention(client_id="farm/bridge")

@@ -76,8 +76,12 @@ class ShellyConvention:
 
     def __init__(self, *, client_id: str = DEFAULT_CLIENT_ID) -> None:
         """`client_id`: the bridge's MQTT client id, the `src` of its requests and so the
-        first level of the topic the devices answer on."""
-        self._src = segment(client_id, "bridge's MQTT client id")
+        first level of the topic the devices answer on. ValueError when it cannot be one
+        topic level (`/`, `+`, `#`)."""
+        try:
+            self._src = segment(client_id, "bridge's MQTT client id")
+        except BadPayload as exc:
+            raise ValueError(exc.message) from exc
         self._topics: dict[str, str] = {}  # device name -> the device's topic prefix
         self._outputs: dict[str, dict[str, Any]] = {}  # device name -> actuator state
 
