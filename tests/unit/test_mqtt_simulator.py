@@ -122,6 +122,9 @@ COMMANDS = [
     ("esphome", VENT, "vent", {"value": "OFF"}, "close"),
     ("hass", PUMP, "power", {"value": "ON"}, "on"),
     ("hass", VENT, "open", {"value": "OFF"}, "close"),
+    ("zigbee2mqtt", PUMP, "state", {"value": "ON"}, "on"),
+    ("zigbee2mqtt", PUMP, "state", {}, "toggle"),
+    ("zigbee2mqtt", VENT, "position", {"value": 40}, "set"),
 ]
 
 
@@ -309,7 +312,7 @@ def test_homie_alerts_are_raised_and_cleared() -> None:
 
 
 # Conventions the simulator does not speak yet (docs/mqtt.md, "Demo and simulator").
-NOT_SIMULATED = {"zigbee2mqtt", "shelly"}
+NOT_SIMULATED = {"shelly"}
 
 
 def test_every_bridge_convention_has_a_simulated_device_side() -> None:
