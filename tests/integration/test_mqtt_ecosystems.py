@@ -254,3 +254,37 @@ async def test_tasmota_discovery_with_an_unreadable_full_topic_is_a_bad_payload(
     dev = clients.connect("tasmota-other-fulltopic")
     dev.publish("tasmota/discovery/00000049A3BD/config", s.tasmota_config(mac="00000049A3BD"))
     eventually(lambda: env.bad_payloads("tasmota:") > before, what="the refused config")
+
+
+# Last: restarts the module's bridge.
+
+
+async def test_zigbee2mqtt_retained_devices_come_before_retained_states_on_subscribing(
+    env: Env, clients: Clients
+) -> None:
+    """On subscribing afresh (a new session), the broker sends the retained bridge/devices
+    (subscribed first) before the retained states under '#': a state retained before the
+    device list still lands on sensors registered with their units."""
+    # The weather sensor's entry under another friendly name (as after a rename in
+    # Zigbee2MQTT), so its sensors are new to the store.
+    cellar = dict(s.Z2M_WEATHER_SENSOR, friendly_name="cellar_sensor")
+    device_id = env.device("cellar_sensor")
+    env.bridge.stop()
+    dev = clients.connect("z2m-retained")
+    dev.publish("zigbee2mqtt/cellar_sensor", s.Z2M_WEATHER_STATE, retain=True)
+    devices = [*orjson.loads(s.Z2M_DEVICES), cellar]
+    mid = dev.publish("zigbee2mqtt/bridge/devices", orjson.dumps(devices), retain=True)
+    eventually(lambda: mid in dev.acked, what="retained messages at the broker")
+    # A new client id: a new session, so the broker sends retained messages per
+    # subscription (the old session would get what was queued, in publication order).
+    env.bridge.env["FARMBRIDGE_MQTT_CLIENT_ID"] = CLIENT_ID + "-2"
+    env.bridge.start()
+
+    def stored() -> dict[str, Any] | None:
+        sensors = env.sensors(device_id)
+        return sensors if sensors.get("temperature", {}).get("last_value") is not None else None
+
+    sensors = eventually(stored, what="the retained state stored")
+    assert sensors["temperature"]["last_value"] == 27.34
+    assert sensors["temperature"]["unit"] == "°C"
+    assert sensors["humidity"]["unit"] == "%"
