@@ -241,3 +241,12 @@ def test_zigbee2mqtt_state_showing_the_value_completes_the_command() -> None:
     assert not convention.completes(_cmd("brightness", 100), reply)
     assert convention.completes(_cmd("state"), reply)  # TOGGLE: any report
     assert not convention.completes(_cmd("power_outage_memory", True), reply)
+
+
+def test_zigbee2mqtt_command_to_a_friendly_name_that_is_no_topic_fails() -> None:
+    """A wildcard in the friendly name would publish to no device's /set."""
+    entry = dict(s.Z2M_BULB, friendly_name="bulb+1")
+    convention = Zigbee2MqttConvention()
+    convention.map("bridge/devices", orjson.dumps([entry]), NOW)
+    with pytest.raises(BadPayload, match="cannot be a topic"):
+        convention.command(DeviceRef(name="bulb_1"), _cmd("state", "ON"))

@@ -118,6 +118,8 @@ class Zigbee2MqttConvention:
         expose = known.exposes.get(cmd.action)
         if expose is None or not expose.settable:
             raise BadPayload(f"{known.friendly_name} exposes no settable {shown(cmd.action)}")
+        if any(c in known.friendly_name for c in "+#\0"):
+            raise BadPayload(f"friendly name {shown(known.friendly_name)} cannot be a topic")
         value = _set_value(expose, cmd.params.get("value"))
         payload = dumps({cmd.action: value}, "set command")
         return [Publish(f"{known.friendly_name}/set", payload)]
