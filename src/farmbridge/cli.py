@@ -128,7 +128,7 @@ def demo(
         typer.Option(
             "--mqtt-convention",
             help="the devices' MQTT convention: native (default), thingsboard, homie, "
-            "tasmota, esphome or hass",
+            "tasmota, esphome, hass or zigbee2mqtt",
         ),
     ] = None,
 ) -> None:

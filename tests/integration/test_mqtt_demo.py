@@ -142,6 +142,7 @@ CONVENTION_COMMANDS: list[tuple[str, str, dict[str, Any]]] = [
     ("esphome", "pump", {"value": "ON"}),
     ("hass", "power", {"value": "ON"}),
     ("homie", "pump.power", {"value": True}),
+    ("zigbee2mqtt", "state", {"value": "ON"}),
 ]
 
 

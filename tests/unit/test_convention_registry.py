@@ -13,6 +13,7 @@ from farmbridge.domain.mqtt import Publish
 from farmbridge.domain.reports import CommandReply, DeviceRef
 from farmbridge.ingest.mqtt.conventions import CONVENTIONS, make_convention
 from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, OutgoingCommand
+from tests import ecosystem_samples
 
 NOW = 1_767_225_600_000
 SEED = 20_260_101
@@ -61,8 +62,18 @@ TOPICS: dict[str, list[str]] = {
         "dev/switch",
         "dev/avail",
     ],
+    "shelly": ["sh1/online", "sh1/status/switch:0", "sh1/status/temperature:0", "sh1/events/rpc"],
+    "zigbee2mqtt": [
+        "bridge/devices",
+        "bridge/state",
+        "bulb",
+        "bulb/availability",
+        "bulb/set",
+        "unknown_device",
+    ],
 }
 SETUP: dict[str, list[tuple[str, bytes]]] = {
+    "zigbee2mqtt": [("bridge/devices", ecosystem_samples.Z2M_DEVICES)],
     "homie": [
         (
             "5/dev/$description",
@@ -140,7 +151,16 @@ def _prepared(name: str) -> Convention:
 
 def test_registry_names_every_convention() -> None:
     """Each convention is registered under its own name."""
-    assert sorted(CONVENTIONS) == ["esphome", "hass", "homie", "native", "tasmota", "thingsboard"]
+    assert sorted(CONVENTIONS) == [
+        "esphome",
+        "hass",
+        "homie",
+        "native",
+        "shelly",
+        "tasmota",
+        "thingsboard",
+        "zigbee2mqtt",
+    ]
     for name, factory in CONVENTIONS.items():
         assert factory().name == name
 
@@ -152,7 +172,9 @@ def test_make_convention_gives_a_fresh_instance() -> None:
 
 def test_make_convention_names_the_known_ones_for_an_unknown_name() -> None:
     """An unknown name is a ValueError listing the known conventions."""
-    with pytest.raises(ValueError, match=r"unknown MQTT convention 'zigbee'.*native, tasmota"):
+    with pytest.raises(
+        ValueError, match=r"unknown MQTT convention 'zigbee'.*native, shelly, tasmota"
+    ):
         make_convention("zigbee")
 
 
@@ -204,6 +226,8 @@ def test_garbage_commands_are_publishes_or_bad_payload(name: str) -> None:
 
 
 def _matches(pattern: str, topic: str) -> bool:
-    # No convention subscribes with '#', so '+' is the only wildcard to honour.
     want, got = pattern.split("/"), topic.split("/")
+    if want[-1] == "#":  # Zigbee2MQTT's: any levels below (and the parent itself)
+        want = want[:-1]
+        got = got[: len(want)]
     return len(want) == len(got) and all(w in ("+", g) for w, g in zip(want, got, strict=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +21,14 @@ from farmbridge.domain.reports import (
 )
 from farmbridge.ingest.fields import MAX_NAME_CHARS
 from farmbridge.ingest.mqtt.conventions import CONVENTIONS, make_convention
-from farmbridge.ingest.mqtt.conventions.base import Convention, Mapped, Refused, Watch
+from farmbridge.ingest.mqtt.conventions.base import (
+    Convention,
+    Mapped,
+    ReadsDiscovery,
+    Refused,
+    Watch,
+)
+from tests import ecosystem_samples as samples
 from tests.unit.fuzz_inputs import dumps, finite, json_bytes, json_values, mutated
 
 NOW: Final = 1_767_225_600_000
@@ -29,7 +37,8 @@ LEVELS: Final = (
     "farm1", "dev-1", "telemetry", "status", "events", "commands", "ack", "SENSOR", "STATE",
     "LWT", "RESULT", "POWER", "sensor", "switch", "temperature", "state", "$state",
     "$description", "config", "me", "rpc", "response", "1", "homeassistant", "tele", "stat",
-    "plug", "cmnd", "device",
+    "plug", "cmnd", "device", "bridge", "devices", "availability", "set", "online",
+    "switch:0", "discovery",
 )  # fmt: skip
 _level = st.sampled_from(LEVELS) | st.text(min_size=1, max_size=10).filter(
     lambda t: "/" not in t and "+" not in t and "#" not in t
@@ -37,10 +46,16 @@ _level = st.sampled_from(LEVELS) | st.text(min_size=1, max_size=10).filter(
 
 
 @st.composite
-def _topic(draw: st.DrawFn, convention: Convention) -> str:
-    """A topic matching one of the convention's filters (+ and # filled with levels)."""
+def _topic(draw: st.DrawFn, convention: Convention, *, discovery: bool = False) -> str:
+    """A topic matching one of the convention's filters (+ and # filled with levels), or
+    of its discovery filters."""
+    filters = (
+        convention.discovery_filters()
+        if discovery and isinstance(convention, ReadsDiscovery)
+        else convention.filters()
+    )
     parts = []
-    for level in draw(st.sampled_from(convention.filters())).split("/"):
+    for level in draw(st.sampled_from(filters)).split("/"):
         if level == "+":
             parts.append(draw(_level))
         elif level == "#":
@@ -67,6 +82,9 @@ def _payload() -> st.SearchStrategy[bytes]:
     return (
         json_bytes()
         | mutated(HASS_CONFIG).map(dumps)
+        | mutated(samples.Z2M_BULB).map(lambda d: dumps([d]))
+        | mutated(orjson.loads(samples.SHELLY_HT_FULL_STATUS)).map(dumps)
+        | mutated(orjson.loads(samples.SHELLY_ERROR)).map(dumps)
         | st.dictionaries(st.sampled_from(LEVELS) | st.text(max_size=6), json_values()).map(dumps)
         | st.sampled_from([b"online", b"offline", b"ON", b"Online", b"ready", b"lost", b"21.5"])
     )
@@ -143,3 +161,26 @@ def test_map_any_topic_and_payload_gives_sane_records_or_bad_payload(
 ) -> None:
     """Each convention maps any messages under its filters to sane records or BadPayload."""
     _run(data.draw(_session(name)))
+
+
+DISCOVERING: Final = sorted(
+    name for name, factory in CONVENTIONS.items() if isinstance(factory(), ReadsDiscovery)
+)
+
+
+@pytest.mark.parametrize("name", DISCOVERING)
+@given(data=st.data())
+def test_discovery_any_topic_and_payload_gives_sane_records_or_bad_payload(
+    name: str, data: st.DataObject
+) -> None:
+    """What a convention reads outside its prefix (configs, Shelly's answers) is sane too."""
+    convention = make_convention(name)
+    assert isinstance(convention, ReadsDiscovery)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        topic = data.draw(_topic(convention, discovery=True))
+        try:
+            records = convention.discovery(topic, data.draw(_payload()), NOW, prefix="")
+        except BadPayload:
+            continue
+        for record in records:
+            _sane(record)

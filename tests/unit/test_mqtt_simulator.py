@@ -134,6 +134,9 @@ COMMANDS = [
     ("hass", VENT, "off", {}, "close"),
     ("thingsboard", PUMP, "off", {}, "off"),
     ("thingsboard", VENT, "set", {"position": 40}, "set"),
+    ("zigbee2mqtt", PUMP, "state", {"value": "ON"}, "on"),
+    ("zigbee2mqtt", PUMP, "state", {}, "toggle"),
+    ("zigbee2mqtt", VENT, "position", {"value": 40}, "set"),
 ]
 
 
@@ -322,9 +325,14 @@ def test_homie_alerts_are_raised_and_cleared() -> None:
     assert (cleared.topic, cleared.payload) == ("homie/5/soil-1/$alert/soil-dry", b"")
 
 
+# Conventions the simulator does not speak yet (docs/mqtt.md, "Demo and simulator").
+NOT_SIMULATED = {"shelly"}
+
+
 def test_every_bridge_convention_has_a_simulated_device_side() -> None:
-    """The simulator speaks each convention the bridge reads, with a default prefix."""
-    assert set(DIALECTS) == set(CONVENTIONS) == set(DEFAULT_PREFIXES)
+    """The simulator speaks each convention the bridge reads, with a default prefix, but
+    the ones listed as not simulated yet."""
+    assert set(DIALECTS) == set(CONVENTIONS) - NOT_SIMULATED == set(DEFAULT_PREFIXES)
 
 
 def test_make_dialect_rejects_an_unknown_convention() -> None:

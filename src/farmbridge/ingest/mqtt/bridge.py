@@ -82,8 +82,9 @@ class MqttOptions:
     share_group: str | None = None
 
 
-LEARNED_SUFFIXES: Final = ("/config", "/$description")
-"""Discovery topics (Home Assistant's `.../config`, Homie's `$description`) teach a
+LEARNED_SUFFIXES: Final = ("/config", "/$description", "/bridge/devices", "/discovery/+/sensors")
+"""Discovery topics (Home Assistant's and Tasmota's `.../config`, Homie's `$description`,
+Zigbee2MQTT's `bridge/devices`, Tasmota's `discovery/+/sensors`) teach a
 convention what a device's later topics mean; every instance must learn them, so they
 are never shared."""
 
@@ -164,7 +165,10 @@ class MqttBridge:
         self._share_group = options.share_group
         # Longest prefix first: a topic belongs to the most specific binding.
         self._bindings = sorted(
-            (Bound(b, make_convention(b.convention)) for b in options.bindings),
+            (
+                Bound(b, make_convention(b.convention, client_id=options.client_id))
+                for b in options.bindings
+            ),
             key=lambda b: -len(b.spec.prefix),
         )
         self.link = MqttLink(

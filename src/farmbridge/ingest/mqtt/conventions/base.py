@@ -72,9 +72,10 @@ class Convention(Protocol):
 
 @runtime_checkable
 class ReadsDiscovery(Protocol):
-    """A convention that also reads the Home Assistant discovery configs its devices
-    publish outside its binding's prefix (ESPHome's units). The bridge hands it every such
-    config, beside the binding the topic belongs to, if any."""
+    """A convention that also reads topics its devices publish outside its binding's
+    prefix: the Home Assistant discovery configs of ESPHome's units, Tasmota's own
+    discovery, the answers Shelly devices publish to the bridge's client id. The bridge
+    hands it every such message, beside the binding the topic belongs to, if any."""
 
     def discovery_filters(self) -> list[str]:
         """Topic filters of those configs, from the broker's root."""

@@ -34,6 +34,7 @@ from farmbridge.ingest.mqtt.conventions._payload import (
     segment,
     state_shows,
 )
+from farmbridge.ingest.mqtt.conventions._tasmota_discovery import TasmotaDiscovery
 from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 
 # Tasmota's sensor JSON is at most three levels deep; deeper is not Tasmota.
@@ -69,6 +70,16 @@ class TasmotaConvention:
     `%prefix%/%topic%/` under the binding's prefix."""
 
     name: ClassVar[str] = "tasmota"
+
+    def __init__(self) -> None:
+        # Tasmota's own discovery, read from the broker's root (ReadsDiscovery).
+        self._discovery = TasmotaDiscovery(sensors=_sensor)
+
+    def discovery_filters(self) -> list[str]:
+        return self._discovery.filters()
+
+    def discovery(self, topic: str, payload: bytes, now_ms: int, *, prefix: str) -> list[Mapped]:
+        return self._discovery.read(topic, payload, now_ms, prefix=prefix)
 
     def filters(self) -> list[str]:
         # stat/+/+ covers stat/+/RESULT; subscribing to both could deliver RESULT twice.

@@ -12,6 +12,7 @@ from farmbridge.sim.mqtt.dialects.homie import HomieDialect
 from farmbridge.sim.mqtt.dialects.native import NativeDialect
 from farmbridge.sim.mqtt.dialects.tasmota import TasmotaDialect
 from farmbridge.sim.mqtt.dialects.thingsboard import ThingsBoardDialect
+from farmbridge.sim.mqtt.dialects.zigbee2mqtt import Zigbee2MqttDialect
 
 __all__ = [
     "DEFAULT_PREFIXES",
@@ -23,6 +24,7 @@ __all__ = [
     "NativeDialect",
     "TasmotaDialect",
     "ThingsBoardDialect",
+    "Zigbee2MqttDialect",
     "make_dialect",
 ]
 
@@ -35,6 +37,7 @@ DIALECTS: Final[Mapping[str, type[Dialect]]] = {
         TasmotaDialect,
         EsphomeDialect,
         HassDialect,
+        Zigbee2MqttDialect,
     )
 }
 

@@ -18,6 +18,7 @@ DEFAULT_PREFIXES: Final[Mapping[str, str]] = {
     "tasmota": "",
     "esphome": "",
     "hass": "",
+    "zigbee2mqtt": "zigbee2mqtt/",
 }
 """The prefix each convention's devices publish under by default: the typical binding's."""
 
