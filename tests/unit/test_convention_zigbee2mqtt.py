@@ -250,3 +250,31 @@ def test_zigbee2mqtt_command_to_a_friendly_name_that_is_no_topic_fails() -> None
     convention.map("bridge/devices", orjson.dumps([entry]), NOW)
     with pytest.raises(BadPayload, match="cannot be a topic"):
         convention.command(DeviceRef(name="bulb_1"), _cmd("state", "ON"))
+
+
+def _generic(action: str, **params: object) -> OutgoingCommand:
+    return OutgoingCommand(9, action, dict(params), NOW + 60_000)
+
+
+def test_zigbee2mqtt_takes_the_dashboards_generic_commands() -> None:
+    """on/off/toggle set the bulb's `state` binary with its own values, `set` a value its
+    one settable number (brightness), and the next state report completes them; a generic
+    command the device cannot take fails at once."""
+    convention = _known()
+    assert convention.command(BULB, _generic("on")) == [Publish("bulb/set", s.Z2M_SET_ON)]
+    assert convention.command(BULB, _generic("off")) == [Publish("bulb/set", b'{"state":"OFF"}')]
+    assert convention.command(BULB, _generic("toggle")) == [
+        Publish("bulb/set", b'{"state":"TOGGLE"}')
+    ]
+    assert convention.command(BULB, _generic("set", value=128)) == [
+        Publish("bulb/set", b'{"brightness":128}')
+    ]
+    [_, reply] = convention.map("bulb", s.Z2M_BULB_STATE, NOW)
+    assert isinstance(reply, CommandReply)
+    assert convention.completes(_generic("on"), reply)
+    assert not convention.completes(_generic("off"), reply)
+    assert convention.completes(_generic("set", value=215), reply)
+    with pytest.raises(BadPayload, match="several settable numbers"):
+        convention.command(BULB, _generic("set", position=40))
+    with pytest.raises(BadPayload, match="generic power"):
+        convention.command(BULB, _generic("on", target="state_l2"))

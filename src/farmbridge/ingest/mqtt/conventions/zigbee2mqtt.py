@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Final
 
 from farmbridge.domain import DeviceState
@@ -21,6 +21,7 @@ from farmbridge.domain.reports import (
     ReportedStatus,
 )
 from farmbridge.ingest.fields import MAX_ACTUATOR_KEYS, bad, clean_name, reading, shown, utf8_text
+from farmbridge.ingest.mqtt.conventions._generic import generic, pick, unsupported
 from farmbridge.ingest.mqtt.conventions._payload import (
     dumps,
     json_of,
@@ -115,6 +116,7 @@ class Zigbee2MqttConvention:
             raise BadPayload(
                 f"device {shown(device.name)} is not in zigbee2mqtt/bridge/devices (yet)"
             )
+        cmd = _own_command(known, cmd)
         expose = known.exposes.get(cmd.action)
         if expose is None or not expose.settable:
             raise BadPayload(f"{known.friendly_name} exposes no settable {shown(cmd.action)}")
@@ -126,7 +128,13 @@ class Zigbee2MqttConvention:
 
     def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
         known = self._devices.get(reply.device.name or "")
-        expose = known.exposes.get(cmd.action) if known else None
+        if known is None:
+            return False
+        try:
+            cmd = _own_command(known, cmd)
+        except BadPayload:
+            return False
+        expose = known.exposes.get(cmd.action)
         if expose is None or cmd.action not in reply.state:
             return False
         try:
@@ -318,6 +326,35 @@ def _bound(raw: Any) -> float | None:
     if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
         return float(raw)
     return None
+
+
+def _own_command(known: _Device, cmd: OutgoingCommand) -> OutgoingCommand:
+    """A generic command as the property it sets: power is the `state` binary (or the
+    target's, `state_l2`), a position the `position` number, a value `brightness`, else
+    the target or the one settable number; the convention's own actions (a property name)
+    pass as they are."""
+    g = generic(cmd)
+    if g is None:
+        return cmd
+    settable = {n: e for n, e in known.exposes.items() if e.settable}
+    if g.kind == "power":
+        prop = g.target or "state"
+        expose = settable.get(prop)
+        if expose is None or expose.kind != "binary":
+            raise unsupported("zigbee2mqtt", g, f"{known.friendly_name} has no settable {prop}")
+        value: Any = None if g.on is None else g.on
+        if value is None and expose.value_toggle is None:
+            raise unsupported("zigbee2mqtt", g, f"{prop} of {known.friendly_name} has no toggle")
+        return replace(cmd, action=prop, params={} if value is None else {"value": value})
+    numbers = [n for n, e in settable.items() if e.kind == "numeric"]
+    # A cover's level is `position`, a light's `brightness` (Zigbee2MQTT's expose names).
+    preferred = "position" if g.kind == "position" else "brightness"
+    if g.target is None and preferred in numbers:
+        prop = preferred
+    else:
+        prop = pick(numbers, g.target, "settable number", known.friendly_name)
+    level: float | int = int(g.level) if g.level.is_integer() else g.level
+    return replace(cmd, action=prop, params={"value": level})
 
 
 def _set_value(expose: Expose, value: Any) -> Any:
