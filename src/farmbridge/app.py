@@ -266,6 +266,7 @@ def mqtt_options(settings: Settings) -> MqttOptions:
         max_payload_bytes=settings.mqtt_max_payload_bytes,
         liveness_timeout_s=settings.mqtt_liveness_timeout_s,
         share_group=settings.mqtt_share_group,
+        redelivery_window_s=settings.mqtt_redelivery_window_s,
     )
 
 
