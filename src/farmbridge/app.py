@@ -22,6 +22,7 @@ from farmbridge.api import (
     errors,
     farms,
     health,
+    lorawan_profiles,
     notifications,
     pending,
     telemetry,
@@ -54,6 +55,7 @@ from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.instances import link_instances
 from farmbridge.service.liveness import LivenessService
+from farmbridge.service.lorawan_profiles import LorawanProfileService
 from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.notifications import NotificationService
 from farmbridge.service.probes import Probes, WriteProbe
@@ -160,6 +162,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         liveness=LivenessService(store, policy=liveness, clock=clock),
         notifications=NotificationService(store, farm_svc),
         egress=egress_worker(settings, store, clock),
+        lorawan_profiles=LorawanProfileService(store, farm_svc, clock=clock),
         clock=clock,
         backplane=backplane,
     )
@@ -342,6 +345,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         users,
         connections,
         health,
+        lorawan_profiles,
     )
     for module in modules:
         app.include_router(declare_errors(module.router))

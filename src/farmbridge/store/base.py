@@ -33,6 +33,7 @@ from farmbridge.domain import (
     Sensor,
     User,
 )
+from farmbridge.domain.lorawan_profiles import LorawanProfile
 from farmbridge.domain.notifications import (
     Attempted,
     Delivery,
@@ -349,6 +350,20 @@ class NotificationStore(Protocol):
         ...
 
 
+class LorawanProfileStore(Protocol):
+    async def lorawan_profile(self, device_id: int) -> LorawanProfile | None:
+        """The device's LoRaWAN profile, or None when it has none."""
+        ...
+
+    async def put_lorawan_profile(self, profile: LorawanProfile) -> LorawanProfile:
+        """Sets (replaces) the device's profile; NotFound for an unknown device."""
+        ...
+
+    async def delete_lorawan_profile(self, device_id: int) -> bool:
+        """Removes the device's profile; whether it had one."""
+        ...
+
+
 class Store(
     UserStore,
     FarmStore,
@@ -358,6 +373,7 @@ class Store(
     LivenessStore,
     NotificationStore,
     RetentionStore,
+    LorawanProfileStore,
     Protocol,
 ):
     """Async persistence; writes are durable when the awaited call returns.
