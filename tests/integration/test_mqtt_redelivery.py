@@ -252,3 +252,49 @@ def test_same_value_twice_without_a_kill_is_two_readings(env: Env) -> None:
             )
         finally:
             dev.close()
+
+
+STREAM_COUNT: Final = 600
+STREAM_PACE_S: Final = 0.002
+
+
+def test_bridge_killed_mid_stream_stores_each_homie_reading_once(env: Env) -> None:
+    """A Homie stream (no message ids) with the bridge killed by SIGKILL at a third: after
+    the restart every reading is stored exactly once, those committed but not yet
+    acknowledged at the kill included."""
+    name = f"homie-stream-{uuid.uuid4().hex[:6]}"
+    with contextlib.closing(Api(env.bridge.url, *ADMIN)) as api:
+        body = {"name": name, "kind": "sensor_node", "sensors": []}
+        device_id = int(
+            api.ok("POST", f"/api/v1/farms/{env.farm_id}/devices", json=body)["device"]["id"]
+        )
+    dev = Device(env.broker.port, f"{name}-client")
+    try:
+        for i in range(STREAM_COUNT):
+            dev.publish(f"homie/5/{name}/climate/temperature", str(float(i)).encode())
+            if i == STREAM_COUNT // 3:
+                proc = env.bridge.proc
+                assert proc is not None
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                env.bridge.proc = None
+            time.sleep(STREAM_PACE_S)  # a device's pace, not a wait for the bridge
+        eventually(lambda: len(dev.acked) >= STREAM_COUNT, what="the broker took every publish")
+        env.bridge.start()
+        with contextlib.closing(Api(env.bridge.url, *ADMIN)) as api:
+            eventually(
+                lambda: (
+                    len(values_of(api, env.farm_id, device_id, "climate.temperature"))
+                    >= STREAM_COUNT
+                ),
+                timeout=60,
+                what="every reading stored",
+            )
+            eventually(
+                lambda: metric(env.bridge, "farmbridge_mqtt_inflight") == 0,
+                what="nothing left in flight",
+            )
+            got = sorted(values_of(api, env.farm_id, device_id, "climate.temperature"))
+        assert got == [float(i) for i in range(STREAM_COUNT)]  # each exactly once
+    finally:
+        dev.close()
