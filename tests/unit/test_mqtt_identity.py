@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from farmbridge.ingest.mqtt.identity import PAYLOAD_RULES, Identity, identify
+from farmbridge.ingest.mqtt.identity import PAYLOAD_RULES, Identity, identify, record_key
 from farmbridge.ingest.mqtt.link import Delivery
 
 NOW_MS = 1_700_000_000_000
@@ -22,7 +22,7 @@ def delivery(
     return Delivery(topic, raw, mid=mid, qos=1, dup=dup, retained=False, session=1)
 
 
-def ident(convention: str, d: Delivery, topic: str | None = None, part: int = 0) -> Identity:
+def ident(convention: str, d: Delivery, topic: str | None = None, part: str = "") -> Identity:
     found = identify(
         convention,
         topic if topic is not None else d.topic,
@@ -123,25 +123,34 @@ def test_packet_rule_same_value_under_another_packet_id_is_another_message() -> 
     assert a.message_id != b.message_id
 
 
-def test_parts_of_one_message_get_their_own_ids() -> None:
-    """Records of one message (a gateway's devices) are told apart by their index."""
-    d = delivery("homie/5/n/climate/temperature", b"21.5")
-    assert ident("homie", d, part=0).message_id != ident("homie", d, part=1).message_id
+def test_records_of_one_message_get_their_own_ids_by_what_they_hold() -> None:
+    """Records of one message are told apart by their device and sensors, not by their
+    position, so a convention mapping them in another order after a restart still gives
+    each record its first identity."""
+    d = delivery("z2m/gh", {"temperature": 21.5, "humidity": 60})
+    temp = record_key("/gh/", ["temperature"], False)
+    hum = record_key("/gh/", ["humidity"], False)
+    assert ident("hass", d, part=temp).message_id != ident("hass", d, part=hum).message_id
+    again = delivery("z2m/gh", {"temperature": 21.5, "humidity": 60}, dup=True)
+    assert ident("hass", again, part=temp).message_id == ident("hass", d, part=temp).message_id
+    assert record_key("d", ["b", "a"], True) == record_key("d", ["a", "b"], True)
+    assert record_key("d", ["a"], True) != record_key("d", ["a"], False)
 
 
 def test_qos0_without_device_time_has_no_identity() -> None:
     """QoS 0 is never redelivered: nothing to recognise."""
     d = Delivery("homie/5/n/x/y", b"1", mid=0, qos=0, dup=False, retained=False, session=1)
-    assert identify("homie", d.topic, d, part=0, received_ms=NOW_MS, window_ms=WINDOW_MS) is None
+    assert identify("homie", d.topic, d, part="", received_ms=NOW_MS, window_ms=WINDOW_MS) is None
 
 
 def test_long_gateway_time_lists_stay_within_the_store_limit() -> None:
     """A gateway message of many records is cut to 64 characters, its digest kept."""
     gw = {f"Dev {i}": [{"ts": 1700000000000 + i, "values": {"t": i}}] for i in range(30)}
     rel = "v1/gateway/telemetry"
-    found = ident("thingsboard", delivery("tb/" + rel, gw), rel, part=29)
+    found = ident("thingsboard", delivery("tb/" + rel, gw), rel, part="Dev 29")
     assert len(found.message_id) <= 64
-    assert found.message_id.endswith(":29")
+    other = ident("thingsboard", delivery("tb/" + rel, gw), rel, part="Dev 28")
+    assert found.message_id != other.message_id
 
 
 def test_payload_rules_are_keyed_by_convention_name() -> None:

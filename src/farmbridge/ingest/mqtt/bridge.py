@@ -55,7 +55,7 @@ from farmbridge.ingest.mqtt.conventions.base import (
     Refused,
     Watch,
 )
-from farmbridge.ingest.mqtt.identity import REDELIVERY_WINDOW_S, identify
+from farmbridge.ingest.mqtt.identity import REDELIVERY_WINDOW_S, identify, record_key
 from farmbridge.ingest.mqtt.link import Delivery, LinkState, MqttLink
 from farmbridge.service.commands import CommandService
 from farmbridge.service.directory import DeviceEntry
@@ -350,7 +350,7 @@ class MqttBridge:
         if not mapped:
             metrics.MQTT_MESSAGES.labels(label, "ignored").inc()
             return
-        for part, item in enumerate(mapped):
+        for part, item in zip(_record_keys(mapped), mapped, strict=True):
             try:
                 await self._apply(bound, delivery, item, now_ms, commits, (topic, part))
             except (ValidationFailed, Unauthenticated, RateLimited) as exc:
@@ -418,10 +418,10 @@ class MqttBridge:
         item: Mapped,
         now_ms: int,
         commits: list[Awaitable[IngestResult]],
-        place: tuple[str | None, int],
+        place: tuple[str | None, str],
     ) -> None:
         """Applies one record; `place` is the message's relative topic (None for a
-        discovery config heard from outside the prefix) and the record's index in it."""
+        discovery config heard from outside the prefix) and the record's key in it."""
         if isinstance(item, Watch):
             self._watch(bound, item.filter)
             return
@@ -473,7 +473,7 @@ class MqttBridge:
         bound: Bound,
         delivery: Delivery,
         batch: IngestBatch,
-        place: tuple[str | None, int],
+        place: tuple[str | None, str],
         now_ms: int,
     ) -> IngestBatch:
         """The batch with a message identity (ingest/mqtt/identity.py) when the payload
@@ -602,3 +602,22 @@ class MqttBridge:
     @property
     def pending_acks(self) -> int:
         return self._acks.qsize() + self._inbox.qsize()
+
+
+def _record_keys(mapped: list[Mapped]) -> list[str]:
+    """A key per record of one message, from what it is (ingest/mqtt/identity.py); two
+    alike get their rank among the alike, in the convention's order."""
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for item in mapped:
+        if isinstance(item, Data):
+            ref = item.device
+            device = f"{ref.farm or ''}/{ref.name or ''}/{ref.key or ''}"
+            readings = [r.sensor for r in item.report.readings]
+            key = record_key(device, readings, item.report.status is not None)
+        else:
+            key = type(item).__name__
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        keys.append(f"{key}#{n}" if n else key)
+    return keys

@@ -110,26 +110,32 @@ def identify(
     topic: str,
     delivery: Delivery,
     *,
-    part: int,
+    part: str,
     received_ms: int,
     window_ms: int,
 ) -> Identity | None:
-    """The identity of the `part`-th record a message mapped to, or None (QoS 0 without a
-    device time: never redelivered, nothing to recognise).
+    """The identity of one record a message mapped to, or None (QoS 0 without a device
+    time: never redelivered, nothing to recognise).
 
     `topic` is relative to the binding's prefix (what the rule reads); the digest takes
-    the full topic of `delivery`. `part` keeps records of one message apart (a gateway
-    message's devices, two records for one device).
+    the full topic of `delivery`. `part` keeps records of one message apart by what they
+    are (`record_key`), not by their position: a convention that learned its topics again
+    after a restart may map one message's records in another order.
     """
     time = _payload_time(convention, topic, delivery.payload)
     if time is not None:
-        digest = _digest(convention, delivery.topic, delivery.payload)
-        return Identity(_bounded(f"t:{time}", f"{digest}:{part}"), None)
+        digest = _digest(convention, delivery.topic, delivery.payload, part)
+        return Identity(_bounded(f"t:{time}", digest), None)
     if not delivery.qos:
         return None
-    digest = _digest(convention, delivery.topic, delivery.payload, str(delivery.mid))
+    digest = _digest(convention, delivery.topic, delivery.payload, str(delivery.mid), part)
     since = received_ms - window_ms if delivery.dup else received_ms + 1
-    return Identity(f"p:{digest}:{part}", since)
+    return Identity(f"p:{digest}", since)
+
+
+def record_key(device: str, sensors: list[str], has_status: bool) -> str:
+    """What tells one record of a message from the others: its device and what it holds."""
+    return "\x1f".join([device, *sorted(sensors), "status" if has_status else ""])
 
 
 def _payload_time(convention: str, topic: str, payload: bytes) -> str | None:
