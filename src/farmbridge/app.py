@@ -41,6 +41,7 @@ from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
 from farmbridge.ingest import lorawan_http
 from farmbridge.ingest.mqtt.bridge import MqttBridge, MqttOptions
+from farmbridge.ingest.mqtt.identity import PACKET_ID_PREFIX
 from farmbridge.protocol.const import CloseCode
 from farmbridge.service.access import AccessService, AccessWatch
 from farmbridge.service.alarm_timer import AlarmTimer
@@ -236,6 +237,12 @@ async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> No
             if last_prune is None or now - last_prune > PRUNE_INTERVAL_S:
                 cutoff = svc.clock.wall_ms() - settings.idempotency_ttl_s * 1000
                 await svc.store.prune_ingest_messages(cutoff)
+                if settings.mqtt_url is not None:
+                    # Packet-rule ids serve only within the redelivery window.
+                    window_ms = round(settings.mqtt_redelivery_window_s * 1000)
+                    await svc.store.prune_ingest_messages(
+                        svc.clock.wall_ms() - window_ms, prefix=PACKET_ID_PREFIX
+                    )
                 kept_ms = round(settings.notify_retention_days * 86_400_000)
                 await svc.store.prune_notifications(svc.clock.wall_ms() - kept_ms)
                 last_prune = now

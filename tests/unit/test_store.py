@@ -165,6 +165,19 @@ async def test_message_id_outside_its_dedup_window_is_stored_and_takes_the_id(
     assert len(await store.readings(s[0], 0, T0 * 2)) == 4
 
 
+async def test_prune_with_a_prefix_forgets_only_those_ids(store: SqlStore) -> None:
+    """Pruning the MQTT packet-rule ids (prefix `p:`) keeps every other id of that age."""
+    f, d, s = await _farm_with_device(store)
+    await store.ingest(_batch(f, d, s[0], 1, msg="p:abc"))
+    await store.ingest(_batch(f, d, s[0], 1, msg="p_abc"))  # close, but not the prefix
+    await store.ingest(_batch(f, d, s[0], 1, msg="m-1"))
+    assert await store.prune_ingest_messages(T0 + 1, prefix="p:") == 1
+    again = await store.ingest(_batch(f, d, s[0], 1, msg="m-1"))
+    assert again.duplicate
+    assert (await store.ingest(_batch(f, d, s[0], 1, msg="p_abc"))).duplicate
+    assert not (await store.ingest(_batch(f, d, s[0], 1, msg="p:abc"))).duplicate
+
+
 async def test_latest_value_ignores_late_buffered_readings(store: SqlStore) -> None:
     """A reading with an older device timestamp arriving later does not replace the latest value."""
     f, d, s = await _farm_with_device(store)

@@ -160,8 +160,9 @@ class HistoryStore(Protocol):
         """A farm's changes with seq > after_seq, in order, at most `limit` of them."""
         ...
 
-    async def prune_ingest_messages(self, older_than_ms: int) -> int:
-        """Forgets message ids received before `older_than_ms`; returns how many."""
+    async def prune_ingest_messages(self, older_than_ms: int, *, prefix: str = "") -> int:
+        """Forgets message ids received before `older_than_ms` (only those starting with
+        `prefix`, when given); returns how many."""
         ...
 
 

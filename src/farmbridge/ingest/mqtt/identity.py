@@ -43,6 +43,8 @@ REDELIVERY_WINDOW_S: Final = 600.0
 DIGEST_HEX_CHARS: Final = 24
 """96 bits of SHA-256: a chance collision between two messages of one device is nil."""
 TASMOTA_TIME_MAX_CHARS: Final = 32
+PACKET_ID_PREFIX: Final = "p:"
+"""Ids of the delivery rule: useless once older than the window, so pruned after it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,7 @@ def identify(
         return None
     digest = _digest(convention, delivery.topic, delivery.payload, str(delivery.mid), part)
     since = received_ms - window_ms if delivery.dup else received_ms + 1
-    return Identity(f"p:{digest}", since)
+    return Identity(f"{PACKET_ID_PREFIX}{digest}", since)
 
 
 def record_key(device: str, sensors: list[str], has_status: bool) -> str:
