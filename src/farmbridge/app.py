@@ -22,6 +22,7 @@ from farmbridge.api import (
     errors,
     farms,
     health,
+    lorawan_profiles,
     notifications,
     pending,
     telemetry,
@@ -40,6 +41,7 @@ from farmbridge.hub.hub import Hub
 from farmbridge.ingest import http as ingest_http
 from farmbridge.ingest import lorawan_http
 from farmbridge.ingest.mqtt.bridge import MqttBridge, MqttOptions
+from farmbridge.ingest.mqtt.identity import PACKET_ID_PREFIX
 from farmbridge.protocol.const import CloseCode
 from farmbridge.service.access import AccessService, AccessWatch
 from farmbridge.service.alarm_timer import AlarmTimer
@@ -54,6 +56,7 @@ from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.instances import link_instances
 from farmbridge.service.liveness import LivenessService
+from farmbridge.service.lorawan_profiles import LorawanProfileService
 from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.notifications import NotificationService
 from farmbridge.service.probes import Probes, WriteProbe
@@ -160,6 +163,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         liveness=LivenessService(store, policy=liveness, clock=clock),
         notifications=NotificationService(store, farm_svc),
         egress=egress_worker(settings, store, clock),
+        lorawan_profiles=LorawanProfileService(store, farm_svc, clock=clock),
         clock=clock,
         backplane=backplane,
     )
@@ -233,6 +237,12 @@ async def housekeeping(svc: Services, settings: Settings, store: SqlStore) -> No
             if last_prune is None or now - last_prune > PRUNE_INTERVAL_S:
                 cutoff = svc.clock.wall_ms() - settings.idempotency_ttl_s * 1000
                 await svc.store.prune_ingest_messages(cutoff)
+                if settings.mqtt_url is not None:
+                    # Packet-rule ids serve only within the redelivery window.
+                    window_ms = round(settings.mqtt_redelivery_window_s * 1000)
+                    await svc.store.prune_ingest_messages(
+                        svc.clock.wall_ms() - window_ms, prefix=PACKET_ID_PREFIX
+                    )
                 kept_ms = round(settings.notify_retention_days * 86_400_000)
                 await svc.store.prune_notifications(svc.clock.wall_ms() - kept_ms)
                 last_prune = now
@@ -266,6 +276,7 @@ def mqtt_options(settings: Settings) -> MqttOptions:
         max_payload_bytes=settings.mqtt_max_payload_bytes,
         liveness_timeout_s=settings.mqtt_liveness_timeout_s,
         share_group=settings.mqtt_share_group,
+        redelivery_window_s=settings.mqtt_redelivery_window_s,
     )
 
 
@@ -341,6 +352,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         users,
         connections,
         health,
+        lorawan_profiles,
     )
     for module in modules:
         app.include_router(declare_errors(module.router))

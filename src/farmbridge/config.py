@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
         description="several instances with one group split device messages between them",
     )
+    mqtt_redelivery_window_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="how long after its commit a broker's redelivery (DUP) is recognised",
+    )
 
     # The Redis backplane: instances on one database feed each other's WebSocket clients;
     # off without a URL (one instance, in-process fan-out only).

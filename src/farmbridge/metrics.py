@@ -70,6 +70,10 @@ MQTT_BAD_PAYLOADS: Final = Counter(
 MQTT_INFLIGHT: Final = Gauge(
     "farmbridge_mqtt_inflight", "MQTT messages received and not yet acknowledged"
 )
+MQTT_DUPLICATES: Final = Counter(
+    "farmbridge_mqtt_duplicates_total",
+    "MQTT messages the store already had (a broker's redelivery after a commit)",
+)
 MQTT_COMMANDS_PUBLISHED: Final = Counter(
     "farmbridge_mqtt_commands_published_total", "Commands published to devices", ["binding"]
 )

@@ -59,6 +59,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/farms/{farm_id}/alarms/{alarm_id}/ack"): {"comment": "seen"},
     ("POST", "/api/v1/farms/{farm_id}/webhooks"): {"url": "http://127.0.0.1:9/hook"},
     ("PUT", "/api/v1/farms/{farm_id}/notifications/email"): {"addresses": ["ops@example.com"]},
+    ("PUT", "/api/v1/devices/{device_id}/lorawan-profile"): {
+        "fields": [{"field": "soil.moisture", "sensor": "intruder", "unit": "%"}]
+    },
 }
 """Valid bodies, so a refusal is the role check's and not the schema's (a 422 would hide it)."""
 
@@ -104,6 +107,8 @@ def farm_with_objects(admin: Api, name: str) -> FarmObjects:
     farm = admin.farm(name)
     dev = admin.device(farm["id"], "pump", kind="actuator")
     cmd = admin.ok("POST", f"/api/v1/devices/{dev['device']['id']}/commands", json={"action": "on"})
+    profile = {"fields": [{"field": "soil.moisture", "sensor": "moisture", "unit": "%"}]}
+    admin.ok("PUT", f"/api/v1/devices/{dev['device']['id']}/lorawan-profile", json=profile)
     # An uplink from an unregistered LoRaWAN device leaves a pending device on the farm.
     r = httpx.post(
         f"{str(admin.http.base_url).rstrip('/')}/api/v1/lorawan/lora-{name}",
@@ -270,8 +275,8 @@ def test_caller_scoped_routes_show_only_own_farms(world: World) -> None:
 
 
 def test_own_farm_routes_readable_by_its_viewer(world: World) -> None:
-    """The same GET routes that refuse B answer 200 to A's viewer on A (members and pending
-    devices: admins only)."""
+    """The same GET routes that refuse B answer 200 to A's viewer on A (members, pending
+    devices and LoRaWAN profiles: admins only)."""
     ids = world.a.path_ids(world.ids["viewer"])
     reads = [
         (m, p)
@@ -281,6 +286,7 @@ def test_own_farm_routes_readable_by_its_viewer(world: World) -> None:
     admin_only = {
         "GET /api/v1/farms/{farm_id}/members",
         "GET /api/v1/farms/{farm_id}/pending-devices",
+        "GET /api/v1/devices/{device_id}/lorawan-profile",
         "GET /api/v1/farms/{farm_id}/alarm-rules/audit",
         "GET /api/v1/farms/{farm_id}/webhooks",
         "GET /api/v1/farms/{farm_id}/notifications/email",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
@@ -140,6 +141,41 @@ async def test_ingest_with_same_message_id_is_stored_once(store: SqlStore) -> No
     assert not twin.duplicate
     rows = await store.readings(s[0], 0, T0 * 2)
     assert len(rows) == 8
+
+
+async def test_message_id_outside_its_dedup_window_is_stored_and_takes_the_id(
+    store: SqlStore,
+) -> None:
+    """A batch whose id row predates its dedup window (an MQTT first delivery reusing a
+    packet id) is stored and the row names it; one within the window is a duplicate."""
+    f, d, s = await _farm_with_device(store)
+    first = await store.ingest(_batch(f, d, s[0], 2, msg="p-1"))
+    repeat = dataclasses.replace(
+        _batch(f, d, s[0], 2, msg="p-1"), received_ms=T0 + 10, dedup_since_ms=T0 + 11
+    )
+    stored = await store.ingest(repeat)
+    assert not first.duplicate
+    assert not stored.duplicate
+    redelivered = dataclasses.replace(
+        _batch(f, d, s[0], 2, msg="p-1"), received_ms=T0 + 20, dedup_since_ms=T0 + 5
+    )
+    again = await store.ingest(redelivered)
+    assert again.duplicate
+    assert (again.first_seq, again.last_seq) == (stored.first_seq, stored.last_seq)
+    assert len(await store.readings(s[0], 0, T0 * 2)) == 4
+
+
+async def test_prune_with_a_prefix_forgets_only_those_ids(store: SqlStore) -> None:
+    """Pruning the MQTT packet-rule ids (prefix `p:`) keeps every other id of that age."""
+    f, d, s = await _farm_with_device(store)
+    await store.ingest(_batch(f, d, s[0], 1, msg="p:abc"))
+    await store.ingest(_batch(f, d, s[0], 1, msg="p_abc"))  # close, but not the prefix
+    await store.ingest(_batch(f, d, s[0], 1, msg="m-1"))
+    assert await store.prune_ingest_messages(T0 + 1, prefix="p:") == 1
+    again = await store.ingest(_batch(f, d, s[0], 1, msg="m-1"))
+    assert again.duplicate
+    assert (await store.ingest(_batch(f, d, s[0], 1, msg="p_abc"))).duplicate
+    assert not (await store.ingest(_batch(f, d, s[0], 1, msg="p:abc"))).duplicate
 
 
 async def test_latest_value_ignores_late_buffered_readings(store: SqlStore) -> None:

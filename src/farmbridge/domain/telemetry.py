@@ -131,6 +131,10 @@ class IngestBatch:
     sign_of_life: bool = True
     """False for what is no sign the device lives (an MQTT broker's retained message):
     it is stored but neither moves last-seen nor brings the device back online."""
+    dedup_since_ms: int | None = None
+    """With a message id: a stored id received before this (epoch ms) names another
+    message that happened to share it, so this one is stored and the id row names it from
+    then on; None takes every stored id as this message (an id the device chose)."""
 
     @property
     def size(self) -> int:

@@ -20,6 +20,7 @@ from farmbridge.domain.errors import BadPayload, NotFound, Unauthenticated, Vali
 from farmbridge.ingest.http import client_of
 from farmbridge.ingest.lorawan import parse_chirpstack_event, parse_tts_uplink
 from farmbridge.ingest.lorawan_integration import LorawanIntegration
+from farmbridge.ingest.lorawan_profile import apply_profile
 from farmbridge.service.bundle import Services
 
 router = APIRouter(prefix="/api/v1/lorawan", tags=["LoRaWAN integrations"])
@@ -102,6 +103,11 @@ async def uplink(
     if entry is None:
         metrics.LORAWAN_UPLINKS.labels(integration.name, "unregistered").inc()
         return UplinkAck(status="unregistered", device=parsed.device)
+    try:
+        parsed = apply_profile(parsed, await svc.lorawan_profiles.of_device(entry.device.id))
+    except BadPayload as exc:
+        metrics.LORAWAN_UPLINKS.labels(integration.name, "bad_payload").inc()
+        raise BadPayload(exc.message, field="body") from None
     result = await svc.named_devices.store(
         entry, parsed.report, units=parsed.units, received_ms=received_ms
     )

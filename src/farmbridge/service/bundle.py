@@ -15,6 +15,7 @@ from farmbridge.service.egress import EgressWorker
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.liveness import LivenessService
+from farmbridge.service.lorawan_profiles import LorawanProfileService
 from farmbridge.service.named_devices import NamedDeviceService
 from farmbridge.service.notifications import NotificationService
 from farmbridge.service.probes import Probes
@@ -42,5 +43,6 @@ class Services:
     liveness: LivenessService
     notifications: NotificationService
     egress: EgressWorker
+    lorawan_profiles: LorawanProfileService
     clock: Clock
     backplane: Backplane | None = None

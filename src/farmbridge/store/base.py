@@ -33,6 +33,7 @@ from farmbridge.domain import (
     Sensor,
     User,
 )
+from farmbridge.domain.lorawan_profiles import LorawanProfile
 from farmbridge.domain.notifications import (
     Attempted,
     Delivery,
@@ -159,8 +160,9 @@ class HistoryStore(Protocol):
         """A farm's changes with seq > after_seq, in order, at most `limit` of them."""
         ...
 
-    async def prune_ingest_messages(self, older_than_ms: int) -> int:
-        """Forgets message ids received before `older_than_ms`; returns how many."""
+    async def prune_ingest_messages(self, older_than_ms: int, *, prefix: str = "") -> int:
+        """Forgets message ids received before `older_than_ms` (only those starting with
+        `prefix`, when given); returns how many."""
         ...
 
 
@@ -362,6 +364,20 @@ class NotificationStore(Protocol):
         ...
 
 
+class LorawanProfileStore(Protocol):
+    async def lorawan_profile(self, device_id: int) -> LorawanProfile | None:
+        """The device's LoRaWAN profile, or None when it has none."""
+        ...
+
+    async def put_lorawan_profile(self, profile: LorawanProfile) -> LorawanProfile:
+        """Sets (replaces) the device's profile; NotFound for an unknown device."""
+        ...
+
+    async def delete_lorawan_profile(self, device_id: int) -> bool:
+        """Removes the device's profile; whether it had one."""
+        ...
+
+
 class Store(
     UserStore,
     FarmStore,
@@ -371,6 +387,7 @@ class Store(
     LivenessStore,
     NotificationStore,
     RetentionStore,
+    LorawanProfileStore,
     Protocol,
 ):
     """Async persistence; writes are durable when the awaited call returns.

@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     or_,
     select,
     update,
@@ -110,6 +111,7 @@ def write_ingest_group(
     results: list[IngestResult | None] = [None] * len(batches)
     firsts: dict[tuple[int, str], int] = {}
     dup_of: dict[int, int] = {}
+    stale: list[tuple[int, str]] = []  # ids stored by older messages that shared them
     keys = [(b.device_id, b.message_id) for b in batches if b.message_id]
     if keys:
         known = known_messages(conn, keys)
@@ -117,13 +119,15 @@ def write_ingest_group(
             if not b.message_id:
                 continue
             key = (b.device_id, b.message_id)
-            if key in known:
+            if key in known and not _stale(b, known[key]):
                 row = known[key]
                 results[i] = IngestResult(row.accepted, row.first_seq, row.last_seq, duplicate=True)
             elif key in firsts:
                 dup_of[i] = firsts[key]
             else:
                 firsts[key] = i
+                if key in known:
+                    stale.append(key)
 
     todo = [i for i in range(len(batches)) if results[i] is None and i not in dup_of]
     need: dict[int, int] = defaultdict(int)
@@ -271,6 +275,13 @@ def write_ingest_group(
     if event_rows:
         conn.execute(events.insert(), event_rows)
     if message_rows:
+        for device_id, message_id in stale:
+            conn.execute(
+                delete(ingest_messages).where(
+                    ingest_messages.c.device_id == device_id,
+                    ingest_messages.c.message_id == message_id,
+                )
+            )
         conn.execute(ingest_messages.insert(), message_rows)
     if seen:
         # One executemany, as before the interval was learned: last-seen only moves
@@ -399,3 +410,8 @@ def _update_device_status(conn: Connection, newest: dict[int, StatusRecord]) -> 
             for d, s in newest.items()
         ],
     )
+
+
+def _stale(batch: IngestBatch, row: Any) -> bool:
+    """Whether a stored id row predates the window in which `batch` takes it as its own."""
+    return batch.dedup_since_ms is not None and int(row.received_ms) < batch.dedup_since_ms

@@ -235,6 +235,22 @@ ingest_messages = Table(
     Index("ix_ingest_messages_received", "received_ms"),
 )
 
+# A LoRaWAN device's profile: decoded field -> sensor name, unit, scale and offset (a JSON
+# list of objects), applied to its uplinks.
+lorawan_profiles = Table(
+    "lorawan_profiles",
+    metadata,
+    Column(
+        "device_id",
+        Integer,
+        ForeignKey("devices.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("fields", JSON, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
 # Devices heard of (over MQTT or LoRaWAN) on a known farm but not registered: held for an
 # admin to approve or reject, never created silently.
 pending_devices = Table(

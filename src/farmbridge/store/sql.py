@@ -22,6 +22,7 @@ from farmbridge.store.sql_commands import SqlCommands
 from farmbridge.store.sql_devices import SqlDevices
 from farmbridge.store.sql_history import SqlHistory
 from farmbridge.store.sql_liveness import SqlLiveness
+from farmbridge.store.sql_lorawan import SqlLorawanProfiles
 from farmbridge.store.sql_notifications import SqlNotifications
 from farmbridge.store.sql_retention import SqlRetention
 from farmbridge.store.sql_users import SqlUsers
@@ -36,6 +37,7 @@ class SqlStore(
     SqlLiveness,
     SqlNotifications,
     SqlRetention,
+    SqlLorawanProfiles,
 ):
     """See farmbridge.store.base.Store for the contract of each method."""
 

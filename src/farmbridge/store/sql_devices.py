@@ -28,6 +28,7 @@ from farmbridge.store.schema import (
     device_removals,
     devices,
     farms,
+    lorawan_profiles,
     pending_devices,
     sensors,
 )
@@ -156,6 +157,7 @@ class SqlDevices(SqlAggregate):
             seq = allocate_seqs(c, {farm_id: 1})[farm_id] + 1
             c.execute(delete(sensors).where(sensors.c.device_id == device_id))
             c.execute(delete(commands).where(commands.c.device_id == device_id))
+            c.execute(delete(lorawan_profiles).where(lorawan_profiles.c.device_id == device_id))
             if not c.execute(delete(devices).where(devices.c.id == device_id)).rowcount:
                 raise NotFound(f"device {device_id} not found")
             removal = DeviceRemoved(farm_id, device_id, seq, at)

@@ -150,11 +150,12 @@ class SqlHistory(SqlAggregate):
 
         return await self._db.read(fn)
 
-    async def prune_ingest_messages(self, older_than_ms: int) -> int:
+    async def prune_ingest_messages(self, older_than_ms: int, *, prefix: str = "") -> int:
         def fn(c: Connection) -> int:
-            res = c.execute(
-                delete(ingest_messages).where(ingest_messages.c.received_ms < older_than_ms)
-            )
+            where = ingest_messages.c.received_ms < older_than_ms
+            if prefix:
+                where = where & ingest_messages.c.message_id.startswith(prefix, autoescape=True)
+            res = c.execute(delete(ingest_messages).where(where))
             return int(res.rowcount)
 
         return await self._db.write(fn)

@@ -23,7 +23,7 @@ from typing import Any, Final
 from paho.mqtt.client import topic_matches_sub
 
 from farmbridge import metrics
-from farmbridge.domain import CommandState, DeviceState, IngestResult
+from farmbridge.domain import CommandState, DeviceState, IngestBatch, IngestResult
 from farmbridge.domain.clock import Clock
 from farmbridge.domain.errors import (
     BadPayload,
@@ -55,6 +55,7 @@ from farmbridge.ingest.mqtt.conventions.base import (
     Refused,
     Watch,
 )
+from farmbridge.ingest.mqtt.identity import REDELIVERY_WINDOW_S, identify, record_key
 from farmbridge.ingest.mqtt.link import Delivery, LinkState, MqttLink
 from farmbridge.service.commands import CommandService
 from farmbridge.service.directory import DeviceEntry
@@ -65,6 +66,11 @@ log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S: Final = 5.0
 INBOX_LIMIT: Final = 50_000
+LEARN_GRACE_S: Final = 10.0
+"""How long after a connect a QoS 1 message on a topic no binding knows waits for the
+discovery configs the broker re-sends to teach it: the persistent session keeps the learned
+state topics' subscriptions, so their messages (in flight or queued while the bridge was
+away) arrive before the retained configs a restarted bridge learns them from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,7 @@ class MqttOptions:
     max_payload_bytes: int = 65_536
     liveness_timeout_s: float = 600.0
     share_group: str | None = None
+    redelivery_window_s: float = REDELIVERY_WINDOW_S
 
 
 LEARNED_SUFFIXES: Final = ("/config", "/$description", "/bridge/devices", "/discovery/+/sensors")
@@ -126,6 +133,14 @@ class Bound:
 
 
 @dataclass(slots=True)
+class Parked:
+    """A message waiting for discovery to teach its topic; `done` gets its commits."""
+
+    delivery: Delivery
+    done: asyncio.Future[list[Awaitable[IngestResult]]]
+
+
+@dataclass(slots=True)
 class Route:
     """How to reach a device: the binding it spoke through and how it named itself."""
 
@@ -163,6 +178,7 @@ class MqttBridge:
         self._max_payload = options.max_payload_bytes
         self._liveness_timeout_s = options.liveness_timeout_s
         self._share_group = options.share_group
+        self._redelivery_window_ms = round(options.redelivery_window_s * 1000)
         # Longest prefix first: a topic belongs to the most specific binding.
         self._bindings = sorted(
             (
@@ -194,6 +210,8 @@ class MqttBridge:
         self._routes: dict[int, Route] = {}
         self._farm_names: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._parked: list[Parked] = []
+        self._connected_at = float("-inf")  # monotonic seconds
         commands.add_listener(self._command_created)
 
     # Lifecycle.
@@ -234,6 +252,7 @@ class MqttBridge:
         self._inbox.put_nowait(delivery)
 
     def _connected(self, session_present: bool) -> None:
+        self._connected_at = self._clock.monotonic()
         # Commands created while the broker was away go out now (they were left pending).
         for route in list(self._routes.values()):
             self._spawn(self._send_pending(route), "commands")
@@ -246,6 +265,8 @@ class MqttBridge:
             commits: list[Awaitable[IngestResult]] = []
             try:
                 await self._handle(delivery, commits)
+                if self._parked:
+                    await self._unpark()
             except StoreUnavailable as exc:
                 log.warning("store unavailable while handling %s: %s", delivery.topic, exc.message)
                 # Not acknowledged: the broker delivers it again after a reconnect.
@@ -263,7 +284,8 @@ class MqttBridge:
             ok = True
             for commit in commits:
                 try:
-                    await commit
+                    if (await commit).duplicate:
+                        metrics.MQTT_DUPLICATES.inc()
                 except StoreUnavailable as exc:
                     log.warning("commit failed for %s: %s", delivery.topic, exc.message)
                     ok = False
@@ -286,12 +308,19 @@ class MqttBridge:
         # units) go to each binding that reads them, beside the one the topic belongs to.
         listeners = [b for b in self._bindings if b is not bound and b.hears(delivery.topic)]
         if bound is None and not listeners:
+            if delivery.qos and self._clock.monotonic() - self._connected_at < LEARN_GRACE_S:
+                commits.append(self._park(delivery))
+                return
             metrics.MQTT_MESSAGES.labels("-", "unbound").inc()
             return
         if bound is not None:
             topic = delivery.topic[len(bound.spec.prefix) :]
             await self._read(
-                bound, delivery, commits, partial(bound.convention.map, topic, delivery.payload)
+                bound,
+                delivery,
+                commits,
+                partial(bound.convention.map, topic, delivery.payload),
+                topic=topic,
             )
         for b in listeners:
             if isinstance(b.convention, ReadsDiscovery):
@@ -306,8 +335,12 @@ class MqttBridge:
         delivery: Delivery,
         commits: list[Awaitable[IngestResult]],
         mapper: Callable[[int], list[Mapped]],
+        *,
+        topic: str | None = None,
     ) -> None:
-        """Maps one message for one binding and applies what comes out."""
+        """Maps one message for one binding and applies what comes out; `topic` (relative
+        to the binding's prefix) when the message is the binding's own, not a discovery
+        config it hears from outside."""
         label = bound.key
         if len(delivery.payload) > self._max_payload:
             self._bad(bound, delivery, f"payload of {len(delivery.payload)} bytes is too large")
@@ -321,12 +354,46 @@ class MqttBridge:
         if not mapped:
             metrics.MQTT_MESSAGES.labels(label, "ignored").inc()
             return
-        for item in mapped:
+        for part, item in zip(_record_keys(mapped), mapped, strict=True):
             try:
-                await self._apply(bound, delivery, item, now_ms, commits)
+                await self._apply(bound, delivery, item, now_ms, commits, (topic, part))
             except (ValidationFailed, Unauthenticated, RateLimited) as exc:
                 self._bad(bound, delivery, exc.message)
         metrics.MQTT_MESSAGES.labels(label, "ok").inc()
+
+    async def _park(self, delivery: Delivery) -> IngestResult:
+        """Holds a message on a topic no binding knows yet until discovery teaches it
+        (then it is read, and acknowledged after its commit) or LEARN_GRACE_S passes
+        (then it is counted unbound and acknowledged, as before)."""
+        parked = Parked(delivery, asyncio.get_running_loop().create_future())
+        self._parked.append(parked)
+        try:
+            commits = await asyncio.wait_for(asyncio.shield(parked.done), LEARN_GRACE_S)
+        except TimeoutError:
+            if parked in self._parked:
+                self._parked.remove(parked)
+            metrics.MQTT_MESSAGES.labels("-", "unbound").inc()
+            return IngestResult(0, None, None)
+        results = [await c for c in commits]
+        return IngestResult(0, None, None, duplicate=any(r.duplicate for r in results))
+
+    async def _unpark(self) -> None:
+        """Reads the parked messages whose topics a binding has learned since."""
+        for parked in list(self._parked):
+            if parked.done.done():
+                self._parked.remove(parked)
+                continue
+            topic = parked.delivery.topic
+            if self._binding_of(topic) is None and not any(b.hears(topic) for b in self._bindings):
+                continue
+            self._parked.remove(parked)
+            commits: list[Awaitable[IngestResult]] = []
+            try:
+                await self._handle(parked.delivery, commits)
+            except Exception as exc:
+                parked.done.set_exception(exc)
+                raise
+            parked.done.set_result(commits)
 
     def _bad(self, bound: Bound, delivery: Delivery, message: str) -> None:
         metrics.MQTT_BAD_PAYLOADS.labels(bound.key).inc()
@@ -355,7 +422,10 @@ class MqttBridge:
         item: Mapped,
         now_ms: int,
         commits: list[Awaitable[IngestResult]],
+        place: tuple[str | None, str],
     ) -> None:
+        """Applies one record; `place` is the message's relative topic (None for a
+        discovery config heard from outside the prefix) and the record's key in it."""
         if isinstance(item, Watch):
             self._watch(bound, item.filter)
             return
@@ -384,6 +454,7 @@ class MqttBridge:
             )
             if delivery.retained:
                 batch = dataclasses.replace(batch, sign_of_life=False)
+            batch = self._identified(bound, delivery, batch, place, now_ms)
             commits.append(self._named_devices.submit(batch))
             if report.status is not None:
                 route.online = report.status.state != DeviceState.OFFLINE
@@ -400,6 +471,33 @@ class MqttBridge:
             )
         elif isinstance(item, CommandReply):
             await self._reply(route, item)
+
+    def _identified(
+        self,
+        bound: Bound,
+        delivery: Delivery,
+        batch: IngestBatch,
+        place: tuple[str | None, str],
+        now_ms: int,
+    ) -> IngestBatch:
+        """The batch with a message identity (ingest/mqtt/identity.py) when the payload
+        named none, so that a broker's redelivery after a commit is stored once."""
+        topic, part = place
+        if batch.message_id is not None or topic is None:
+            return batch
+        found = identify(
+            bound.convention.name,
+            topic,
+            delivery,
+            part=part,
+            received_ms=now_ms,
+            window_ms=self._redelivery_window_ms,
+        )
+        if found is None:
+            return batch
+        return dataclasses.replace(
+            batch, message_id=found.message_id, dedup_since_ms=found.dedup_since_ms
+        )
 
     async def _route(self, bound: Bound, ref: DeviceRef, delivery: Delivery) -> Route | None:
         """The device a message is about, or None (unknown: held as pending or dropped)."""
@@ -508,3 +606,22 @@ class MqttBridge:
     @property
     def pending_acks(self) -> int:
         return self._acks.qsize() + self._inbox.qsize()
+
+
+def _record_keys(mapped: list[Mapped]) -> list[str]:
+    """A key per record of one message, from what it is (ingest/mqtt/identity.py); two
+    alike get their rank among the alike, in the convention's order."""
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for item in mapped:
+        if isinstance(item, Data):
+            ref = item.device
+            device = f"{ref.farm or ''}/{ref.name or ''}/{ref.key or ''}"
+            readings = [r.sensor for r in item.report.readings]
+            key = record_key(device, readings, item.report.status is not None)
+        else:
+            key = type(item).__name__
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        keys.append(f"{key}#{n}" if n else key)
+    return keys
