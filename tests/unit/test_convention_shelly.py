@@ -133,6 +133,30 @@ def test_shelly_command_is_a_json_rpc_request_from_the_bridge() -> None:
     assert orjson.loads(out.payload) == s.SHELLY_SWITCH_SET
 
 
+def test_shelly_takes_the_dashboards_generic_commands_as_its_own_methods() -> None:
+    """on/off are Switch.Set (the docs' request shape, on component `target` or 0), toggle
+    Switch.Toggle, a position Cover.GoToPosition, a value Light.Set brightness; the reply
+    naming the request id completes them as any RPC."""
+    convention = ShellyConvention(client_id="user_1")
+
+    def sent(action: str, **params: object) -> tuple[str, object]:
+        [out] = convention.command(DEVICE, _cmd(action, dict(params), id_=2))
+        request = orjson.loads(out.payload)
+        assert (request["id"], request["src"]) == (2, "user_1")
+        return request["method"], request.get("params")
+
+    assert sent("on", target=1) == ("Switch.Set", {"id": 1, "on": True})
+    assert sent("on", target=1)[1] == s.SHELLY_SWITCH_SET["params"]
+    assert sent("off") == ("Switch.Set", {"id": 0, "on": False})
+    assert sent("toggle") == ("Switch.Toggle", {"id": 0})
+    assert sent("set", position=40) == ("Cover.GoToPosition", {"id": 0, "pos": 40})
+    assert sent("set", value=70) == ("Light.Set", {"id": 0, "brightness": 70})
+    with pytest.raises(BadPayload, match="not a component id"):
+        convention.command(DEVICE, _cmd("on", {"target": "pump"}))
+    with pytest.raises(BadPayload, match="brightness is 0 to 100"):
+        convention.command(DEVICE, _cmd("set", {"value": 300}))
+
+
 def test_shelly_command_that_is_not_a_method_name_fails() -> None:
     """`Namespace.Method` only."""
     with pytest.raises(BadPayload, match="not a Shelly RPC method"):

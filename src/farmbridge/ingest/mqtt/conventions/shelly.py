@@ -21,6 +21,7 @@ from farmbridge.domain.reports import (
 )
 from farmbridge.domain.telemetry import EventLevel
 from farmbridge.ingest.fields import MAX_ACTUATOR_KEYS, bad, clean_name, reading, shown, utf8_text
+from farmbridge.ingest.mqtt.conventions._generic import MAX_POSITION, generic, unsupported
 from farmbridge.ingest.mqtt.conventions._payload import dumps, json_of, object_of, segment
 from farmbridge.ingest.mqtt.conventions.base import Mapped, OutgoingCommand
 
@@ -110,11 +111,10 @@ class ShellyConvention:
 
     def command(self, device: DeviceRef, cmd: OutgoingCommand) -> list[Publish]:
         topic = segment(self._topics.get(device.name or "", device.name), "device's topic prefix")
-        if not _METHOD.fullmatch(cmd.action):
-            raise BadPayload(f"{shown(cmd.action)} is not a Shelly RPC method (Switch.Set)")
-        request: dict[str, Any] = {"id": cmd.id, "src": self._src, "method": cmd.action}
-        if cmd.params:
-            request["params"] = cmd.params
+        method, params = _rpc(cmd)
+        request: dict[str, Any] = {"id": cmd.id, "src": self._src, "method": method}
+        if params:
+            request["params"] = params
         return [Publish(f"{topic}/rpc", dumps(request, "rpc request"))]
 
     def completes(self, cmd: OutgoingCommand, reply: CommandReply) -> bool:
@@ -251,3 +251,28 @@ def _reply(frame: dict[str, Any]) -> list[Mapped]:
         detail = f"{error.get('code')}: {error.get('message')}"
         return [CommandReply(device, command_id, ok=False, detail=detail[:2000])]
     return [CommandReply(device, command_id)]
+
+
+def _rpc(cmd: OutgoingCommand) -> tuple[str, dict[str, Any]]:
+    """The JSON-RPC method and params of a command: the dashboard's generic actions as
+    Shelly's own (`Switch.Set`/`Switch.Toggle`, `Cover.GoToPosition`, `Light.Set`
+    brightness) on component `target` (0 by default); any other action is a method.
+    Methods and params as shelly-api-docs.shelly.cloud/gen2/ComponentsAndServices/ gives
+    them (Switch, Cover, Light)."""
+    g = generic(cmd)
+    if g is None:
+        if not _METHOD.fullmatch(cmd.action):
+            raise BadPayload(f"{shown(cmd.action)} is not a Shelly RPC method (Switch.Set)")
+        return cmd.action, dict(cmd.params)
+    if g.target is not None and not g.target.isdigit():
+        raise unsupported("shelly", g, f"target {shown(g.target)} is not a component id")
+    component = int(g.target or 0)
+    if g.kind == "power":
+        if g.on is None:
+            return "Switch.Toggle", {"id": component}
+        return "Switch.Set", {"id": component, "on": g.on}
+    if g.kind == "position":
+        return "Cover.GoToPosition", {"id": component, "pos": round(g.level)}
+    if not 0 <= g.level <= MAX_POSITION:
+        raise unsupported("shelly", g, "a light's brightness is 0 to 100")
+    return "Light.Set", {"id": component, "brightness": round(g.level)}
