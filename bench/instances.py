@@ -47,6 +47,7 @@ from typing import Any
 import aiohttp
 import orjson
 import psutil
+import psycopg
 import redis
 from tests.postgres import Postgres
 
@@ -104,16 +105,32 @@ class DurablePostgres(Postgres):
         log = self.workdir / "log"
         return log.read_text(errors="replace").count("still waiting for") if log.exists() else 0
 
-    def transactions(self) -> int:
-        """Transactions (committed or rolled back) the server has counted, all databases."""
-        import psycopg
-
+    def counters(self) -> tuple[int, int]:
+        """Transactions (committed or rolled back) the server has counted in all databases,
+        and the WAL written so far in bytes."""
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute("SELECT pg_stat_clear_snapshot()")
             row = conn.execute(
-                "SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database"
+                "SELECT (SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database),"
+                " pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
             ).fetchone()
-        return int(row[0]) if row else 0
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def connections(self) -> int:
+        """Client connections open now (the bridges' pools), all databases."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+            ).fetchone()
+        return int(row[0]) - 1 if row else 0  # not this one
+
+    def readings_size(self, url: str) -> tuple[int, int]:
+        """Rows in `readings` and the bytes the table takes with its indexes."""
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*), pg_total_relation_size('readings') FROM readings"
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def processes(self) -> list[psutil.Process]:
         """The postmaster and all its children (backends, WAL writer, checkpointer...)."""
@@ -163,6 +180,21 @@ class Redis:
         finally:
             client.close()
         return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+
+    def clients(self) -> int:
+        """Client connections open now, and the network bytes out so far."""
+        client = redis.Redis(port=self.port)
+        try:
+            return int(client.info("clients")["connected_clients"]) - 1  # not this one
+        finally:
+            client.close()
+
+    def bytes_out(self) -> int:
+        client = redis.Redis(port=self.port)
+        try:
+            return int(client.info("stats")["total_net_output_bytes"])
+        finally:
+            client.close()
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -385,6 +417,7 @@ class Deployment:
     bridges: list[Bridge]
     pg: DurablePostgres | None
     redis: Redis | None
+    database_url: str | None
     token: str
     farm_ids: list[int]
     devices: list[tuple[str, str]]  # (instance url, key), device k on instance k mod N
@@ -433,7 +466,8 @@ def start_deployment(
         for b in bridges:
             b.stop()
         raise
-    return Deployment(name, bridges, pg, rds, token, farm_ids, devices, home)
+    url = env.get("FARMBRIDGE_DATABASE_URL")
+    return Deployment(name, bridges, pg, rds, url, token, farm_ids, devices, home)
 
 
 def run_scenario(dep: Deployment, load: Load, sc: Scenario) -> dict[str, Any]:
@@ -480,8 +514,9 @@ def run_scenario(dep: Deployment, load: Load, sc: Scenario) -> dict[str, Any]:
     load_ps = [psutil.Process(p.pid) for p in [*procs, ingest] if p.pid]
     groups["load"] = lambda: load_ps
     waits0 = dep.pg.lock_waits() if dep.pg is not None else 0
-    xacts0 = dep.pg.transactions() if dep.pg is not None else 0
+    xacts0, wal0 = dep.pg.counters() if dep.pg is not None else (0, 0)
     pubs0 = dep.redis.publishes() if dep.redis is not None else 0
+    out0 = dep.redis.bytes_out() if dep.redis is not None else 0
     machine0 = psutil.cpu_times()
     with cpu_meter(groups) as cpu:
         time.sleep(load.seconds)
@@ -494,8 +529,14 @@ def run_scenario(dep: Deployment, load: Load, sc: Scenario) -> dict[str, Any]:
     cpu["pg_lock_waits"] = (dep.pg.lock_waits() - waits0) if dep.pg is not None else 0
     # Per second of the window (the counters are read just after it; the few queries of
     # these reads themselves are negligible).
-    cpu["pg_xacts_s"] = (dep.pg.transactions() - xacts0) / load.seconds if dep.pg else 0
+    xacts1, wal1 = dep.pg.counters() if dep.pg is not None else (0, 0)
+    cpu["pg_xacts_s"] = (xacts1 - xacts0) / load.seconds
+    cpu["wal_bytes"] = wal1 - wal0
     cpu["publishes_s"] = (dep.redis.publishes() - pubs0) / load.seconds if dep.redis else 0
+    if dep.redis is not None and dep.pg is not None:
+        cpu["redis_out_s"] = (dep.redis.bytes_out() - out0) / load.seconds
+        cpu["redis_clients"] = dep.redis.clients()
+        cpu["pg_connections"] = dep.pg.connections()
     totals: dict[str, int] = {}
     keys, lat, local = array("q"), array("f"), array("b")
     for pipe in pipes:
@@ -547,6 +588,8 @@ def summarize(
     hop = [a[2] / a[3] - a[0] / a[1] for a in acc.values() if a[1] and a[3]]
     lock_waits = int(cpu.pop("pg_lock_waits"))
     pg_xacts_s = cpu.pop("pg_xacts_s")
+    wal_bytes = cpu.pop("wal_bytes")
+    conns = {k: cpu.pop(k, 0) for k in ("redis_out_s", "redis_clients", "pg_connections")}
     publishes_s = cpu.pop("publishes_s")
     bridges_cpu = sum(v for k, v in cpu.items() if k.startswith("bridge"))
     servers_cpu = bridges_cpu + cpu.get("postgres", 0.0) + cpu.get("redis", 0.0)
@@ -564,7 +607,9 @@ def summarize(
         "hop": _dist(hop),
         "lock_waits": lock_waits,
         "pg_xacts_s": pg_xacts_s,
+        "wal_per_reading": wal_bytes / max(1, len(acc)),
         "publishes_s": publishes_s,
+        **conns,
         "lost": totals.get("lost", 0),
         "dups": totals.get("dups", 0),
         "errors": totals.get("errors", 0),
@@ -596,7 +641,9 @@ def show(name: str, sc: Scenario, r: dict[str, Any]) -> None:
     print(
         f"{'':<16}ingest acks p50/p99/max {ack['p50']:.1f}/{ack['p99']:.1f}/{ack['max']:.0f} ms; "
         f"PostgreSQL lock waits over 50 ms: {r['lock_waits']}, transactions/s "
-        f"{r['pg_xacts_s']:.0f}; Redis publishes/s {r['publishes_s']:.0f}"
+        f"{r['pg_xacts_s']:.0f}, WAL bytes per reading {r['wal_per_reading']:.0f}; "
+        f"Redis publishes/s {r['publishes_s']:.0f}, bytes out/s {r['redis_out_s']:.0f}; "
+        f"connections: PostgreSQL {r['pg_connections']}, Redis {r['redis_clients']}"
     )
     ing = r["ingest"]
     if ing["failed"]:
@@ -683,6 +730,12 @@ def main() -> None:
             try:
                 for sc in scenarios:
                     show(label, sc, run_scenario(dep, load, sc))
+                if pg is not None and dep.database_url is not None:
+                    rows, size = pg.readings_size(dep.database_url)
+                    print(
+                        f"{'':<16}readings table: {rows} rows, {size / max(1, rows):.0f} bytes "
+                        "per row with its indexes"
+                    )
             finally:
                 for b in dep.bridges:
                     b.stop()
