@@ -519,14 +519,18 @@ def run_scenario(dep: Deployment, load: Load, sc: Scenario) -> dict[str, Any]:
     pubs0 = dep.redis.publishes() if dep.redis is not None else 0
     out0 = dep.redis.bytes_out() if dep.redis is not None else 0
     machine0 = psutil.cpu_times()
+    server_core0 = psutil.cpu_times(percpu=True)[SERVER_CPU]
     with cpu_meter(groups) as cpu:
         time.sleep(load.seconds)
     machine1 = psutil.cpu_times()
+    server_core1 = psutil.cpu_times(percpu=True)[SERVER_CPU]
+    idle = (server_core1.idle + server_core1.iowait) - (server_core0.idle + server_core0.iowait)
     busy = sum(
         getattr(machine1, f) - getattr(machine0, f)
         for f in ("user", "nice", "system", "irq", "softirq", "steal")
     )
     cpu["other"] = max(0.0, 100 * busy / load.seconds - sum(cpu.values()))
+    cpu["core_busy"] = max(0.0, 100 - 100 * idle / load.seconds)  # the servers' core, all
     cpu["pg_lock_waits"] = (dep.pg.lock_waits() - waits0) if dep.pg is not None else 0
     # Per second of the window (the counters are read just after it; the few queries of
     # these reads themselves are negligible).
@@ -588,6 +592,7 @@ def summarize(
         a[1 if m else 3] += 1
     hop = [a[2] / a[3] - a[0] / a[1] for a in acc.values() if a[1] and a[3]]
     lock_waits = int(cpu.pop("pg_lock_waits"))
+    core_busy = cpu.pop("core_busy")
     pg_xacts_s = cpu.pop("pg_xacts_s")
     wal_bytes = cpu.pop("wal_bytes")
     conns = {k: cpu.pop(k, 0) for k in ("redis_out_s", "redis_clients", "pg_connections")}
@@ -608,6 +613,7 @@ def summarize(
         "remote": _dist(rem),
         "hop": _dist(hop),
         "lock_waits": lock_waits,
+        "core_busy": core_busy,
         "pg_xacts_s": pg_xacts_s,
         "wal_per_reading": wal_bytes / max(1.0, readings_s * load.seconds),
         "publishes_s": publishes_s,
@@ -641,7 +647,8 @@ def show(name: str, sc: Scenario, r: dict[str, Any]) -> None:
         )
     ack = r["ack"]
     print(
-        f"{'':<16}ingest acks p50/p99/max {ack['p50']:.1f}/{ack['p99']:.1f}/{ack['max']:.0f} ms; "
+        f"{'':<16}CPU {SERVER_CPU} busy {r['core_busy']:.0f}% (servers and anything else on it); "
+        f"ingest acks p50/p99/max {ack['p50']:.1f}/{ack['p99']:.1f}/{ack['max']:.0f} ms; "
         f"PostgreSQL lock waits over 50 ms: {r['lock_waits']}, transactions/s "
         f"{r['pg_xacts_s']:.0f}, WAL bytes per reading {r['wal_per_reading']:.0f}; "
         f"Redis publishes/s {r['publishes_s']:.0f}, bytes out/s {r['redis_out_s']:.0f}; "
@@ -724,8 +731,8 @@ def main() -> None:
         runs = [(c, pl) for pl in args.placement.split(",") for c in configs]
         for name, placement in runs:
             backend, n = CONFIGS[name]
-            if n == 1 and placement != "spread":
-                continue  # one instance: placement means nothing
+            if n == 1 and placement != runs[0][1]:
+                continue  # one instance: placement means nothing, run it once
             load.placement = placement
             label = name if n == 1 else f"{name}{placement[0]}"
             dep = start_deployment(label, load, pg if backend == "pg" else None, rds, n)
