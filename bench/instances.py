@@ -690,7 +690,7 @@ def main() -> None:
         help="spread: a farm's devices on different instances (device k on k mod N); farm: "
         "all of a farm's devices on one instance (farm f on f mod N); or both, comma-separated",
     )
-    p.add_argument("--quick", action="store_true", help="small load, 1.5 s each: about a minute")
+    p.add_argument("--quick", action="store_true", help="small load, 1.5 s each: under a minute")
     p.add_argument("--keep-logs", action="store_true", help="keep server logs, print where")
     args = p.parse_args()
     if args.quick:
