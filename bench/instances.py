@@ -446,8 +446,8 @@ def start_deployment(
         bridges = [Bridge(env=env, cpu=SERVER_CPU, create_admin=i == 0) for i in range(n)]
         bridges[0].start()  # it creates the admin; the others only serve, started together
         with concurrent.futures.ThreadPoolExecutor(max(1, n - 1)) as pool:
-            for f in [pool.submit(b.start) for b in bridges[1:]]:
-                f.result()
+            for started in [pool.submit(b.start) for b in bridges[1:]]:
+                started.result()
         admin = Admin(bridges[0].url)
         farm_ids, devices, home = [], [], {}
         k = 0
@@ -546,11 +546,12 @@ def run_scenario(dep: Deployment, load: Load, sc: Scenario) -> dict[str, Any]:
         cpu["pg_connections"] = dep.pg.connections()
     totals: dict[str, int] = {}
     keys, lat, local = array("q"), array("f"), array("b")
+    parts: tuple[array[Any], ...] = (keys, lat, local)
     for pipe in pipes:
         stats, raw = pipe.recv()
         for k, v in stats.items():
             totals[k] = totals.get(k, 0) + v
-        for arr, part in zip((keys, lat, local), raw, strict=True):
+        for arr, part in zip(parts, raw, strict=True):
             arr.frombytes(part)
     for p in procs:
         p.join(10)
