@@ -51,6 +51,8 @@ class Bridge:
     port: int = field(default_factory=free_port)
     data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="fb-bench-")))
     proc: subprocess.Popen[bytes] | None = None
+    create_admin: bool = True
+    """False for the second and later instances on one shared database (it has the admin)."""
 
     @property
     def url(self) -> str:
@@ -59,13 +61,14 @@ class Bridge:
     def start(self) -> None:
         env = {**os.environ, "FARMBRIDGE_LOG_LEVEL": "warning", **self.env}
         cli = [sys.executable, "-m", "farmbridge"]
-        subprocess.run(
-            [*cli, "users", "create", ADMIN_USER, "--admin", "--data-dir", str(self.data_dir)],
-            input=f"{ADMIN_PASSWORD}\n".encode(),
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        if self.create_admin:
+            subprocess.run(
+                [*cli, "users", "create", ADMIN_USER, "--admin", "--data-dir", str(self.data_dir)],
+                input=f"{ADMIN_PASSWORD}\n".encode(),
+                env=env,
+                check=True,
+                capture_output=True,
+            )
         log = (self.data_dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
             [

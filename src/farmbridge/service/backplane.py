@@ -39,6 +39,7 @@ GAP_WAIT_S: Final = 0.2
 FILL_LIMIT: Final = 10_000
 HEALTH_CHECK_S: Final = 5
 MAX_UNSENT_SIGNALS: Final = 10_000
+PUBLISH_CONNECTIONS: Final = 16
 
 
 def encode_notice(instance: str, farm_id: int, seqs: Sequence[int]) -> bytes:
@@ -272,9 +273,16 @@ class Backplane:
         while True:
             # The health check pings an idle subscription, so a silently dead link is seen
             # within seconds, not when TCP gives up.
-            client = aioredis.from_url(
-                self._url, socket_connect_timeout=2, health_check_interval=HEALTH_CHECK_S
+            # A blocking pool: a burst of notices (one publish task each) waits for one of
+            # its connections instead of failing with MaxConnectionsError past redis-py's
+            # default of 100, which took the instance off the backplane (bench/instances.py).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._url,
+                max_connections=PUBLISH_CONNECTIONS,
+                socket_connect_timeout=2,
+                health_check_interval=HEALTH_CHECK_S,
             )
+            client = aioredis.Redis.from_pool(pool)
             try:
                 pubsub = client.pubsub()
                 await pubsub.subscribe(CHANNEL, SIGNALS)
@@ -285,7 +293,7 @@ class Backplane:
                 delay = 0.1
                 for farm_id in list(self._last):  # missed while away: the store has them
                     self._fill(farm_id)
-                while True:
+                while self.connected:  # a failed publish sets it off: reconnect, refill
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None and msg.get("type") == "message":
                         try:
