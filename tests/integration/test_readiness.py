@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import ADMIN, Bridge, make_admin
 from tests.integration.api_client import Api, ingest
+from tests.integration.test_faults_store import _fill as fill_disk
 
 WAIT_S: Final = 60.0
 TMPFS_SIZE: Final = "16m"
@@ -71,18 +72,6 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def fill(path: Path) -> None:
-    """Writes zeros to `path` until the file system has no space left."""
-    chunk = b"\0" * 65536
-    with path.open("wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError:
-            pass
-
-
 def test_readiness_reports_a_full_disk_and_recovers(tiny_disk: Path) -> None:
     """With the data dir's disk full, ingest answers an error (never a false 2xx) and
     /readyz 503 `disk_full`; once space returns both recover by themselves."""
@@ -95,8 +84,7 @@ def test_readiness_reports_a_full_disk_and_recovers(tiny_disk: Path) -> None:
         api = Api(bridge.url, *ADMIN)
         farm = api.farm("full")
         key = api.device(farm["id"], "dev", sensors=[{"name": "raw"}])["key"]
-        filler = tiny_disk / "filler"
-        fill(filler)
+        filler = fill_disk(tiny_disk)
 
         def reading() -> httpx.Response:
             return ingest(bridge.url, key, {"sensor": "raw", "value": 1.0})
