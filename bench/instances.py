@@ -34,7 +34,6 @@ import multiprocessing as mp
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,8 +50,9 @@ import psutil
 import psycopg
 import redis
 from tests.postgres import Postgres
+from tests.redis_server import RedisServer
 
-from bench.harness import Admin, Bridge, free_port, percentile, pin
+from bench.harness import Admin, Bridge, percentile, pin
 
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -140,38 +140,17 @@ class DurablePostgres(Postgres):
         return [main, *main.children(recursive=True)]
 
 
-class Redis:
-    """A throw-away redis-server on loopback (as tests/integration/test_backplane.py)."""
+class Redis(RedisServer):
+    """The tests' throw-away redis-server, on the servers' CPU, with its counters."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.work = Path(tempfile.mkdtemp(prefix="fb-redis-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        super().__init__(Path(tempfile.mkdtemp(prefix="fb-redis-")))
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.work)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(self.proc.pid, {SERVER_CPU})
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
+        super().start()
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(self.proc.pid, {SERVER_CPU})
 
     def publishes(self) -> int:
         """PUBLISH commands served so far (the backplane's notices and signals)."""
@@ -198,10 +177,7 @@ class Redis:
             client.close()
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
+        super().stop()
         shutil.rmtree(self.work, ignore_errors=True)
 
 

@@ -6,77 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import httpx
 import pytest
-import redis
 
-from tests.conftest import ADMIN, Bridge, free_port, make_admin, make_admin_in, unique
+from tests.conftest import ADMIN, Bridge, make_admin, make_admin_in, unique
 from tests.integration.api_client import Api
 from tests.integration.test_resume import _read
 from tests.integration.ws_probe import Probe
 from tests.postgres import Postgres
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
 RECV_TIMEOUT_S: Final = 20.0
 READY_TIMEOUT_S: Final = 15.0
-
-
-class RedisServer:
-    def __init__(self, work: Path) -> None:
-        self.port = free_port()
-        self.work = work
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.work),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-        client.connection_pool.disconnect()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
 
 
 @dataclass

@@ -21,9 +21,10 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import ADMIN, Bridge, make_admin, unique
 from tests.integration.api_client import Api
-from tests.integration.test_backplane import RedisServer, _backplane, _wait
+from tests.integration.test_backplane import _backplane, _wait
 from tests.integration.test_resume import Feeder, _assert_exact, _read, _seqs, _subscribe
 from tests.integration.ws_probe import Probe
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 

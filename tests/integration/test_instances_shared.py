@@ -20,12 +20,13 @@ import pytest
 from tests.conftest import ADMIN, Bridge, make_admin, unique
 from tests.integration.api_client import Api, ingest
 from tests.integration.mqtt_support import Device, eventually
-from tests.integration.test_backplane import Pair, RedisServer, _backplane, _wait, pair
+from tests.integration.test_backplane import Pair, _backplane, _wait, pair
 from tests.integration.test_instances_timers import _replay
 from tests.integration.test_mqtt import _metric
 from tests.integration.test_mqtt_shared import GROUP
 from tests.integration.ws_probe import Probe
 from tests.mosquitto import Mosquitto
+from tests.redis_server import RedisServer
 
 __all__ = ["pair"]  # the two-instance fixture of test_backplane, shared with this module
 
