@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import mimetypes
 import re
 from pathlib import Path
 from typing import Final
@@ -41,6 +42,9 @@ RESERVED_PREFIXES: Final = (
     "/ws",
 )
 """The bridge's own paths: never answered with the dashboard."""
+
+# Not in every system's mime.types: the web app manifest's own type (W3C Web App Manifest).
+mimetypes.add_type("application/manifest+json", ".webmanifest")
 
 ASSET_CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
 """Assets carry a content hash in their names, so a browser may keep them for good."""

@@ -18,6 +18,10 @@ declare global {
 }
 
 startSession();
+// The app shell only (public/sw.js): installable, and it opens offline; data stays live.
+if (import.meta.env.PROD && "serviceWorker" in navigator) {
+  void navigator.serviceWorker.register("/sw.js").catch(() => undefined);
+}
 window.farmbridge = { client: getStreamClient(), store: liveStore, alerts: alarmAlerts };
 
 const root = document.getElementById("root");
