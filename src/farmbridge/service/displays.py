@@ -37,7 +37,6 @@ class DisplayService:
         """A new credential and its secret, which is shown this once (only its hash is
         kept). Farm admins only; NotFound for a farm the caller cannot see, ValidationFailed
         for an expiry not in the future."""
-        who.require_user()
         who.require(farm_id, Role.ADMIN, what="farm")
         if expires_ms is not None and expires_ms <= self._clock.wall_ms():
             raise ValidationFailed("expires_ms must be in the future", field="expires_ms")
