@@ -168,7 +168,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         egress=egress_worker(settings, store, clock),
         lorawan_profiles=LorawanProfileService(store, farm_svc, clock=clock),
         displays=DisplayService(
-            store, sec, access, watch, token_ttl_s=settings.display_token_ttl_s, clock=clock
+            store, store, sec, access, watch, token_ttl_s=settings.display_token_ttl_s, clock=clock
         ),
         clock=clock,
         backplane=backplane,

@@ -9,13 +9,14 @@ from farmbridge.domain.displays import Display, display_subject
 from farmbridge.domain.errors import NotFound, Unauthenticated, ValidationFailed
 from farmbridge.service.access import AccessService, AccessWatch, Principal
 from farmbridge.service.security import Secrets
-from farmbridge.store import DisplayStore
+from farmbridge.store import DisplayStore, FarmStore
 
 
 class DisplayService:
     def __init__(
         self,
         store: DisplayStore,
+        farms: FarmStore,
         secrets: Secrets,
         access: AccessService,
         watch: AccessWatch,
@@ -25,6 +26,7 @@ class DisplayService:
     ) -> None:
         """Exchanged tokens last `token_ttl_s` (never past the credential's own expiry)."""
         self._store = store
+        self._farms = farms
         self._secrets = secrets
         self._access = access
         self._watch = watch
@@ -53,6 +55,7 @@ class DisplayService:
 
     async def list(self, who: Principal, farm_id: int) -> list[Display]:
         who.require(farm_id, Role.ADMIN, what="farm")
+        await self._farms.get_farm(farm_id)  # a missing farm is 404, not an empty list
         return await self._store.list_displays(farm_id)
 
     async def revoke(self, who: Principal, farm_id: int, display_id: int) -> None:
