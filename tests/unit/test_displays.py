@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import jwt
 import pytest
 
 from farmbridge.domain import Role
@@ -25,8 +26,9 @@ from farmbridge.domain.errors import (
 from farmbridge.protocol.const import CloseCode
 from farmbridge.service.access import Principal
 from farmbridge.service.bundle import Services
+from farmbridge.service.security import Secrets
 from farmbridge.ws.limits import WsLimits
-from tests.unit.bridge_services import admin, running_services
+from tests.unit.bridge_services import SECRET_KEY, admin, running_services
 from tests.unit.test_ws_session import Peer
 
 TTL_S = 900
@@ -246,3 +248,50 @@ async def test_display_revocation_closes_its_open_sockets_with_4001(
         assert (err["code"], peer.close_code) == ("unauthenticated", CloseCode.UNAUTHENTICATED)
         assert peer.close_code == 4001
     assert (peers[2].rechecks, peers[2].close_code) == ([], None)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "5", "typ": "display", "key": "k"},
+        {"sub": "display:x", "typ": "display", "key": "k"},
+        {"sub": "display:1", "typ": "display"},
+        {"sub": "user:1", "typ": "display", "key": "k"},
+    ],
+)
+def test_display_token_with_malformed_claims_is_unauthenticated(
+    clock: FakeClock, claims: dict[str, object]
+) -> None:
+    """A display token signed with the right key but with a bad subject or no token key is
+    refused as invalid, never read as some other credential."""
+    secrets = Secrets(SECRET_KEY, token_ttl_s=TTL_S, clock=clock)
+    token = jwt.encode(
+        {**claims, "exp": int(clock.wall_s()) + 60}, SECRET_KEY.encode(), algorithm="HS256"
+    )
+    with pytest.raises(Unauthenticated, match="invalid token"):
+        secrets.read_token(token)
+
+
+async def test_a_display_socket_cannot_become_a_user_or_another_display(
+    svc: Services, clock: FakeClock
+) -> None:
+    """On a socket authenticated as a display, an `auth` with a user's token or another
+    display's token is refused like any change of identity (4001)."""
+    farm_id, owner = await farm_and_owner(svc)
+    _, secret = await svc.displays.create(owner, farm_id, "wall", expires_ms=None)
+    _, other = await svc.displays.create(owner, farm_id, "barn", expires_ms=None)
+    tokens: dict[str, Principal | Unauthenticated] = {}
+    mine, _ = await svc.displays.token(secret, client="screen")
+    theirs, _ = await svc.displays.token(other, client="screen")
+    user_token, _ = Secrets(SECRET_KEY, token_ttl_s=TTL_S, clock=clock).issue_token(
+        owner.user.id, owner.user.token_version
+    )
+    for token in (mine, theirs, user_token):
+        tokens[token] = await principal_of(svc, token)
+    for intruder in (theirs, user_token):
+        peer = Peer(clock, tokens=tokens, registry=svc.connections)
+        peer.take()
+        assert peer.auth(mine)["type"] == "authenticated"
+        refused = peer.auth(intruder)
+        assert (refused["type"], refused["code"]) == ("error", "unauthenticated")
+        assert peer.close_code == CloseCode.UNAUTHENTICATED
