@@ -19,6 +19,7 @@ from farmbridge.api import (
     auth,
     commands,
     connections,
+    displays,
     errors,
     farms,
     health,
@@ -51,6 +52,7 @@ from farmbridge.service.bundle import Services
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.directory import DeviceDirectory
+from farmbridge.service.displays import DisplayService
 from farmbridge.service.egress import EgressWorker, MailSender
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
@@ -138,18 +140,19 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         commands=commands_svc,
         named_devices=named,
     )
+    access = AccessService(
+        store,
+        sec,
+        watch,
+        login_rate_per_min=settings.login_rate_per_min,
+        clock=clock,
+        trusted_proxies=settings.trusted_proxies,
+        device_key_failures_per_min=settings.device_key_failures_per_min,
+        device_key_failure_burst=settings.device_key_failure_burst,
+    )
     return Services(
         store=store,
-        access=AccessService(
-            store,
-            sec,
-            watch,
-            login_rate_per_min=settings.login_rate_per_min,
-            clock=clock,
-            trusted_proxies=settings.trusted_proxies,
-            device_key_failures_per_min=settings.device_key_failures_per_min,
-            device_key_failure_burst=settings.device_key_failure_burst,
-        ),
+        access=access,
         farms=farm_svc,
         users=UserService(store, sec, watch),
         stream=stream,
@@ -164,6 +167,9 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         notifications=NotificationService(store, farm_svc),
         egress=egress_worker(settings, store, clock),
         lorawan_profiles=LorawanProfileService(store, farm_svc, clock=clock),
+        displays=DisplayService(
+            store, store, sec, access, watch, token_ttl_s=settings.display_token_ttl_s, clock=clock
+        ),
         clock=clock,
         backplane=backplane,
     )
@@ -353,6 +359,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         connections,
         health,
         lorawan_profiles,
+        displays,
     )
     for module in modules:
         app.include_router(declare_errors(module.router))

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         default=None, description="signs user tokens and keys device-key hashes; generated once"
     )
     token_ttl_s: int = 12 * 3600
+    display_token_ttl_s: int = Field(
+        default=15 * 60,
+        gt=0,
+        description="how long a token exchanged for a display secret lasts (wall screens)",
+    )
     log_level: str = "info"
     log_json: bool = False
 

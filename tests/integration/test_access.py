@@ -30,6 +30,7 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/auth/display-token"),
 }
 # Device routes (a device key) and network-server routes (an integration secret), not a
 # user token.
@@ -59,6 +60,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/farms/{farm_id}/alarms/{alarm_id}/ack"): {"comment": "seen"},
     ("POST", "/api/v1/farms/{farm_id}/webhooks"): {"url": "http://127.0.0.1:9/hook"},
     ("PUT", "/api/v1/farms/{farm_id}/notifications/email"): {"addresses": ["ops@example.com"]},
+    ("POST", "/api/v1/farms/{farm_id}/displays"): {"name": "intruder wall"},
     ("PUT", "/api/v1/devices/{device_id}/lorawan-profile"): {
         "fields": [{"field": "soil.moisture", "sensor": "intruder", "unit": "%"}]
     },
@@ -76,6 +78,8 @@ class FarmObjects:
     rule_id: int
     alarm_id: int
     webhook_id: int
+    display_id: int
+    display_secret: str
 
     def path_ids(self, user_id: int) -> dict[str, int]:
         return {
@@ -87,6 +91,7 @@ class FarmObjects:
             "rule_id": self.rule_id,
             "alarm_id": self.alarm_id,
             "webhook_id": self.webhook_id,
+            "display_id": self.display_id,
             "user_id": user_id,
         }
 
@@ -128,6 +133,7 @@ def farm_with_objects(admin: Api, name: str) -> FarmObjects:
     hook = admin.ok(
         "POST", f"/api/v1/farms/{farm['id']}/webhooks", json={"url": "http://127.0.0.1:9/"}
     )
+    display = admin.ok("POST", f"/api/v1/farms/{farm['id']}/displays", json={"name": "wall"})
     return FarmObjects(
         farm["id"],
         dev["device"]["id"],
@@ -137,6 +143,8 @@ def farm_with_objects(admin: Api, name: str) -> FarmObjects:
         rule["id"],
         alarm["id"],
         hook["id"],
+        display["id"],
+        display["secret"],
     )
 
 
@@ -291,6 +299,7 @@ def test_own_farm_routes_readable_by_its_viewer(world: World) -> None:
         "GET /api/v1/farms/{farm_id}/webhooks",
         "GET /api/v1/farms/{farm_id}/notifications/email",
         "GET /api/v1/farms/{farm_id}/notifications/deliveries",
+        "GET /api/v1/farms/{farm_id}/displays",
     }
     got = {f"{m} {p}": call(world.members["viewer"], m, p, ids).status_code for m, p in reads}
     assert got == {key: 403 if key in admin_only else 200 for key in got}
@@ -396,6 +405,72 @@ def test_farm_admin_can_manage_own_farm_only(world: World) -> None:
     r = farm_admin.http.post("/api/v1/farms", json={"name": "fa-farm"})
     assert outcome(r) == (403, "forbidden")
     assert str(b.farm_id) not in farm_admin.ok("GET", "/api/v1/me")["roles"]
+
+
+@pytest.fixture
+def display_a(world: World) -> Iterator[httpx.Client]:
+    """A client holding a token exchanged for farm A's display secret."""
+    r = httpx.post(
+        f"{world.bridge.url}/api/v1/auth/display-token",
+        json={"secret": world.a.display_secret},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    with httpx.Client(base_url=world.bridge.url, headers=headers, timeout=30) as http:
+        yield http
+
+
+def test_display_token_sees_nothing_of_another_farm(world: World, display_a: httpx.Client) -> None:
+    """A display token of farm A gets 404 on every route about an object of farm B and 403
+    on the global admin's routes, like any member of A; nothing of B changes."""
+    ids = world.b.path_ids(world.ids["member_b"])
+    protected = [
+        op for op in operations(world.admin) if not is_public(*op) and op not in CALLER_SCOPED
+    ]
+    got = {f"{m} {p}": outcome(call(display_a, m, p, ids)) for m, p in protected}
+    assert got == {
+        f"{m} {p}": (403, "forbidden") if is_global_admin_only(m, p) else (404, "not_found")
+        for m, p in protected
+    }
+    assert [d["id"] for d in world.admin.ok("GET", f"/api/v1/farms/{world.b.farm_id}/displays")]
+    assert world.admin.ok("GET", f"/api/v1/commands/{world.b.command_id}")["state"] == "pending"
+
+
+def test_display_token_has_viewer_rights_on_its_farm(world: World, display_a: httpx.Client) -> None:
+    """On its own farm a display token reads what a viewer reads, and is refused (403)
+    whatever a viewer is refused: commands, displays, members; it cannot log out everyone
+    or change a password, having no account; /me and /farms show its one farm."""
+    ids = world.a.path_ids(world.ids["viewer"])
+    reads = [
+        (m, p)
+        for m, p in operations(world.admin)
+        if m == "GET" and "{" in p and not is_public(m, p) and "{user_id}" not in p
+    ]
+    as_viewer = {f"{m} {p}": call(world.members["viewer"], m, p, ids).status_code for m, p in reads}
+    as_display = {f"{m} {p}": call(display_a, m, p, ids).status_code for m, p in reads}
+    assert as_display == as_viewer
+    assert as_display["GET /api/v1/farms/{farm_id}/snapshot"] == 200
+    a = world.a
+    refused = [
+        ("POST", f"/api/v1/devices/{a.device_id}/commands", {"action": "on"}),
+        ("POST", f"/api/v1/commands/{a.command_id}/cancel", None),
+        ("POST", f"/api/v1/farms/{a.farm_id}/displays", {"name": "rogue"}),
+        ("DELETE", f"/api/v1/farms/{a.farm_id}/displays/{a.display_id}", None),
+        ("PUT", f"/api/v1/farms/{a.farm_id}/members/{world.ids['viewer']}", {"role": "admin"}),
+        ("POST", "/api/v1/auth/revoke", None),
+        ("POST", "/api/v1/me/password", {"current_password": "x", "new_password": "y" * 8}),
+    ]
+    got = {f"{m} {p}": outcome(display_a.request(m, p, json=b)) for m, p, b in refused}
+    assert got == dict.fromkeys(got, (403, "forbidden"))
+    me = display_a.get("/api/v1/me").json()
+    assert (me["display_id"], me["roles"], me["is_admin"]) == (
+        a.display_id,
+        {str(a.farm_id): "viewer"},
+        False,
+    )
+    assert [f["id"] for f in display_a.get("/api/v1/farms").json()] == [a.farm_id]
+    assert world.admin.ok("GET", f"/api/v1/commands/{a.command_id}")["state"] == "pending"
 
 
 def test_non_admins_cannot_manage_users(world: World) -> None:

@@ -144,6 +144,42 @@ async def test_a_member_removed_on_one_instance_loses_the_farm_on_the_other(pair
         api.close()
 
 
+async def test_a_display_revoked_on_one_instance_closes_its_socket_on_the_other(
+    pair: Pair,
+) -> None:
+    """A wall screen streaming a farm from B is closed with 4001 as soon as A revokes its
+    display credential (the "user" signal over Redis), and B refuses the token from then."""
+    api = Api(pair.a.url, *ADMIN)
+    try:
+        farm = api.farm(unique("wall"))
+        made = api.ok("POST", f"/api/v1/farms/{farm['id']}/displays", json={"name": "wall"})
+        r = httpx.post(
+            f"{pair.b.url}/api/v1/auth/display-token", json={"secret": made["secret"]}, timeout=30
+        )
+        assert r.status_code == 200, r.text
+        token = r.json()["access_token"]
+        probe = await Probe.open(pair.b.url)
+        try:
+            await probe.auth(token)
+            await probe.send({"type": "subscribe", "farm": farm["id"]})
+            await probe.expect("subscribed", WAIT_S)
+            api.ok("DELETE", f"/api/v1/farms/{farm['id']}/displays/{made['id']}")
+            revoked = time.monotonic()
+            while (msg := await probe.recv(AT_ONCE_S))["type"] != "error":
+                assert msg["type"] == "unsubscribed", msg
+            assert msg["code"] == "unauthenticated"
+            assert await probe.close_code(AT_ONCE_S) == 4001
+            assert time.monotonic() - revoked < AT_ONCE_S
+        finally:
+            await probe.close()
+        gone = httpx.get(
+            f"{pair.b.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert gone.status_code == 401
+    finally:
+        api.close()
+
+
 def _poll(url: str, key: str, wait: float) -> list[dict[str, Any]]:
     r = httpx.get(
         f"{url}/api/v1/ingest/commands",

@@ -35,6 +35,9 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+LOGINS = ("/api/v1/auth/token", "/api/v1/auth/display-token")
+
+
 def expected_statuses(method: str, path: str, op: dict[str, Any]) -> set[str]:
     """What a route must declare, from its shape alone."""
     out: set[str] = set()
@@ -46,11 +49,12 @@ def expected_statuses(method: str, path: str, op: dict[str, Any]) -> set[str]:
         out.add("404")
     if path.startswith("/api/v1"):
         out |= {"401", "503"}
-        if path != "/api/v1/auth/token":
+        # Logging in, with a password or a display secret, has no role to lack.
+        if path not in LOGINS:
             out.add("403")
-        if method in {"post", "put", "delete"} and path != "/api/v1/auth/token":
+        if method in {"post", "put", "delete"} and path not in LOGINS:
             out.add("409")
-    if path.startswith(("/api/v1/auth/token", "/api/v1/ingest", "/api/v1/lorawan")):
+    if path.startswith((*LOGINS, "/api/v1/ingest", "/api/v1/lorawan")):
         out.add("429")
     return out
 

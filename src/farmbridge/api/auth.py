@@ -46,7 +46,12 @@ async def revoke(svc: Svc, who: Who) -> None:
 async def me(who: Who) -> MeOut:
     u = who.user
     return MeOut(
-        id=u.id, username=u.username, is_admin=u.is_admin, created_ms=u.created_ms, roles=who.roles
+        id=u.id,
+        username=u.username,
+        is_admin=u.is_admin,
+        created_ms=u.created_ms,
+        roles=who.roles,
+        display_id=who.display_id,
     )
 
 

@@ -3,10 +3,10 @@
 A route's statuses follow from what it is: any /api/v1 route authenticates (401) and
 reaches the store (503); a route with an id in its path may find nothing (404); one that
 takes input may refuse it (422) and one with a body may find it too large (413); a write
-may conflict (409); any caller but one logging in may lack the role or the object
-(403: a user's role, a device's own commands); login and the device
-routes are rate limited (429). Declared before the router is included, so FastAPI builds
-each route's response models as for any `responses=`.
+may conflict (409); any caller but one logging in (with a password or a display secret)
+may lack the role or the object (403: a user's role, a device's own commands); login, the
+display-token exchange and the device routes are rate limited (429). Declared before the
+router is included, so FastAPI builds each route's response models as for any `responses=`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from farmbridge.api.schemas import ErrorOut
 
 API_PREFIX: Final = "/api/v1"
 LOGIN_PATH: Final = "/api/v1/auth/token"
-RATE_LIMITED_PREFIXES: Final = (LOGIN_PATH, "/api/v1/ingest", "/api/v1/lorawan")
+DISPLAY_TOKEN_PATH: Final = "/api/v1/auth/display-token"  # noqa: S105 - a path
+LOGIN_PATHS: Final = frozenset({LOGIN_PATH, DISPLAY_TOKEN_PATH})
+RATE_LIMITED_PREFIXES: Final = (*LOGIN_PATHS, "/api/v1/ingest", "/api/v1/lorawan")
 BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DESCRIPTIONS: Final = {
@@ -49,9 +51,9 @@ def statuses_of(route: APIRoute) -> set[int]:
         out.add(404)
     if path.startswith(API_PREFIX):
         out |= {401, 503}
-        if path != LOGIN_PATH:
+        if path not in LOGIN_PATHS:
             out.add(403)
-        if methods & WRITE_METHODS and path != LOGIN_PATH:
+        if methods & WRITE_METHODS and path not in LOGIN_PATHS:
             out.add(409)
         if path.startswith(RATE_LIMITED_PREFIXES):
             out.add(429)

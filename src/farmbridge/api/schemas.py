@@ -62,6 +62,9 @@ class UserOut(BaseModel):
 
 class MeOut(UserOut):
     roles: dict[int, Role]
+    display_id: int | None = Field(
+        default=None, description="set for a display credential's token (a wall screen)"
+    )
 
 
 class RoleIn(Body):

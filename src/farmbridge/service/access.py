@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from farmbridge.domain import Role, User
 from farmbridge.domain.clock import Clock
+from farmbridge.domain.displays import Display, display_subject
 from farmbridge.domain.errors import Forbidden, NotFound, RateLimited, Unauthenticated
 from farmbridge.service.addresses import client_address, trusted_networks
 from farmbridge.service.ratelimit import LoginDelay, RateLimiter
-from farmbridge.service.security import Secrets, require_strong_password
-from farmbridge.store import UserStore
+from farmbridge.service.security import DisplayClaims, Secrets, require_strong_password
+from farmbridge.store import DisplayStore, UserStore
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated user with their roles, as of this request."""
+    """An authenticated user with their roles, as of this request.
+
+    A display credential (wall screen) is a principal too: `display` is set, `user` is
+    a stand-in whose id is `display_subject(display_id)` (so sessions, the connection
+    registry and the access watch count it like a user) and whose name is
+    `display:<name>`, and `roles` is viewer on the display's one farm."""
 
     user: User
     roles: dict[int, Role] = field(default_factory=dict)
     token_expires_s: int = 0
+    display: Display | None = None
+
+    @property
+    def display_id(self) -> int | None:
+        return None if self.display is None else self.display.id
 
     @property
     def is_admin(self) -> bool:
@@ -49,6 +61,11 @@ class Principal:
         if not self.user.is_admin:
             raise Forbidden("administrator role needed")
 
+    def require_user(self) -> None:
+        """Raises Forbidden for a display credential: what only a user account can do."""
+        if self.display_id is not None:
+            raise Forbidden("a display credential cannot do this")
+
     def visible_farms(self) -> list[int] | None:
         """Farm ids the user may see, or None for all (a global admin)."""
         return None if self.user.is_admin else sorted(self.roles)
@@ -72,12 +89,25 @@ DEVICE_KEY_FAILURES_PER_MIN: Final = 30.0
 DEVICE_KEY_FAILURE_BURST: Final = 20
 
 
+class AccessStore(UserStore, DisplayStore, Protocol):
+    """What the access service reads: users and their roles, display credentials."""
+
+
+def display_principal(display: Display, token_expires_s: int) -> Principal:
+    """The principal of a display credential: viewer on its farm, nothing else."""
+    stand_in = User(
+        display_subject(display.id), f"display:{display.name}", False, display.created_ms
+    )
+    public = dataclasses.replace(display, secret_hash="")
+    return Principal(stand_in, {display.farm_id: Role.VIEWER}, token_expires_s, display=public)
+
+
 class AccessService:
-    """Logs users in and turns tokens into principals."""
+    """Logs users in and turns tokens (of users and of displays) into principals."""
 
     def __init__(
         self,
-        store: UserStore,
+        store: AccessStore,
         secrets: Secrets,
         watch: AccessWatch,
         *,
@@ -93,6 +123,7 @@ class AccessService:
         self._store = store
         self._secrets = secrets
         self.watch = watch
+        self._clock = clock
         # A real hash of a throwaway secret, so a missing user costs a full verify too.
         self._dummy_hash = secrets.hash_password(secrets.new_device_key())
         self._login_limit = RateLimiter(
@@ -158,6 +189,7 @@ class AccessService:
         Raises ValidationFailed for a too short new password, Forbidden for a wrong
         current one, RateLimited like a login.
         """
+        principal.require_user()
         require_strong_password(new, field="new_password")
         try:
             user = await self._check_password(principal.user.username, current, client=client)
@@ -171,8 +203,12 @@ class AccessService:
         return self._secrets.issue_token(fresh.id, fresh.token_version)
 
     async def principal(self, token: str) -> Principal:
-        """Raises Unauthenticated for a bad, expired or revoked token or a deleted user."""
+        """Raises Unauthenticated for a bad, expired or revoked token, a deleted user, or a
+        revoked or expired display credential."""
         claims = self._secrets.read_token(token)
+        if isinstance(claims, DisplayClaims):
+            display = await self._live_display(claims.display_id, claims.token_key)
+            return display_principal(display, claims.expires_s)
         try:
             user = await self._store.get_user(claims.user_id)
         except NotFound:
@@ -184,6 +220,9 @@ class AccessService:
 
     async def reload(self, principal: Principal) -> Principal:
         """The same session with fresh roles; Unauthenticated if revoked or deleted since."""
+        if principal.display is not None:
+            display = await self._live_display(principal.display.id, principal.display.token_key)
+            return display_principal(display, principal.token_expires_s)
         try:
             user = await self._store.get_user(principal.user.id)
         except NotFound:
@@ -193,8 +232,22 @@ class AccessService:
         roles = {m.farm_id: m.role for m in await self._store.memberships_of_user(user.id)}
         return Principal(user, roles, principal.token_expires_s)
 
+    async def _live_display(self, display_id: int, token_key: str) -> Display:
+        """The display credential, unless revoked (or re-created under the same id) or
+        expired since: then Unauthenticated."""
+        try:
+            display = await self._store.get_display(display_id)
+        except NotFound:
+            raise Unauthenticated("display credential revoked") from None
+        if display.token_key != token_key:
+            raise Unauthenticated("display credential revoked")
+        if display.expires_ms is not None and display.expires_ms <= self._clock.wall_ms():
+            raise Unauthenticated("display credential expired")
+        return display
+
     async def revoke_tokens(self, principal: Principal, user_id: int) -> None:
         """Invalidates every token issued to a user so far (self or, for admins, anyone)."""
+        principal.require_user()
         if principal.user.id != user_id:
             principal.require_admin()
         await self._store.bump_token_version(user_id)

@@ -11,6 +11,7 @@ from farmbridge.service.alarms import AlarmService
 from farmbridge.service.backplane import Backplane
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
+from farmbridge.service.displays import DisplayService
 from farmbridge.service.egress import EgressWorker
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
@@ -44,5 +45,6 @@ class Services:
     notifications: NotificationService
     egress: EgressWorker
     lorawan_profiles: LorawanProfileService
+    displays: DisplayService
     clock: Clock
     backplane: Backplane | None = None

@@ -3,8 +3,9 @@ drop what each caches, wired to the backplane.
 
 - "device" (a device id, or None for the misses): a key rotated, a device removed, its
   sensors changed, a device registered; every instance's device directory drops it.
-- "user" (a user id): a user's roles, tokens or account changed; every instance's live
-  connections of that user check their access again.
+- "user" (a user id): a user's roles, tokens or account changed, or (a negative id,
+  `display_subject`) a display credential was revoked; every instance's live connections
+  of that user or display check their access again.
 - "pending" ([farm id, name]): a pending device approved or forgotten; every instance
   stops dropping its messages as rejected.
 

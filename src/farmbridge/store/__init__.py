@@ -3,6 +3,7 @@
 from farmbridge.store.base import (
     AlarmStore,
     CommandStore,
+    DisplayStore,
     FarmStore,
     HistoryStore,
     NotificationStore,
@@ -13,6 +14,7 @@ from farmbridge.store.base import (
 __all__ = [
     "AlarmStore",
     "CommandStore",
+    "DisplayStore",
     "FarmStore",
     "HistoryStore",
     "NotificationStore",

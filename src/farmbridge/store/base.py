@@ -33,6 +33,7 @@ from farmbridge.domain import (
     Sensor,
     User,
 )
+from farmbridge.domain.displays import Display
 from farmbridge.domain.lorawan_profiles import LorawanProfile
 from farmbridge.domain.notifications import (
     Attempted,
@@ -59,6 +60,7 @@ __all__ = [
     "AlarmStore",
     "ChangeListener",
     "CommandStore",
+    "DisplayStore",
     "EventFilter",
     "ExportRow",
     "FarmStore",
@@ -378,6 +380,40 @@ class LorawanProfileStore(Protocol):
         ...
 
 
+class DisplayStore(Protocol):
+    """Display credentials (wall screens): one farm each, found by id or by secret hash."""
+
+    async def create_display(
+        self,
+        farm_id: int,
+        name: str,
+        *,
+        secret_hash: str,
+        token_key: str,
+        created_by: int | None,
+        expires_ms: int | None,
+    ) -> Display:
+        """Stores a new credential; NotFound for an unknown farm."""
+        ...
+
+    async def get_display(self, display_id: int) -> Display:
+        """NotFound when there is none (never created, revoked, or its farm deleted)."""
+        ...
+
+    async def display_by_secret(self, secret_hash: str) -> Display:
+        """The credential whose secret hashes to `secret_hash`; NotFound when none does."""
+        ...
+
+    async def list_displays(self, farm_id: int) -> list[Display]:
+        """The farm's credentials, oldest first."""
+        ...
+
+    async def delete_display(self, farm_id: int, display_id: int) -> Display:
+        """Removes (revokes) the farm's credential and returns it; NotFound when the farm has
+        no such credential."""
+        ...
+
+
 class Store(
     UserStore,
     FarmStore,
@@ -388,6 +424,7 @@ class Store(
     NotificationStore,
     RetentionStore,
     LorawanProfileStore,
+    DisplayStore,
     Protocol,
 ):
     """Async persistence; writes are durable when the awaited call returns.

@@ -251,6 +251,22 @@ lorawan_profiles = Table(
     Column("updated_ms", BigInteger, nullable=False),
 )
 
+# Display credentials (wall screens): a secret, stored as its keyed hash, that is exchanged
+# for short-lived viewer tokens on one farm; revoking deletes the row.
+displays = Table(
+    "displays",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("farm_id", Integer, ForeignKey("farms.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("secret_hash", String(128), nullable=False, unique=True),
+    Column("token_key", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("expires_ms", BigInteger, nullable=True),
+    Index("ix_displays_farm", "farm_id"),
+)
+
 # Devices heard of (over MQTT or LoRaWAN) on a known farm but not registered: held for an
 # admin to approve or reject, never created silently.
 pending_devices = Table(

@@ -1,9 +1,10 @@
 """SqlStore: the Store on SQLAlchemy Core, SQLite by default, PostgreSQL by URL.
 
 One class per aggregate (`sql_users`, `sql_devices`, `sql_history`, `sql_commands`,
-`sql_alarms`, `sql_liveness`, `sql_notifications`, `sql_retention`), each over the one shared
-`SqlDatabase` (engine, group-commit writer, clock, listeners); this class is all of them
-at once plus the lifecycle. What depends on the database behind the URL is in `dialect`.
+`sql_alarms`, `sql_liveness`, `sql_notifications`, `sql_retention`, `sql_lorawan`,
+`sql_displays`), each over the one shared `SqlDatabase` (engine, group-commit writer, clock,
+listeners); this class is all of them at once plus the lifecycle. What depends on the
+database behind the URL is in `dialect`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from farmbridge.store.dialect import SQLITE_BUSY_TIMEOUT_MS
 from farmbridge.store.sql_alarms import SqlAlarms
 from farmbridge.store.sql_commands import SqlCommands
 from farmbridge.store.sql_devices import SqlDevices
+from farmbridge.store.sql_displays import SqlDisplays
 from farmbridge.store.sql_history import SqlHistory
 from farmbridge.store.sql_liveness import SqlLiveness
 from farmbridge.store.sql_lorawan import SqlLorawanProfiles
@@ -38,6 +40,7 @@ class SqlStore(
     SqlNotifications,
     SqlRetention,
     SqlLorawanProfiles,
+    SqlDisplays,
 ):
     """See farmbridge.store.base.Store for the contract of each method."""
 
