@@ -11,7 +11,7 @@ import { formatClock } from "../lib/format";
 import { liveStore } from "../store";
 import { type AlarmView, alarmView, bannerAlarms } from "../store/alarms";
 import type { FarmState } from "../store/farmState";
-import { SEVERITY_LABEL, alarmSource, alarmTitle } from "./alarmLabels";
+import { severityLabel, alarmSource, alarmTitle } from "./alarmLabels";
 
 const TEXT = {
   heading: (n: number) => `${n} unacknowledged alarm${n === 1 ? "" : "s"}`,
@@ -73,7 +73,7 @@ function BannerRow({
   const title = alarmTitle(alarm);
   return (
     <li className="alarm-row" data-testid={`banner-alarm-${alarm.id}`} data-state={alarm.state} data-severity={alarm.severity}>
-      <span className={`sev sev-${alarm.severity}`}>{SEVERITY_LABEL[alarm.severity]}</span>
+      <span className={`sev sev-${alarm.severity}`}>{severityLabel(alarm.severity)}</span>
       <span className="alarm-row-text">
         <span className="alarm-row-title">{title}</span>
         <span className="alarm-row-meta">

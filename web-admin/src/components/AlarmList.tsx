@@ -10,7 +10,7 @@ import { formatDateTime } from "../lib/format";
 import type { AlarmSeverity } from "../lib/ws/messages";
 import { type AlarmListState, type AlarmView, alarmView, byUrgency, historyRows } from "../store/alarms";
 import type { FarmState } from "../store/farmState";
-import { SEVERITY_LABEL, STATE_LABEL, alarmSource, alarmTitle } from "./alarmLabels";
+import { severityLabel, stateLabel, alarmSource, alarmTitle } from "./alarmLabels";
 
 const TEXT = {
   state: "Show",
@@ -125,8 +125,8 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
             data-testid="alarm-filter-severity"
           >
             <option value="all">{TEXT.anySeverity}</option>
-            <option value="critical">{SEVERITY_LABEL.critical}</option>
-            <option value="warning">{SEVERITY_LABEL.warning}</option>
+            <option value="critical">{severityLabel("critical")}</option>
+            <option value="warning">{severityLabel("warning")}</option>
           </select>
         </label>
       </div>
@@ -151,12 +151,12 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
               {rows.map((a) => (
                 <tr key={a.id} data-testid={`alarm-row-${a.id}`} data-state={a.state}>
                   <td>
-                    <span className={`sev sev-${a.severity}`}>{SEVERITY_LABEL[a.severity]}</span>
+                    <span className={`sev sev-${a.severity}`}>{severityLabel(a.severity)}</span>
                   </td>
                   <td>{alarmTitle(a)}</td>
                   <td>{farm ? alarmSource(a, farm.devices, farm.sensors) : ""}</td>
                   <td>
-                    <span className={`alarm-state alarm-state-${a.state}`}>{STATE_LABEL[a.state]}</span>
+                    <span className={`alarm-state alarm-state-${a.state}`}>{stateLabel(a.state)}</span>
                   </td>
                   <td>{formatDateTime(a.raisedAtMs)}</td>
                   <td>{formatDateTime(a.clearedAtMs)}</td>

@@ -8,7 +8,7 @@ import type { AlarmSeverity } from "../../lib/ws/messages";
 import { useFarm } from "../../store";
 import { roleOn, useDirectory } from "../../store/directory";
 import type { FarmState } from "../../store/farmState";
-import { SEVERITY_LABEL } from "../../components/alarmLabels";
+import { severityLabel } from "../../components/alarmLabels";
 import { useAdminFarm } from "./adminFarm";
 import { FarmPicker } from "./FarmPicker";
 import {
@@ -147,7 +147,7 @@ export function AlarmRulesPage() {
                   </td>
                   <td>{TEXT.kinds[r.kind]}</td>
                   <td>
-                    <span className={`sev sev-${r.severity}`}>{SEVERITY_LABEL[r.severity]}</span>
+                    <span className={`sev sev-${r.severity}`}>{severityLabel(r.severity)}</span>
                   </td>
                   <td>{watches(r, live)}</td>
                   <td>{TEXT.condition(r)}</td>
@@ -270,8 +270,8 @@ function CreateRule({ farmId, farm, onCreated }: { farmId: number; farm: FarmSta
         ))}
         {row("severity", (p) => (
           <select {...p} name="severity" value={form.severity} onChange={(e) => set("severity", e.target.value as AlarmSeverity)}>
-            <option value="warning">{SEVERITY_LABEL.warning}</option>
-            <option value="critical">{SEVERITY_LABEL.critical}</option>
+            <option value="warning">{severityLabel("warning")}</option>
+            <option value="critical">{severityLabel("critical")}</option>
           </select>
         ))}
         {threshold
