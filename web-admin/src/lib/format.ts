@@ -38,7 +38,7 @@ export function formatAgo(ms: number | null | undefined, now: number): string {
   if (!ms) return t("format.never");
   const rtf = new Intl.RelativeTimeFormat(currentLocale(), { numeric: "auto", style: "short" });
   const s = Math.max(0, Math.round((now - ms) / 1000));
-  if (s < 3) return rtf.format(0, "second");
+  if (s < 3) return t("format.justNow");
   if (s < 90) return rtf.format(-s, "second");
   const min = Math.round(s / 60);
   if (min < 90) return rtf.format(-min, "minute");
