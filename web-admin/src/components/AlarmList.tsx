@@ -5,7 +5,7 @@
 
 import { useCallback, useEffect, useMemo, useState } from "react";
 
-import { useI18n } from "../i18n";
+import { t as translate, useI18n } from "../i18n";
 import { api, errorText } from "../lib/api";
 import { formatDateTime } from "../lib/format";
 import type { AlarmSeverity } from "../lib/ws/messages";
@@ -37,7 +37,8 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
         .then(({ alarms }) => ({ views: alarms.map(alarmView), more: alarms.length === ALARM_PAGE_SIZE })),
     [farmId, state, severity],
   );
-  const failed = (err: unknown): void => setError(t("alarms.failed", { error: errorText(err) }));
+  // The module's `t`, stable across renders, so the effect below need not depend on it.
+  const failed = (err: unknown): void => setError(translate("alarms.failed", { error: errorText(err) }));
 
   // The open alarms are the store's (snapshot plus stream); only history is fetched, and an
   // answer for filters no longer chosen is dropped.

@@ -43,7 +43,7 @@ export function detectLanguage(): Language {
   const stored = typeof window !== "undefined" ? storedLanguage() : null;
   if (stored) return stored;
   if (typeof navigator === "undefined") return "en";
-  return languageOf(navigator.languages?.length ? navigator.languages : [navigator.language]);
+  return languageOf(navigator.languages.length ? navigator.languages : [navigator.language]);
 }
 
 function applyToDocument(lng: string): void {
