@@ -5,13 +5,15 @@
  * TypeScript compiler, so comments and code are not mistaken for text.
  */
 
-import { readFileSync, readdirSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
-
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
 
-const SRC = join(import.meta.dirname, "..");
+/** Every .tsx source under src/, by its path from here, read as text by Vite. */
+const SOURCES: Readonly<Record<string, string>> = import.meta.glob(["../**/*.tsx", "!../**/*.test.tsx"], {
+  query: "?raw",
+  import: "default",
+  eager: true,
+});
 
 /** Attributes a user reads or hears. */
 const TEXT_ATTRIBUTES = new Set(["placeholder", "title", "aria-label", "alt", "label", "aria-description"]);
@@ -25,14 +27,6 @@ const TEXT_ATTRIBUTES = new Set(["placeholder", "title", "aria-label", "alt", "l
 const ALLOWED = new Set(["Farm Bridge", "B", "KiB", "MiB", "climate-2"]);
 
 const LETTERS = /\p{L}/u;
-
-function tsxFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return tsxFiles(path);
-    return path.endsWith(".tsx") && !path.endsWith(".test.tsx") ? [path] : [];
-  });
-}
 
 function isWords(text: string): boolean {
   const trimmed = text.trim();
@@ -55,7 +49,7 @@ function shownLiterals(node: ts.Node, found: ts.Node[]): void {
   ts.forEachChild(node, (child) => shownLiterals(child, found));
 }
 
-function untranslated(path: string, text = readFileSync(path, "utf8")): string[] {
+function untranslated(path: string, text: string): string[] {
   const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TSX);
   const found: ts.Node[] = [];
   const visit = (node: ts.Node): void => {
@@ -76,17 +70,17 @@ function untranslated(path: string, text = readFileSync(path, "utf8")): string[]
   visit(source);
   return found.map((n) => {
     const { line } = source.getLineAndCharacterOfPosition(n.getStart(source));
-    return `${relative(SRC, path)}:${line + 1}: ${n.getText(source).trim()}`;
+    return `${path.replace(/^\.\.\//, "")}:${line + 1}: ${n.getText(source).trim()}`;
   });
 }
 
 describe("user-visible text", () => {
   it("finds the .tsx sources to check", () => {
-    expect(tsxFiles(SRC).length).toBeGreaterThan(10);
+    expect(Object.keys(SOURCES).length).toBeGreaterThan(10);
   });
 
   it("is never a literal in a .tsx file: it comes from the catalogue", () => {
-    expect(tsxFiles(SRC).flatMap((path) => untranslated(path))).toEqual([]);
+    expect(Object.entries(SOURCES).flatMap(([path, text]) => untranslated(path, text))).toEqual([]);
   });
 
   it("is caught when left literal: text, attributes and shown strings", () => {
