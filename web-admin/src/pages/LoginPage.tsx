@@ -3,6 +3,7 @@
 import { useState } from "react";
 import { useNavigate, useSearchParams } from "react-router-dom";
 
+import { LanguageSwitch } from "../components/LanguageSwitch";
 import { useI18n } from "../i18n";
 import { ApiError, api, errorText } from "../lib/api";
 import { auth, useAuth } from "../lib/auth";
@@ -43,6 +44,7 @@ export function LoginPage() {
             ◉
           </span>{" "}
           Farm Bridge
+          <LanguageSwitch />
         </div>
         <h1>{t("login.title")}</h1>
         <p className="muted">{t("login.tagline")}</p>
