@@ -44,7 +44,9 @@ class FreshPages:
     errors: list[str] = field(default_factory=list)
 
     def open(self) -> Page:
-        ctx = self.browser.new_context(viewport={"width": 1280, "height": 900}, locale=BROWSER_LOCALE)
+        ctx = self.browser.new_context(
+            viewport={"width": 1280, "height": 900}, locale=BROWSER_LOCALE
+        )
         self.contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from farmbridge.demo import DEMO_FARM, DEMO_PASSWORD, DEMO_USER
-from tests.e2e.conftest import DemoBridge, Probe
+from tests.e2e.conftest import DemoBridge, Probe, screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -34,7 +34,9 @@ def html_lang(page: Page) -> str:
     return str(page.evaluate("document.documentElement.lang"))
 
 
-def test_language_follows_a_korean_browser_and_switches(korean_page: Page, demo: DemoBridge, probe: Probe) -> None:
+def test_language_follows_a_korean_browser_and_switches(
+    korean_page: Page, demo: DemoBridge, probe: Probe
+) -> None:
     """A ko-KR browser gets Korean and lang="ko" from the login on; the header switches to
     English and back, each choice kept across a reload."""
     page = korean_page
@@ -42,6 +44,7 @@ def test_language_follows_a_korean_browser_and_switches(korean_page: Page, demo:
     page.wait_for_selector("input[name=username]")
     assert html_lang(page) == "ko"
     assert page.inner_text("h1") == "로그인"
+    screenshot(page, "login-ko")
     page.fill("input[name=username]", DEMO_USER)
     page.fill("input[name=password]", "wrong-password")
     page.click("button[type=submit]")
@@ -57,6 +60,7 @@ def test_language_follows_a_korean_browser_and_switches(korean_page: Page, demo:
     page.wait_for_selector("[data-testid=alarms-panel] h2 >> text=경보")
     page.wait_for_selector("[data-testid=connection-indicator] >> text=연결됨")
     assert page.input_value(SWITCH) == "ko"
+    screenshot(page, "farm-dashboard-ko")
 
     page.select_option(SWITCH, "en")
     page.wait_for_function("document.documentElement.lang === 'en'")
