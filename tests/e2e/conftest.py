@@ -48,9 +48,12 @@ SCREENSHOTS: Final = (
 """Where `screenshot` writes: docs/screenshots/ under `make screenshots`. Unset (a test run),
 the scenes are rendered all the same and written nowhere, so tests leave the tree as it was."""
 BROWSER_MODULES: Final = frozenset(
-    {"test_dashboard.py", "test_dashboard_truth.py", "test_alarms.py"}
+    {"test_dashboard.py", "test_dashboard_truth.py", "test_alarms.py", "test_language.py"}
 )
 """The modules that drive Chromium: their collection fails, saying why, when it cannot run."""
+BROWSER_LOCALE: Final = "en-US"
+"""The browser's language for the tests that read English words on screen: the dashboard
+follows `navigator.languages` (web-admin/src/i18n), so it is set, never left to the host."""
 DEMO_INTERVAL_S: Final = "0.5"
 """Each simulated device reports twice a second: live data for the no-polling test."""
 
@@ -200,7 +203,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def page(browser: Browser, demo: DemoBridge, probe: Probe) -> Iterator[Page]:
     """One tab for the module's tests, in order; its console errors fail the module at the end."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=BROWSER_LOCALE)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))

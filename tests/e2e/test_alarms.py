@@ -17,7 +17,7 @@ import pytest
 
 from farmbridge.demo import DEMO_PASSWORD, DEMO_USER
 from tests.conftest import unique
-from tests.e2e.conftest import DemoBridge, Probe, ingest
+from tests.e2e.conftest import BROWSER_LOCALE, DemoBridge, Probe, ingest
 from tests.integration.api_client import Api
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def token_for(base_url: str, username: str, password: str) -> dict[str, Any]:
 
 def open_tab(browser: Browser, demo: DemoBridge, session: dict[str, Any], path: str) -> Tab:
     """A fresh browser context (no cache, no storage) signed in as `session`, at `path`."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=BROWSER_LOCALE)
     # Playwright's init script is not the page's code, so the CSP does not govern it.
     context.add_init_script(
         f"if (location.origin === {json.dumps(demo.url)}) "

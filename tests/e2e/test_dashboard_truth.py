@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from tests.conftest import ADMIN, Bridge, unique
-from tests.e2e.conftest import ingest, screenshot
+from tests.e2e.conftest import BROWSER_LOCALE, ingest, screenshot
 from tests.e2e.test_dashboard import wait_for_js
 from tests.integration.api_client import Api
 
@@ -44,7 +44,9 @@ class FreshPages:
     errors: list[str] = field(default_factory=list)
 
     def open(self) -> Page:
-        ctx = self.browser.new_context(viewport={"width": 1280, "height": 900})
+        ctx = self.browser.new_context(
+            viewport={"width": 1280, "height": 900}, locale=BROWSER_LOCALE
+        )
         self.contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))

@@ -1,6 +1,8 @@
 import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
 
 import { ConnectionBanner, ConnectionIndicator } from "./components/ConnectionIndicator";
+import { LanguageSwitch } from "./components/LanguageSwitch";
+import { useI18n } from "./i18n";
 import { auth, useAuth } from "./lib/auth";
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from "./lib/ws/messages";
 import { useWebSocket } from "./lib/ws/useWebSocket";
@@ -28,6 +30,7 @@ export function App() {
 }
 
 function Shell() {
+  const { t } = useI18n();
   const { me, farms } = useDirectory();
   // Every farm the user sees stays subscribed while signed in, so the overview is live and
   // a farm page opens on data already current.
@@ -45,25 +48,26 @@ function Shell() {
         </NavLink>
         <nav className="nav">
           <NavLink to="/" end>
-            Overview
+            {t("app.nav.overview")}
           </NavLink>
-          {farmAdmin && <NavLink to="/admin/devices">Devices</NavLink>}
-          {farmAdmin && <NavLink to="/admin/users">Users</NavLink>}
-          {farmAdmin && <NavLink to="/admin/alarm-rules">Alarm rules</NavLink>}
-          {isAdmin && <NavLink to="/admin/connections">Connections</NavLink>}
+          {farmAdmin && <NavLink to="/admin/devices">{t("app.nav.devices")}</NavLink>}
+          {farmAdmin && <NavLink to="/admin/users">{t("app.nav.users")}</NavLink>}
+          {farmAdmin && <NavLink to="/admin/alarm-rules">{t("app.nav.alarmRules")}</NavLink>}
+          {isAdmin && <NavLink to="/admin/connections">{t("app.nav.connections")}</NavLink>}
         </nav>
         <ConnectionIndicator />
+        <LanguageSwitch />
         <div className="user">
-          <NavLink to="/account" className="user-name" title="Your account and password">
+          <NavLink to="/account" className="user-name" title={t("app.account.title")}>
             {me?.username ?? ""}
           </NavLink>
           <button
             type="button"
             className="btn btn-ghost"
             onClick={() => auth.signOut(null)}
-            title="Log out of this tab"
+            title={t("app.logout.title")}
           >
-            Log out
+            {t("app.logout")}
           </button>
         </div>
       </header>
@@ -86,11 +90,12 @@ function Shell() {
 }
 
 function NotFound() {
+  const { t } = useI18n();
   return (
     <section className="panel">
-      <h1>Not found</h1>
+      <h1>{t("app.notFound.title")}</h1>
       <p>
-        This page does not exist. <NavLink to="/">Back to the overview</NavLink>.
+        {t("app.notFound.text")} <NavLink to="/">{t("app.notFound.back")}</NavLink>
       </p>
     </section>
   );

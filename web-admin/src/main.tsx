@@ -4,6 +4,7 @@ import { BrowserRouter } from "react-router-dom";
 
 import "uplot/dist/uPlot.min.css";
 import "./styles.css";
+import "./i18n";
 import { App } from "./App";
 import { alarmAlerts } from "./lib/alarmAlerts";
 import { getStreamClient } from "./lib/ws/useWebSocket";

@@ -3,6 +3,7 @@
  * signed-in token, and a refused token (4001, 4003) ends the session.
  */
 
+import { t } from "./i18n";
 import { alarmAlerts, alertsBetween } from "./lib/alarmAlerts";
 import { auth } from "./lib/auth";
 import { getStreamClient } from "./lib/ws/useWebSocket";
@@ -29,7 +30,7 @@ export function startSession(): void {
     });
   });
   client.onAuthFailure((reason) => {
-    auth.signOut(reason === "session expired" ? "Your session expired: please log in again." : "Please log in again.");
+    auth.signOut(reason === "session expired" ? t("session.expired") : t("session.again"));
   });
   let token: string | null = null;
   const follow = (): void => {

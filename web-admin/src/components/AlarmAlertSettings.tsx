@@ -2,16 +2,12 @@
 
 import { useState, useSyncExternalStore } from "react";
 
+import { useI18n } from "../i18n";
 import { type NotificationAccess, alarmAlerts, notificationAccess } from "../lib/alarmAlerts";
 
-const TEXT = {
-  sound: "Sound on a new alarm",
-  notify: "Browser notification on a new alarm",
-  denied: "Notifications are blocked in this browser's site settings.",
-  unsupported: "This browser shows no notifications.",
-} as const;
 
 export function AlarmAlertSettings() {
+  const { t } = useI18n();
   const settings = useSyncExternalStore(alarmAlerts.subscribe, alarmAlerts.getSettings);
   const [access, setAccess] = useState<NotificationAccess>(() => notificationAccess());
   return (
@@ -23,7 +19,7 @@ export function AlarmAlertSettings() {
           onChange={(e) => alarmAlerts.setSound(e.target.checked)}
           data-testid="alarm-sound-toggle"
         />
-        <span>{TEXT.sound}</span>
+        <span>{t("alerts.sound")}</span>
       </label>
       <label className="field field-check">
         <input
@@ -34,10 +30,10 @@ export function AlarmAlertSettings() {
           onChange={(e) => void alarmAlerts.setNotify(e.target.checked).then(setAccess)}
           data-testid="alarm-notify-toggle"
         />
-        <span>{TEXT.notify}</span>
+        <span>{t("alerts.notify")}</span>
       </label>
-      {access === "denied" && <span className="muted">{TEXT.denied}</span>}
-      {access === "unsupported" && <span className="muted">{TEXT.unsupported}</span>}
+      {access === "denied" && <span className="muted">{t("alerts.denied")}</span>}
+      {access === "unsupported" && <span className="muted">{t("alerts.unsupported")}</span>}
     </div>
   );
 }

@@ -6,27 +6,14 @@
 
 import { useId, useState } from "react";
 
-import { ApiError, api } from "../lib/api";
+import { useI18n } from "../i18n";
+import { ApiError, api, errorText } from "../lib/api";
 import { formatClock } from "../lib/format";
 import { liveStore } from "../store";
 import { type AlarmView, alarmView, bannerAlarms } from "../store/alarms";
 import type { FarmState } from "../store/farmState";
-import { SEVERITY_LABEL, alarmSource, alarmTitle } from "./alarmLabels";
+import { severityLabel, alarmSource, alarmTitle } from "./alarmLabels";
 
-const TEXT = {
-  heading: (n: number) => `${n} unacknowledged alarm${n === 1 ? "" : "s"}`,
-  acknowledge: "Acknowledge",
-  acknowledgeLabel: (title: string) => `Acknowledge: ${title}`,
-  comment: "Comment (optional)",
-  commentPlaceholder: "What is being done",
-  send: "Acknowledge alarm",
-  sending: "Acknowledging…",
-  cancel: "Cancel",
-  cleared: "condition gone",
-  raised: "raised",
-  alreadyClosed: "Someone closed it already.",
-  failed: (msg: string) => `Cannot acknowledge: ${msg}`,
-} as const;
 
 /** Longest comment sent; the server bounds it too. */
 export const ACK_COMMENT_MAX_CHARS = 500;
@@ -38,6 +25,7 @@ interface Props {
 }
 
 export function AlarmBanner({ farmId, farm, canAcknowledge }: Props) {
+  const { t } = useI18n();
   const alarms = farm ? bannerAlarms(farm.alarms) : [];
   if (!farm || alarms.length === 0) return null;
   const critical = alarms.some((a) => a.severity === "critical");
@@ -48,7 +36,7 @@ export function AlarmBanner({ farmId, farm, canAcknowledge }: Props) {
       data-testid="alarm-banner"
       data-count={alarms.length}
     >
-      <strong className="alarm-banner-head">{TEXT.heading(alarms.length)}</strong>
+      <strong className="alarm-banner-head">{t("banner.heading", { count: alarms.length })}</strong>
       <ul className="alarm-banner-list">
         {alarms.map((a) => (
           <BannerRow key={a.id} farmId={farmId} farm={farm} alarm={a} canAcknowledge={canAcknowledge} />
@@ -69,27 +57,28 @@ function BannerRow({
   alarm: AlarmView;
   canAcknowledge: boolean;
 }) {
+  const { t } = useI18n();
   const [open, setOpen] = useState(false);
   const title = alarmTitle(alarm);
   return (
     <li className="alarm-row" data-testid={`banner-alarm-${alarm.id}`} data-state={alarm.state} data-severity={alarm.severity}>
-      <span className={`sev sev-${alarm.severity}`}>{SEVERITY_LABEL[alarm.severity]}</span>
+      <span className={`sev sev-${alarm.severity}`}>{severityLabel(alarm.severity)}</span>
       <span className="alarm-row-text">
         <span className="alarm-row-title">{title}</span>
         <span className="alarm-row-meta">
-          {alarmSource(alarm, farm.devices, farm.sensors)} · {TEXT.raised} {formatClock(alarm.raisedAtMs)}
-          {alarm.state === "cleared" && <span className="alarm-row-cleared"> · {TEXT.cleared}</span>}
+          {alarmSource(alarm, farm.devices, farm.sensors)} · {t("banner.raised")} {formatClock(alarm.raisedAtMs)}
+          {alarm.state === "cleared" && <span className="alarm-row-cleared"> · {t("banner.cleared")}</span>}
         </span>
       </span>
       {canAcknowledge && !open && (
         <button
           type="button"
           className="btn btn-small alarm-ack-btn"
-          aria-label={TEXT.acknowledgeLabel(title)}
+          aria-label={t("banner.acknowledgeLabel", { title })}
           data-testid={`ack-${alarm.id}`}
           onClick={() => setOpen(true)}
         >
-          {TEXT.acknowledge}
+          {t("banner.acknowledge")}
         </button>
       )}
       {canAcknowledge && open && <AckForm farmId={farmId} alarm={alarm} onDone={() => setOpen(false)} />}
@@ -98,6 +87,7 @@ function BannerRow({
 }
 
 function AckForm({ farmId, alarm, onDone }: { farmId: number; alarm: AlarmView; onDone: () => void }) {
+  const { t } = useI18n();
   const [comment, setComment] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -113,8 +103,8 @@ function AckForm({ farmId, alarm, onDone }: { farmId: number; alarm: AlarmView; 
       liveStore.addAlarms(farmId, [alarmView(acked)]);
       onDone();
     } catch (err) {
-      if (err instanceof ApiError && err.status === 409) setError(TEXT.alreadyClosed);
-      else setError(TEXT.failed(err instanceof Error ? err.message : String(err)));
+      if (err instanceof ApiError && err.status === 409) setError(t("banner.alreadyClosed"));
+      else setError(t("banner.failed", { error: errorText(err) }));
       setBusy(false);
     }
   };
@@ -122,7 +112,7 @@ function AckForm({ farmId, alarm, onDone }: { farmId: number; alarm: AlarmView; 
   return (
     <form className="ack-form" onSubmit={(e) => void submit(e)} data-testid={`ack-form-${alarm.id}`}>
       <label htmlFor={inputId} className="ack-form-label">
-        {TEXT.comment}
+        {t("banner.comment")}
       </label>
       <input
         id={inputId}
@@ -130,16 +120,16 @@ function AckForm({ farmId, alarm, onDone }: { farmId: number; alarm: AlarmView; 
         type="text"
         value={comment}
         maxLength={ACK_COMMENT_MAX_CHARS}
-        placeholder={TEXT.commentPlaceholder}
+        placeholder={t("banner.commentPlaceholder")}
         onChange={(e) => setComment(e.target.value)}
         // The form opens on a click: the comment field takes the keyboard at once.
         autoFocus
       />
       <button type="submit" className="btn btn-small btn-primary" disabled={busy} data-testid={`ack-send-${alarm.id}`}>
-        {busy ? TEXT.sending : TEXT.send}
+        {busy ? t("banner.sending") : t("banner.send")}
       </button>
       <button type="button" className="btn btn-small btn-ghost" onClick={onDone} disabled={busy}>
-        {TEXT.cancel}
+        {t("common.cancel")}
       </button>
       {error && (
         <span className="error" role="status">

@@ -5,32 +5,23 @@
 
 import { useCallback, useEffect, useMemo, useState } from "react";
 
-import { ApiError, api } from "../lib/api";
+import { t as translate, useI18n } from "../i18n";
+import { api, errorText } from "../lib/api";
 import { formatDateTime } from "../lib/format";
 import type { AlarmSeverity } from "../lib/ws/messages";
 import { type AlarmListState, type AlarmView, alarmView, byUrgency, historyRows } from "../store/alarms";
 import type { FarmState } from "../store/farmState";
-import { SEVERITY_LABEL, STATE_LABEL, alarmSource, alarmTitle } from "./alarmLabels";
+import { severityLabel, stateLabel, alarmSource, alarmTitle } from "./alarmLabels";
 
-const TEXT = {
-  state: "Show",
-  severity: "Severity",
-  open: "Open",
-  all: "All",
-  closed: "Closed",
-  anySeverity: "Any",
-  empty: "No alarms here.",
-  loading: "Loading…",
-  older: "Load older",
-  failed: (msg: string) => `Cannot load the alarms: ${msg}`,
-  columns: ["Severity", "Alarm", "Source", "State", "Raised", "Cleared", "Acknowledged"],
-  ackBy: (user: string, at: number) => `${user}, ${formatDateTime(at)}`,
-} as const;
+
+/** The table's columns, by their catalogue keys (`alarms.column.*`). */
+const ALARM_COLUMNS = ["severity", "alarm", "source", "state", "raised", "cleared", "acknowledged"] as const;
 
 /** Alarms per history page. */
 export const ALARM_PAGE_SIZE = 50;
 
 export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | undefined }) {
+  const { t } = useI18n();
   const [state, setState] = useState<AlarmListState>("open");
   const [severity, setSeverity] = useState<AlarmSeverity | "all">("all");
   const [pages, setPages] = useState<AlarmView[]>([]);
@@ -46,7 +37,8 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
         .then(({ alarms }) => ({ views: alarms.map(alarmView), more: alarms.length === ALARM_PAGE_SIZE })),
     [farmId, state, severity],
   );
-  const failed = (err: unknown): void => setError(TEXT.failed(err instanceof ApiError ? err.message : String(err)));
+  // The module's `t`, stable across renders, so the effect below need not depend on it.
+  const failed = (err: unknown): void => setError(translate("alarms.failed", { error: errorText(err) }));
 
   // The open alarms are the store's (snapshot plus stream); only history is fetched, and an
   // answer for filters no longer chosen is dropped.
@@ -93,7 +85,7 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
   return (
     <div className="alarm-list" data-testid="alarm-list">
       <div className="alarm-filters">
-        <div className="btn-group" role="group" aria-label={TEXT.state}>
+        <div className="btn-group" role="group" aria-label={t("alarms.filter.state")}>
           {(["open", "all", "closed"] as const).map((s) => (
             <button
               key={s}
@@ -108,12 +100,12 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
               }}
               data-testid={`alarm-filter-${s}`}
             >
-              {TEXT[s]}
+              {t(`alarms.filter.${s}`)}
             </button>
           ))}
         </div>
         <label className="field field-inline">
-          <span>{TEXT.severity}</span>
+          <span>{t("alarms.filter.severity")}</span>
           <select
             value={severity}
             onChange={(e) => {
@@ -124,9 +116,9 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
             }}
             data-testid="alarm-filter-severity"
           >
-            <option value="all">{TEXT.anySeverity}</option>
-            <option value="critical">{SEVERITY_LABEL.critical}</option>
-            <option value="warning">{SEVERITY_LABEL.warning}</option>
+            <option value="all">{t("alarms.filter.anySeverity")}</option>
+            <option value="critical">{severityLabel("critical")}</option>
+            <option value="warning">{severityLabel("warning")}</option>
           </select>
         </label>
       </div>
@@ -136,14 +128,14 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
         </p>
       )}
       {rows.length === 0 ? (
-        <p className="muted">{state !== "open" && !loaded && !error ? TEXT.loading : TEXT.empty}</p>
+        <p className="muted">{state !== "open" && !loaded && !error ? t("common.loading") : t("alarms.empty")}</p>
       ) : (
         <div className="table-wrap">
           <table className="table">
             <thead>
               <tr>
-                {TEXT.columns.map((c) => (
-                  <th key={c}>{c}</th>
+                {ALARM_COLUMNS.map((c) => (
+                  <th key={c}>{t(`alarms.column.${c}`)}</th>
                 ))}
               </tr>
             </thead>
@@ -151,17 +143,17 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
               {rows.map((a) => (
                 <tr key={a.id} data-testid={`alarm-row-${a.id}`} data-state={a.state}>
                   <td>
-                    <span className={`sev sev-${a.severity}`}>{SEVERITY_LABEL[a.severity]}</span>
+                    <span className={`sev sev-${a.severity}`}>{severityLabel(a.severity)}</span>
                   </td>
                   <td>{alarmTitle(a)}</td>
                   <td>{farm ? alarmSource(a, farm.devices, farm.sensors) : ""}</td>
                   <td>
-                    <span className={`alarm-state alarm-state-${a.state}`}>{STATE_LABEL[a.state]}</span>
+                    <span className={`alarm-state alarm-state-${a.state}`}>{stateLabel(a.state)}</span>
                   </td>
                   <td>{formatDateTime(a.raisedAtMs)}</td>
                   <td>{formatDateTime(a.clearedAtMs)}</td>
                   <td>
-                    {a.ack ? TEXT.ackBy(a.ack.user, a.ack.atMs) : "–"}
+                    {a.ack ? t("alarms.ackBy", { user: a.ack.user, at: formatDateTime(a.ack.atMs) }) : "–"}
                     {a.ack?.comment && <div className="muted">“{a.ack.comment}”</div>}
                   </td>
                 </tr>
@@ -172,7 +164,7 @@ export function AlarmList({ farmId, farm }: { farmId: number; farm: FarmState | 
       )}
       {state !== "open" && more && (
         <button type="button" className="btn btn-small" disabled={busy} onClick={() => loadOlder(oldest)}>
-          {TEXT.older}
+          {t("alarms.older")}
         </button>
       )}
     </div>

@@ -4,7 +4,8 @@
  * data on screen is stale whenever the stream is down.
  */
 
-import { formatMs, useNow } from "../lib/format";
+import { t, useI18n } from "../i18n";
+import { formatMs, formatSeconds, useNow } from "../lib/format";
 import { ConnectionState, type ConnectionStatus, isLive } from "../lib/ws/client";
 import { useWebSocket } from "../lib/ws/useWebSocket";
 import { useLatency } from "../store";
@@ -14,33 +15,34 @@ function countdown(status: ConnectionStatus, now: number): string {
   // `now` may predate the schedule (the display timer starts with it): never show more than the wait.
   const left = Math.min(status.nextRetryAtMs - now, status.retryDelayMs ?? Infinity);
   const s = Math.max(0, left / 1000);
-  return `next try in ${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  return t("conn.nextTry", { seconds: s < 10 ? formatSeconds(s, 1) : formatSeconds(Math.round(s)) });
 }
 
 function label(status: ConnectionStatus, now: number): string {
   switch (status.state) {
     case ConnectionState.Connected:
-      return "Live";
+      return t("conn.live");
     case ConnectionState.Connecting:
-      return "Connecting…";
+      return t("conn.connecting");
     case ConnectionState.Reconnecting: {
-      const parts = [`attempt ${Math.max(1, status.attempt)}`];
+      const parts = [t("conn.attempt", { n: Math.max(1, status.attempt) })];
       const next = countdown(status, now);
-      parts.push(next || "trying now");
-      return `Reconnecting (${parts.join(", ")})`;
+      parts.push(next || t("conn.tryingNow"));
+      return t("conn.reconnecting", { detail: parts.join(", ") });
     }
     case ConnectionState.Offline: {
       const next = countdown(status, now);
-      return next ? `Offline (${next})` : "Offline";
+      return next ? t("conn.offlineRetry", { next }) : t("conn.offline");
     }
     case ConnectionState.Closed:
-      return "Disconnected";
+      return t("conn.closed");
     case ConnectionState.Idle:
-      return "Not connected";
+      return t("conn.idle");
   }
 }
 
 export function ConnectionIndicator() {
+  useI18n();
   const { status, reconnectNow } = useWebSocket();
   const waiting = status.nextRetryAtMs !== null;
   const now = useNow(200, waiting);
@@ -59,13 +61,13 @@ export function ConnectionIndicator() {
       <span className="conn-dot" aria-hidden />
       <span className="conn-label">{label(status, now)}</span>
       {live && (
-        <span className="conn-latency" data-testid="latency" title="Delivery latency: now − stored, mean of the last 200 readings">
-          {latency.lastMs === null ? "latency –" : formatMs(latency.meanMs)}
+        <span className="conn-latency" data-testid="latency" title={t("conn.latency.title")}>
+          {latency.lastMs === null ? t("conn.latency.none") : formatMs(latency.meanMs)}
         </span>
       )}
       {!live && status.state !== ConnectionState.Connecting && (
         <button type="button" className="btn btn-small" onClick={reconnectNow}>
-          Retry now
+          {t("conn.retryNow")}
         </button>
       )}
     </div>
@@ -74,6 +76,7 @@ export function ConnectionIndicator() {
 
 /** Shown under the top bar while the stream is down: what is on screen is not live. */
 export function ConnectionBanner() {
+  const { t } = useI18n();
   const { status } = useWebSocket();
   if (status.state === ConnectionState.Connected || status.state === ConnectionState.Idle || status.state === ConnectionState.Connecting) {
     return null;
@@ -81,11 +84,11 @@ export function ConnectionBanner() {
   const offline = status.state === ConnectionState.Offline;
   let why: string;
   if (offline) {
-    why = status.offlineCause === "heartbeat" ? "The bridge stopped answering." : "The browser has no network.";
+    why = status.offlineCause === "heartbeat" ? t("conn.why.heartbeat") : t("conn.why.network");
   } else if (status.state === ConnectionState.Closed) {
-    why = `The connection was closed: ${status.detail}.`;
+    why = t("conn.why.closed", { detail: status.detail });
   } else {
-    why = "The connection to the bridge was lost.";
+    why = t("conn.why.lost");
   }
   return (
     <div
@@ -93,9 +96,7 @@ export function ConnectionBanner() {
       data-testid={offline ? "offline-banner" : "stale-banner"}
       role="alert"
     >
-      <strong>{offline ? "Offline." : "Live updates paused."}</strong> {why} Values on screen are stale
-      {" "}and catch up by themselves when the
-      connection is back.
+      <strong>{offline ? t("conn.banner.offline") : t("conn.banner.paused")}</strong> {why} {t("conn.banner.stale")}
     </div>
   );
 }

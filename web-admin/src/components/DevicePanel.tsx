@@ -6,8 +6,9 @@
 
 import { memo, useState } from "react";
 
-import { ApiError, api, commandView } from "../lib/api";
-import { formatAgo } from "../lib/format";
+import { t, useI18n } from "../i18n";
+import { api, commandView, errorText } from "../lib/api";
+import { formatAgo, formatNumber } from "../lib/format";
 import { liveStore } from "../store";
 import type { CommandView, DeviceView } from "../store/farmState";
 import { deviceHealth } from "../store/health";
@@ -21,17 +22,17 @@ interface Props {
   now: number;
 }
 
-/** Said on a badge whose state was judged from last-seen, not reported. */
-const DERIVED_HEALTH_TITLE = "No status reported: judged by when it was last seen";
 
 const FINAL_STATES = new Set(["acknowledged", "failed", "timed_out", "cancelled"]);
 
 function describe(cmd: CommandView): string {
-  if (cmd.action === "set" && cmd.params && "position" in cmd.params) return `set ${String(cmd.params.position)} %`;
-  return cmd.action;
+  if (cmd.action === "set" && cmd.params && "position" in cmd.params)
+    return t("command.setPosition", { position: String(cmd.params.position) });
+  return t(`command.action.${cmd.action}`, { defaultValue: cmd.action });
 }
 
 export function DevicePanel({ farmId, devices, commands, canOperate, stale, now }: Props) {
+  const { t } = useI18n();
   return (
     <div className="devices">
       {devices.map((d) => (
@@ -45,7 +46,7 @@ export function DevicePanel({ farmId, devices, commands, canOperate, stale, now 
           now={now}
         />
       ))}
-      {devices.length === 0 && <p className="muted">No devices yet.</p>}
+      {devices.length === 0 && <p className="muted">{t("devices.none")}</p>}
     </div>
   );
 }
@@ -65,6 +66,7 @@ const DeviceCard = memo(function DeviceCard({
   stale: boolean;
   now: number;
 }) {
+  const { t } = useI18n();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const position = typeof device.actuator.position === "number" ? device.actuator.position : null;
@@ -83,7 +85,7 @@ const DeviceCard = memo(function DeviceCard({
       const cmd = await api.sendCommand(device.id, action, params);
       liveStore.addCommands(farmId, [commandView(cmd)]);
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      setError(errorText(err));
     } finally {
       setBusy(false);
     }
@@ -95,16 +97,16 @@ const DeviceCard = memo(function DeviceCard({
         <div>
           <div className="device-title">{device.title || device.name}</div>
           <div className="device-sub">
-            {device.name} · {device.kind.replace("_", " ")}
+            {device.name} · {t(`device.kind.${device.kind}`, { defaultValue: device.kind.replace("_", " ") })}
           </div>
         </div>
         <span
           className={`badge badge-${health.state}`}
           data-testid="device-state"
           data-derived={health.derived}
-          title={health.derived ? DERIVED_HEALTH_TITLE : undefined}
+          title={health.derived ? t("device.state.derived") : undefined}
         >
-          {health.state}
+          {t(`device.state.${health.state}`)}
         </span>
       </header>
       <div className="device-meta">
@@ -113,12 +115,12 @@ const DeviceCard = memo(function DeviceCard({
             {k}: <strong>{String(v)}</strong>
           </span>
         ))}
-        <span className="muted">seen {formatAgo(device.lastSeenMs, now)}</span>
+        <span className="muted">{t("device.seen", { ago: formatAgo(device.lastSeenMs, now) })}</span>
       </div>
       {device.kind === "actuator" && canOperate && (
         <div className="controls">
           {hasPower && (
-            <div className="btn-group" role="group" aria-label={`${device.name} power`}>
+            <div className="btn-group" role="group" aria-label={t("device.powerLabel", { name: device.name })}>
               <button
                 type="button"
                 className={`btn${power === "on" ? " btn-on" : ""}`}
@@ -126,7 +128,7 @@ const DeviceCard = memo(function DeviceCard({
                 onClick={() => void send("on")}
                 data-testid={`cmd-on-${device.name}`}
               >
-                On
+                {t("device.on")}
               </button>
               <button
                 type="button"
@@ -135,7 +137,7 @@ const DeviceCard = memo(function DeviceCard({
                 onClick={() => void send("off")}
                 data-testid={`cmd-off-${device.name}`}
               >
-                Off
+                {t("device.off")}
               </button>
             </div>
           )}
@@ -148,10 +150,10 @@ const DeviceCard = memo(function DeviceCard({
                 step={5}
                 value={target}
                 onChange={(e) => setTarget(Number(e.target.value))}
-                aria-label={`${device.name} position`}
+                aria-label={t("device.positionLabel", { name: device.name })}
                 data-testid={`position-${device.name}`}
               />
-              <span className="slider-value">{target} %</span>
+              <span className="slider-value">{formatNumber(target / 100, { style: "percent" })}</span>
               <button
                 type="button"
                 className="btn"
@@ -159,7 +161,7 @@ const DeviceCard = memo(function DeviceCard({
                 onClick={() => void send("set", { position: target })}
                 data-testid={`cmd-set-${device.name}`}
               >
-                Set
+                {t("device.set")}
               </button>
             </div>
           )}
@@ -171,7 +173,7 @@ const DeviceCard = memo(function DeviceCard({
           {recent.map((c) => (
             <li key={c.id} data-testid={`command-${c.id}`} data-state={c.state}>
               <span className="cmd-action">{describe(c)}</span>
-              <span className={`cmd-state cmd-${c.state}`}>{c.state.replace("_", " ")}</span>
+              <span className={`cmd-state cmd-${c.state}`}>{t(`command.state.${c.state}`)}</span>
               {c.detail && <span className="muted cmd-detail">{c.detail}</span>}
             </li>
           ))}

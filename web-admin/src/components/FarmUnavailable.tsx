@@ -6,28 +6,22 @@
 
 import { Link } from "react-router-dom";
 
+import { useI18n } from "../i18n";
 import type { Unavailable } from "../store/access";
 
-/** The page's words, in one place. */
-const TEXT = {
-  back: "← Farms",
-  forbidden: "You have no access to this farm.",
-  forbiddenHint: "Ask an administrator of the farm for a role on it.",
-  notFound: "There is no such farm.",
-  notFoundHint: "It may have been deleted.",
-};
 
 export function FarmUnavailable({ farmId, reason }: { farmId: number; reason: Unavailable }) {
+  const { t } = useI18n();
   const forbidden = reason === "forbidden";
   return (
     <section className="farm" data-testid="farm-unavailable" data-reason={reason} data-farm={farmId}>
       <Link to="/" className="crumb">
-        {TEXT.back}
+        {t("farm.back")}
       </Link>
       <p className="error" role="alert">
-        {forbidden ? TEXT.forbidden : TEXT.notFound}
+        {forbidden ? t("farm.forbidden") : t("farm.notFound")}
       </p>
-      <p className="muted">{forbidden ? TEXT.forbiddenHint : TEXT.notFoundHint}</p>
+      <p className="muted">{forbidden ? t("farm.forbiddenHint") : t("farm.notFoundHint")}</p>
     </section>
   );
 }

@@ -6,7 +6,8 @@
 
 import { memo } from "react";
 
-import { formatAgo, formatValue } from "../lib/format";
+import { t, useI18n } from "../i18n";
+import { formatAgo, formatSeconds, formatValue } from "../lib/format";
 import { useSeries } from "../store";
 import type { DeviceView, SensorView } from "../store/farmState";
 import { type StaleReason, sensorFreshness } from "../store/freshness";
@@ -25,23 +26,17 @@ interface Props {
   onSelect: (id: number) => void;
 }
 
-/** The tile's words, in one place. */
-const TEXT = {
-  stale: "stale",
-  deviceOffline: "device offline",
-  whyConnection: "The connection is lost: nothing shown is current.",
-  whyOffline: "Its device is offline: this is its last value.",
-  whyLate: (expectedMs: number) => `No new value for longer than expected (${Math.round(expectedMs / 1000)} s).`,
-};
 
 function staleTitle(pageStale: boolean, reason: StaleReason | null, device: DeviceView | undefined): string {
-  if (pageStale) return TEXT.whyConnection;
-  if (reason === "device_offline") return TEXT.whyOffline;
-  if (reason === "late") return TEXT.whyLate(staleAfterMs(device));
+  if (pageStale) return t("sensor.why.connection");
+  if (reason === "device_offline") return t("sensor.why.offline");
+  if (reason === "late") return t("sensor.why.late", { expected: formatSeconds(Math.round(staleAfterMs(device) / 1000)) });
   return "";
 }
 
-function trend(sensor: SensorView): { arrow: string; label: string } {
+type Trend = "steady" | "rising" | "falling";
+
+function trend(sensor: SensorView): { arrow: string; label: Trend | "" } {
   if (sensor.value === null || sensor.previous === null) return { arrow: "", label: "" };
   const span = sensor.max !== null && sensor.min !== null ? sensor.max - sensor.min : Math.abs(sensor.value) || 1;
   const diff = sensor.value - sensor.previous;
@@ -50,8 +45,9 @@ function trend(sensor: SensorView): { arrow: string; label: string } {
 }
 
 export const SensorTile = memo(function SensorTile({ sensor, deviceName, device, stale, selected, now, onSelect }: Props) {
+  useI18n();
   const { series } = useSeries(sensor.id);
-  const t = trend(sensor);
+  const tr = trend(sensor);
   const fresh = sensorFreshness(sensor, device, now);
   const marked = stale || fresh.stale;
   return (
@@ -74,9 +70,9 @@ export const SensorTile = memo(function SensorTile({ sensor, deviceName, device,
           {formatValue(sensor.value)}
         </span>
         <span className="unit">{sensor.unit}</span>
-        {t.arrow && (
-          <span className={`trend trend-${t.label}`} title={t.label} aria-label={t.label}>
-            {t.arrow}
+        {tr.arrow && (
+          <span className={`trend trend-${tr.label}`} title={t(`sensor.trend.${tr.label}`)} aria-label={t(`sensor.trend.${tr.label}`)}>
+            {tr.arrow}
           </span>
         )}
       </span>
@@ -84,8 +80,8 @@ export const SensorTile = memo(function SensorTile({ sensor, deviceName, device,
       <span className="tile-foot">
         {marked ? (
           <span className="stale-tag" title={staleTitle(stale, fresh.reason, device)} data-testid={`stale-${sensor.id}`}>
-            {TEXT.stale}
-            {fresh.reason === "device_offline" ? ` · ${TEXT.deviceOffline}` : ""}
+            {t("common.stale")}
+            {fresh.reason === "device_offline" ? ` · ${t("sensor.deviceOffline")}` : ""}
           </span>
         ) : null}{" "}
         <span data-testid={`age-${sensor.id}`}>{formatAgo(sensor.tsMs, now)}</span>

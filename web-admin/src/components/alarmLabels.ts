@@ -1,20 +1,19 @@
-/** How an alarm reads on screen: its severity, state and source, in plain English (one place). */
+/** How an alarm reads on screen: its severity, state and source, in the UI's language (one place). */
 
+import { t } from "../i18n";
 import type { AlarmSeverity, AlarmState } from "../lib/ws/messages";
 import type { AlarmView } from "../store/alarms";
 import type { DeviceView, SensorView } from "../store/farmState";
 
-export const SEVERITY_LABEL: Readonly<Record<AlarmSeverity, string>> = {
-  critical: "Critical",
-  warning: "Warning",
-};
+/** "Critical" / "긴급": an alarm's severity in the UI's language. */
+export function severityLabel(severity: AlarmSeverity): string {
+  return t(`alarm.severity.${severity}`);
+}
 
-export const STATE_LABEL: Readonly<Record<AlarmState, string>> = {
-  active: "Active",
-  acknowledged: "Acknowledged",
-  cleared: "Cleared, not acknowledged",
-  closed: "Closed",
-};
+/** An alarm's state in the UI's language. */
+export function stateLabel(state: AlarmState): string {
+  return t(`alarm.state.${state}`);
+}
 
 /** "pump-1 · temperature", the device and sensor an alarm is about, or "farm". */
 export function alarmSource(
@@ -25,10 +24,10 @@ export function alarmSource(
   const sensor = a.sensorId !== null ? sensors[a.sensorId] : undefined;
   const deviceId = a.deviceId ?? sensor?.deviceId ?? null;
   const device = deviceId !== null ? devices[deviceId] : undefined;
-  const parts = [device?.name ?? (deviceId !== null ? `device ${deviceId}` : null), sensor?.name ?? null].filter(
+  const parts = [device?.name ?? (deviceId !== null ? t("alarm.source.device", { id: deviceId }) : null), sensor?.name ?? null].filter(
     (p): p is string => p !== null,
   );
-  return parts.length ? parts.join(" · ") : "farm";
+  return parts.length ? parts.join(" · ") : t("alarm.source.farm");
 }
 
 /** The alarm's message, or its code when it has none. */

@@ -4,6 +4,7 @@
  * them. Permission is asked only from a click (`requestNotifications`), never on load.
  */
 
+import { t } from "../i18n";
 import { type AlarmView, newlyRaised } from "../store/alarms";
 import type { FarmState } from "../store/farmState";
 
@@ -17,8 +18,8 @@ export const BEEP_WARNING_HZ = 660;
 const BEEP_GAIN = 0.2;
 
 const TEXT = {
-  title: (a: AlarmView) => `${a.severity === "critical" ? "Critical" : "Warning"}: ${a.message || a.code}`,
-  body: (farmName: string) => `Farm ${farmName}`,
+  title: (a: AlarmView) => t("alerts.notification.title", { severity: t(`alarm.severity.${a.severity}`), text: a.message || a.code }),
+  body: (farmName: string) => t("alerts.notification.body", { farm: farmName }),
 } as const;
 
 /**

@@ -5,6 +5,7 @@
  * here runs on a timer. A 401 ends the session (the app shows the login page).
  */
 
+import { t } from "../i18n";
 import { auth } from "./auth";
 import type { Actuator, Alarm, AlarmSeverity, AlarmState, CommandState, DeviceState, EventLevel } from "./ws/messages";
 import type { CommandView } from "../store/farmState";
@@ -177,6 +178,34 @@ export class ApiError extends Error {
   }
 }
 
+/** The API's stable error codes (docs/api.md), plus `network` for a bridge out of reach. */
+export const API_ERROR_CODES = [
+  "unauthenticated",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "payload_too_large",
+  "invalid",
+  "rate_limited",
+  "store_unavailable",
+  "internal_error",
+  "network",
+] as const;
+
+/**
+ * An error as the user reads it, in the UI's language: a known API code by its catalogue
+ * entry (with the field it names, for `invalid`), an unknown one by the server's English
+ * message, anything else by its own message.
+ */
+export function errorText(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (!(API_ERROR_CODES as readonly string[]).includes(err.code)) return err.message;
+    const text = t(`error.${err.code}`);
+    return err.field ? t("error.withField", { text, field: err.field }) : text;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
 async function errorOf(res: Response): Promise<ApiError> {
   try {
     const body = (await res.json()) as { error?: { code?: string; message?: string; field?: string } };
@@ -200,7 +229,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   }
   if (res.status === 401) {
     const err = await errorOf(res);
-    auth.signOut(err.message || "session ended");
+    auth.signOut(errorText(err));
     throw err;
   }
   if (!res.ok) throw await errorOf(res);

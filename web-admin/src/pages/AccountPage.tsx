@@ -2,11 +2,13 @@
 
 import { useState } from "react";
 
+import { useI18n } from "../i18n";
 import { api } from "../lib/api";
 import { auth, useAuth } from "../lib/auth";
 import { MIN_PASSWORD_CHARS, passwordChangeError, passwordFormProblem } from "./passwordForm";
 
 export function AccountPage() {
+  const { t } = useI18n();
   const { session } = useAuth();
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
@@ -42,14 +44,14 @@ export function AccountPage() {
 
   return (
     <section>
-      <h1 className="page-title">Account</h1>
+      <h1 className="page-title">{t("account.title")}</h1>
       <div className="panel">
         <form className="form inline-form" onSubmit={(e) => void submit(e)} data-testid="password-form">
-          <h2>Change password</h2>
-          <p className="muted">Every other session of {session?.username ?? "yours"} is logged out.</p>
+          <h2>{t("account.change.title")}</h2>
+          <p className="muted">{t("account.change.hint", { user: session?.username ?? "" })}</p>
           <div className="form-grid">
             <label className="field">
-              <span>Current password</span>
+              <span>{t("account.current")}</span>
               <input
                 name="current-password"
                 type="password"
@@ -60,7 +62,7 @@ export function AccountPage() {
               />
             </label>
             <label className="field">
-              <span>New password ({MIN_PASSWORD_CHARS}+ characters)</span>
+              <span>{t("account.new", { min: MIN_PASSWORD_CHARS })}</span>
               <input
                 name="new-password"
                 type="password"
@@ -72,7 +74,7 @@ export function AccountPage() {
               />
             </label>
             <label className="field">
-              <span>New password again</span>
+              <span>{t("account.confirm")}</span>
               <input
                 name="confirm-password"
                 type="password"
@@ -88,9 +90,9 @@ export function AccountPage() {
               {error}
             </p>
           )}
-          {done && <p className="notice">Password changed. Your other sessions were logged out.</p>}
+          {done && <p className="notice">{t("account.done")}</p>}
           <button type="submit" className="btn btn-primary" disabled={busy}>
-            {busy ? "Changing…" : "Change password"}
+            {busy ? t("account.changing") : t("account.change.submit")}
           </button>
         </form>
       </div>

@@ -15,7 +15,9 @@ import { DevicePanel } from "../components/DevicePanel";
 import { EventLog } from "../components/EventLog";
 import { FarmUnavailable } from "../components/FarmUnavailable";
 import { SensorTile } from "../components/SensorTile";
-import { formatClock, useNow } from "../lib/format";
+import { errorText } from "../lib/api";
+import { useI18n } from "../i18n";
+import { formatClock, formatNumber, useNow } from "../lib/format";
 import { isLive } from "../lib/ws/client";
 import { useWebSocket } from "../lib/ws/useWebSocket";
 import { liveStore, useFarm } from "../store";
@@ -23,7 +25,16 @@ import { unavailableReason } from "../store/access";
 import { roleOn, useDirectory } from "../store/directory";
 import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory } from "./history";
 
+/** A history range's button label, "1 h" / "1시간", from its length. */
+function rangeLabel(ms: number): string {
+  const h = ms / 3_600_000;
+  return h < 48
+    ? formatNumber(h, { style: "unit", unit: "hour", unitDisplay: "narrow" })
+    : formatNumber(h / 24, { style: "unit", unit: "day", unitDisplay: "narrow" });
+}
+
 export function FarmPage() {
+  const { t } = useI18n();
   const farmId = Number(useParams().farmId);
   const { farms, me } = useDirectory();
   const info = farms.find((f) => f.id === farmId);
@@ -51,7 +62,7 @@ export function FarmPage() {
   useEffect(() => {
     if (!sensorIds) return;
     for (const id of sensorIds.split(",")) {
-      loadHistory(Number(id), RANGES[0] as Range, true).catch((err: unknown) => setHistoryError(String(err)));
+      loadHistory(Number(id), RANGES[0] as Range, true).catch((err: unknown) => setHistoryError(errorText(err)));
     }
   }, [sensorIds]);
 
@@ -60,7 +71,7 @@ export function FarmPage() {
       setRange(r);
       if (chosen) {
         setHistoryError(null);
-        loadHistory(chosen.id, r).catch((err: unknown) => setHistoryError(String(err)));
+        loadHistory(chosen.id, r).catch((err: unknown) => setHistoryError(errorText(err)));
       }
     },
     [chosen],
@@ -71,7 +82,7 @@ export function FarmPage() {
     setRange(RANGES[0] as Range);
   }, []);
 
-  if (!Number.isFinite(farmId)) return <p className="error">No such farm.</p>;
+  if (!Number.isFinite(farmId)) return <p className="error">{t("farm.notFound")}</p>;
   const unavailable = unavailableReason(farm);
   if (unavailable) return <FarmUnavailable farmId={farmId} reason={unavailable} />;
   const lastUpdate = liveStore.lastReceipt(farmId);
@@ -82,24 +93,24 @@ export function FarmPage() {
       <div className="page-head">
         <div>
           <Link to="/" className="crumb">
-            ← Farms
+            {t("farm.back")}
           </Link>
-          <h1 className="page-title">{info?.title || info?.name || `Farm ${farmId}`}</h1>
+          <h1 className="page-title">{info?.title || info?.name || t("farm.fallbackTitle", { id: farmId })}</h1>
         </div>
         <div className="page-meta">
           {stale ? (
             <span className="stale-note" data-testid="stale-note">
-              Stale — last update {formatClock(lastUpdate)}
+              {t("farm.staleNote", { time: formatClock(lastUpdate) })}
             </span>
           ) : (
-            <span className="live-note">Live · seq {farm.seq}</span>
+            <span className="live-note">{t("farm.liveNote", { seq: farm.seq })}</span>
           )}
         </div>
       </div>
 
       <AlarmBanner farmId={farmId} farm={farm} canAcknowledge={canOperate} />
 
-      {!farm?.hasSnapshot && <p className="muted">Waiting for the farm's live data…</p>}
+      {!farm?.hasSnapshot && <p className="muted">{t("farm.waiting")}</p>}
 
       <div className="tiles" data-testid="tiles">
         {sensors.map((s) => (
@@ -122,7 +133,7 @@ export function FarmPage() {
             <h2>
               {chosen.name.replace(/_/g, " ")} <span className="muted">{chosen.unit}</span>
             </h2>
-            <div className="btn-group" role="group" aria-label="History range">
+            <div className="btn-group" role="group" aria-label={t("farm.historyRange")}>
               {RANGES.map((r) => (
                 <button
                   key={r.label}
@@ -131,19 +142,19 @@ export function FarmPage() {
                   onClick={() => pickRange(r)}
                   data-testid={`range-${r.label.replace(" ", "")}`}
                 >
-                  {r.label}
+                  {rangeLabel(r.ms)}
                 </button>
               ))}
             </div>
           </div>
-          {historyError && <p className="error">Cannot load the history: {historyError}</p>}
+          {historyError && <p className="error">{t("farm.historyFailed", { error: historyError })}</p>}
           <Chart sensorId={chosen.id} label={chosen.name} unit={chosen.unit} rangeMs={range.ms} stale={stale} />
         </div>
       )}
 
       <div className="panel" data-testid="alarms-panel">
         <div className="panel-head">
-          <h2>Alarms</h2>
+          <h2>{t("farm.section.alarms")}</h2>
           <AlarmAlertSettings />
         </div>
         <AlarmList farmId={farmId} farm={farm} />
@@ -152,13 +163,13 @@ export function FarmPage() {
       <div className="columns">
         <div className="panel">
           <div className="panel-head">
-            <h2>Devices</h2>
+            <h2>{t("farm.section.devices")}</h2>
           </div>
           <DevicePanel farmId={farmId} devices={devices} commands={commands} canOperate={canOperate} stale={stale} now={now} />
         </div>
         <div className="panel">
           <div className="panel-head">
-            <h2>Events</h2>
+            <h2>{t("farm.section.events")}</h2>
           </div>
           <EventLog events={farm?.events ?? []} devices={farm?.devices ?? {}} />
         </div>

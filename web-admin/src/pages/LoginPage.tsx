@@ -3,10 +3,13 @@
 import { useState } from "react";
 import { useNavigate, useSearchParams } from "react-router-dom";
 
-import { ApiError, api } from "../lib/api";
+import { LanguageSwitch } from "../components/LanguageSwitch";
+import { useI18n } from "../i18n";
+import { ApiError, api, errorText } from "../lib/api";
 import { auth, useAuth } from "../lib/auth";
 
 export function LoginPage() {
+  const { t } = useI18n();
   const { endedBecause } = useAuth();
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
@@ -25,9 +28,9 @@ export function LoginPage() {
       const next = params.get("next");
       void navigate(next?.startsWith("/") ? next : "/", { replace: true });
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) setError("Wrong user name or password.");
-      else if (err instanceof ApiError && err.status === 429) setError("Too many attempts: wait a minute and try again.");
-      else setError(err instanceof Error ? err.message : String(err));
+      if (err instanceof ApiError && err.status === 401) setError(t("login.wrong"));
+      else if (err instanceof ApiError && err.status === 429) setError(t("login.tooMany"));
+      else setError(errorText(err));
     } finally {
       setBusy(false);
     }
@@ -41,12 +44,13 @@ export function LoginPage() {
             ◉
           </span>{" "}
           Farm Bridge
+          <LanguageSwitch />
         </div>
-        <h1>Sign in</h1>
-        <p className="muted">The live dashboard of your farms.</p>
+        <h1>{t("login.title")}</h1>
+        <p className="muted">{t("login.tagline")}</p>
         {endedBecause && !error && <p className="notice">{endedBecause}</p>}
         <label className="field">
-          <span>User name</span>
+          <span>{t("login.username")}</span>
           <input
             name="username"
             autoComplete="username"
@@ -57,7 +61,7 @@ export function LoginPage() {
           />
         </label>
         <label className="field">
-          <span>Password</span>
+          <span>{t("login.password")}</span>
           <input
             name="password"
             type="password"
@@ -73,7 +77,7 @@ export function LoginPage() {
           </p>
         )}
         <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
-          {busy ? "Signing in…" : "Sign in"}
+          {busy ? t("login.signingIn") : t("login.submit")}
         </button>
       </form>
     </div>

@@ -3,6 +3,7 @@
 import { useEffect } from "react";
 import { Link } from "react-router-dom";
 
+import { t, useI18n } from "../i18n";
 import { formatAgo, useNow } from "../lib/format";
 import { isLive } from "../lib/ws/client";
 import { useWebSocket } from "../lib/ws/useWebSocket";
@@ -14,6 +15,7 @@ import { countHealth } from "../store/health";
 import { loadEventsOnce } from "./history";
 
 export function OverviewPage() {
+  const { t } = useI18n();
   const { farms, loading, error } = useDirectory();
   const live = useFarms();
   const { status } = useWebSocket();
@@ -25,12 +27,12 @@ export function OverviewPage() {
     for (const f of farms) loadEventsOnce(f.id);
   }, [farms]);
 
-  if (error) return <p className="error">Cannot load the farms: {error}</p>;
-  if (loading && farms.length === 0) return <p className="muted">Loading farms…</p>;
+  if (error) return <p className="error">{t("overview.failed", { error })}</p>;
+  if (loading && farms.length === 0) return <p className="muted">{t("overview.loading")}</p>;
   return (
     <section>
-      <h1 className="page-title">Farms</h1>
-      {farms.length === 0 && <p className="muted">You have no role on any farm yet. Ask an administrator.</p>}
+      <h1 className="page-title">{t("overview.title")}</h1>
+      {farms.length === 0 && <p className="muted">{t("overview.noFarms")}</p>}
       <div className="farm-grid">
         {farms.map((f) => (
           <FarmCard key={f.id} id={f.id} name={f.name} title={f.title} state={live[f.id]} stale={stale} now={now} />
@@ -55,6 +57,7 @@ function FarmCard({
   stale: boolean;
   now: number;
 }) {
+  useI18n();
   const devices = state ? Object.values(state.devices) : [];
   // Health from last-seen where no status was reported; error and maintenance count apart.
   const health = countHealth(devices, now);
@@ -77,43 +80,43 @@ function FarmCard({
         <AlarmCountBadge counts={counts} />
       </div>
       {waiting ? (
-        <p className="muted">Waiting for live data…</p>
+        <p className="muted">{t("overview.waiting")}</p>
       ) : (
         <dl className="farm-stats">
           <div>
-            <dt>Online</dt>
+            <dt>{t("overview.online")}</dt>
             <dd className="ok" data-testid="devices-online">
               {health.online}
             </dd>
           </div>
           <div>
-            <dt>Offline</dt>
+            <dt>{t("overview.offline")}</dt>
             <dd className={health.offline ? "bad" : ""} data-testid="devices-offline">
               {health.offline}
             </dd>
           </div>
           {health.unknown > 0 && (
             <div>
-              <dt>Unknown</dt>
-              <dd className="muted" data-testid="devices-unknown" title="Never seen since it was added">
+              <dt>{t("overview.unknown")}</dt>
+              <dd className="muted" data-testid="devices-unknown" title={t("overview.unknown.title")}>
                 {health.unknown}
               </dd>
             </div>
           )}
           {health.other > 0 && (
             <div>
-              <dt>Error / maint.</dt>
+              <dt>{t("overview.other")}</dt>
               <dd className="warn" data-testid="devices-other">
                 {health.other}
               </dd>
             </div>
           )}
           <div>
-            <dt>Warnings</dt>
+            <dt>{t("overview.warnings")}</dt>
             <dd className={warnings ? "warn" : ""}>{warnings}</dd>
           </div>
           <div>
-            <dt>Last reading</dt>
+            <dt>{t("overview.lastReading")}</dt>
             <dd data-testid="last-reading">{formatAgo(state.lastReadingMs, now)}</dd>
           </div>
         </dl>
@@ -123,24 +126,25 @@ function FarmCard({
           ⚠ {a.message || a.code}
         </p>
       ))}
-      {stale && <span className="stale-tag">stale</span>}
+      {stale && <span className="stale-tag">{t("common.stale")}</span>}
     </Link>
   );
 }
 
 const COUNT_TEXT = {
-  alarms: (n: number) => `${n} alarm${n === 1 ? "" : "s"}`,
-  critical: (n: number) => `${n} critical`,
-  none: "no alarms",
-  acknowledgedOnly: (n: number) => `${n} acknowledged`,
+  alarms: (n: number) => t("overview.count.alarms", { count: n }),
+  critical: (n: number) => t("overview.count.critical", { count: n }),
+  none: () => t("overview.count.none"),
+  acknowledgedOnly: (n: number) => t("overview.count.acknowledged", { count: n }),
 } as const;
 
 /** Open, unacknowledged alarms of a farm; red when any is critical, amber for warnings only. */
 function AlarmCountBadge({ counts }: { counts: { unacknowledged: number; critical: number; open: number } }) {
+  useI18n();
   if (counts.unacknowledged === 0) {
     return (
       <span className="badge badge-ok" data-testid="no-alarms">
-        {counts.open ? COUNT_TEXT.acknowledgedOnly(counts.open) : COUNT_TEXT.none}
+        {counts.open ? COUNT_TEXT.acknowledgedOnly(counts.open) : COUNT_TEXT.none()}
       </span>
     );
   }

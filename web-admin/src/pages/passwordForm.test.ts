@@ -38,8 +38,11 @@ describe("passwordChangeError", () => {
     expect(passwordChangeError(new ApiError(429, "rate_limited", "too many failed logins"))).toMatch(/wait/);
   });
 
-  it("passes other messages through", () => {
-    expect(passwordChangeError(new ApiError(422, "invalid", "new_password: too short"))).toBe("new_password: too short");
+  it("says other API errors by their code, and passes unknown codes and other errors through", () => {
+    expect(passwordChangeError(new ApiError(422, "invalid", "new_password: too short", "new_password"))).toBe(
+      "Some input is not valid. (new_password)",
+    );
+    expect(passwordChangeError(new ApiError(418, "teapot", "short and stout"))).toBe("short and stout");
     expect(passwordChangeError(new Error("boom"))).toBe("boom");
   });
 });

@@ -1,6 +1,7 @@
 /** The password change form's rules, apart from React so they are tested on their own. */
 
-import { ApiError } from "../lib/api";
+import { t } from "../i18n";
+import { ApiError, errorText } from "../lib/api";
 
 /** The bridge's own minimum (service/security.py MIN_PASSWORD_CHARS). */
 export const MIN_PASSWORD_CHARS = 8;
@@ -13,19 +14,18 @@ export interface PasswordForm {
 
 /** Why the form cannot be sent yet, or null when it can. */
 export function passwordFormProblem(form: PasswordForm): string | null {
-  if (!form.current) return "Enter your current password.";
-  if (form.next.length < MIN_PASSWORD_CHARS) return `The new password needs at least ${MIN_PASSWORD_CHARS} characters.`;
-  if (form.next !== form.confirm) return "The two new passwords differ.";
-  if (form.next === form.current) return "The new password is the current one.";
+  if (!form.current) return t("password.problem.current");
+  if (form.next.length < MIN_PASSWORD_CHARS) return t("password.problem.short", { min: MIN_PASSWORD_CHARS });
+  if (form.next !== form.confirm) return t("password.problem.differ");
+  if (form.next === form.current) return t("password.problem.same");
   return null;
 }
 
 /** What to tell the user when the bridge refused the change. */
 export function passwordChangeError(err: unknown): string {
   if (err instanceof ApiError) {
-    if (err.status === 403) return "The current password is wrong.";
-    if (err.status === 429) return "Too many wrong passwords: wait a little and try again.";
-    return err.message;
+    if (err.status === 403) return t("password.error.wrong");
+    if (err.status === 429) return t("password.error.tooMany");
   }
-  return err instanceof Error ? err.message : String(err);
+  return errorText(err);
 }

@@ -2,13 +2,14 @@
 
 import { useCallback, useEffect, useId, useMemo, useState } from "react";
 
-import { type AlarmRule, type AlarmRuleAuditEntry, type AlarmRuleKind, ApiError, api } from "../../lib/api";
-import { formatDateTime } from "../../lib/format";
+import { t, useI18n } from "../../i18n";
+import { type AlarmRule, type AlarmRuleAuditEntry, type AlarmRuleKind, ApiError, api, errorText } from "../../lib/api";
+import { formatDateTime, formatNumber, formatSeconds } from "../../lib/format";
 import type { AlarmSeverity } from "../../lib/ws/messages";
 import { useFarm } from "../../store";
 import { roleOn, useDirectory } from "../../store/directory";
 import type { FarmState } from "../../store/farmState";
-import { SEVERITY_LABEL } from "../../components/alarmLabels";
+import { severityLabel } from "../../components/alarmLabels";
 import { useAdminFarm } from "./adminFarm";
 import { FarmPicker } from "./FarmPicker";
 import {
@@ -24,57 +25,76 @@ import {
   rulesOf,
 } from "./ruleForm";
 
-const TEXT = {
-  title: "Alarm rules",
-  notAdmin: "You are not an administrator of any farm.",
-  none: "No rules yet.",
-  columns: ["Name", "Kind", "Severity", "Watches", "Condition", "Enabled", ""],
-  enable: "Enable",
-  disable: "Disable",
-  remove: "Delete",
-  confirmDelete: (name: string) => `Delete the rule ${name}? Its open alarms stay until acknowledged.`,
-  create: "Add a rule",
-  createButton: "Create rule",
-  creating: "Creating…",
-  created: (name: string) => `Rule ${name} created.`,
-  audit: "Changes to the rules",
-  auditNone: "No changes yet.",
-  auditColumns: ["When", "Who", "What", "Rule", "Changed"],
-  everySensorNamed: (name: string) => `every sensor named ${name}`,
-  everyDevice: "every device",
-  noSensor: "choose a sensor",
-  field: {
-    name: "Name",
-    kind: "Kind",
-    severity: "Severity",
-    sensor: "Sensor",
-    deviceId: "Device",
-    threshold: "Threshold",
-    clearThreshold: "Clears at (hysteresis; blank = threshold)",
-    forS: "For at least (s)",
-    message: "Message (optional)",
-    enabled: "Enabled",
-  } satisfies Record<RuleField, string>,
-  kinds: {
-    above: "above a threshold",
-    below: "below a threshold",
-    no_data: "no data from a device",
-    offline: "device offline",
-    command_failed: "command failed or timed out",
-  } satisfies Record<AlarmRuleKind, string>,
-  condition: (r: AlarmRule) =>
-    isThresholdKind(r.kind)
-      ? `${r.kind} ${String(r.threshold)}${r.clear_threshold !== null && r.clear_threshold !== undefined ? ` (clears at ${String(r.clear_threshold)})` : ""}${r.for_s ? ` for ${String(r.for_s)} s` : ""}`
-      : r.for_s
-        ? `for ${String(r.for_s)} s`
-        : "at once",
-} as const;
-
-function errorText(err: unknown): string {
-  return err instanceof ApiError ? err.message : String(err);
+/** The page's words in the UI's language; read on each render, so a switch applies at once. */
+function pageText() {
+  return {
+    title: t("rules.title"),
+    notAdmin: t("admin.notAdmin"),
+    none: t("rules.none"),
+    columns: [
+      t("rules.col.name"),
+      t("rules.col.kind"),
+      t("rules.col.severity"),
+      t("rules.col.watches"),
+      t("rules.col.condition"),
+      t("rules.col.enabled"),
+      "",
+    ],
+    enable: t("rules.enable"),
+    disable: t("rules.disable"),
+    remove: t("common.delete"),
+    confirmDelete: (name: string) => t("rules.confirmDelete", { name }),
+    create: t("rules.create"),
+    createButton: t("rules.createButton"),
+    creating: t("rules.creating"),
+    created: (name: string) => t("rules.created", { name }),
+    audit: t("rules.audit"),
+    auditNone: t("rules.auditNone"),
+    auditColumns: [t("rules.audit.when"), t("rules.audit.who"), t("rules.audit.what"), t("rules.audit.rule"), t("rules.audit.changed")],
+    everySensorNamed: (name: string) => t("rules.everySensorNamed", { name }),
+    everyDevice: t("rules.everyDevice"),
+    noSensor: t("rules.noSensor"),
+    field: {
+      name: t("rules.field.name"),
+      kind: t("rules.field.kind"),
+      severity: t("rules.field.severity"),
+      sensor: t("rules.field.sensor"),
+      deviceId: t("rules.field.deviceId"),
+      threshold: t("rules.field.threshold"),
+      clearThreshold: t("rules.field.clearThreshold"),
+      forS: t("rules.field.forS"),
+      message: t("rules.field.message"),
+      enabled: t("rules.field.enabled"),
+    } satisfies Record<RuleField, string>,
+    kinds: {
+      above: t("rules.kind.above"),
+      below: t("rules.kind.below"),
+      no_data: t("rules.kind.no_data"),
+      offline: t("rules.kind.offline"),
+      command_failed: t("rules.kind.command_failed"),
+    } satisfies Record<AlarmRuleKind, string>,
+    condition: (r: AlarmRule) => {
+      const forS = r.for_s ? t("rules.condition.for", { seconds: formatSeconds(r.for_s) }) : "";
+      if (!isThresholdKind(r.kind)) return forS || t("rules.condition.atOnce");
+      const clears =
+        r.clear_threshold !== null && r.clear_threshold !== undefined
+          ? t("rules.condition.clears", { value: formatNumber(r.clear_threshold) })
+          : "";
+      const head = t(`rules.condition.${r.kind}`, { value: formatNumber(r.threshold ?? Number.NaN) });
+      return [head, clears, forS].filter(Boolean).join(" ");
+    },
+    fieldError: (detail: string) => t("rules.fieldError", { detail }),
+    action: (action: string) => t(`rules.audit.action.${action}`, { defaultValue: action }),
+    sensorId: (id: unknown) => t("rules.sensorId", { id: String(id) }),
+    deviceId: (id: number) => t("alarm.source.device", { id }),
+    yes: t("common.yes"),
+    no: t("common.no"),
+  } as const;
 }
 
 export function AlarmRulesPage() {
+  useI18n();
+  const TEXT = pageText();
   const { me, farms } = useDirectory();
   const adminFarms = farms.filter((f) => roleOn(me, f.id) === "admin");
   const [farmId, setFarmId] = useAdminFarm(adminFarms);
@@ -147,11 +167,11 @@ export function AlarmRulesPage() {
                   </td>
                   <td>{TEXT.kinds[r.kind]}</td>
                   <td>
-                    <span className={`sev sev-${r.severity}`}>{SEVERITY_LABEL[r.severity]}</span>
+                    <span className={`sev sev-${r.severity}`}>{severityLabel(r.severity)}</span>
                   </td>
-                  <td>{watches(r, live)}</td>
+                  <td>{watches(r, live, TEXT)}</td>
                   <td>{TEXT.condition(r)}</td>
-                  <td>{r.enabled ? "yes" : "no"}</td>
+                  <td>{r.enabled ? TEXT.yes : TEXT.no}</td>
                   <td className="actions">
                     <button type="button" className="btn btn-small" onClick={() => void setEnabled(r, !r.enabled)}>
                       {r.enabled ? TEXT.disable : TEXT.enable}
@@ -184,18 +204,20 @@ export function AlarmRulesPage() {
   );
 }
 
-function watches(r: AlarmRule, farm: FarmState | undefined): string {
+function watches(r: AlarmRule, farm: FarmState | undefined, TEXT: ReturnType<typeof pageText>): string {
   if (isThresholdKind(r.kind)) {
     if (r.sensor_name) return TEXT.everySensorNamed(r.sensor_name);
     const sensor = r.sensor_id !== null && r.sensor_id !== undefined ? farm?.sensors[r.sensor_id] : undefined;
     const device = sensor ? farm?.devices[sensor.deviceId] : undefined;
-    return sensor ? `${device?.name ?? ""} · ${sensor.name}` : `sensor ${String(r.sensor_id)}`;
+    return sensor ? `${device?.name ?? ""} · ${sensor.name}` : TEXT.sensorId(r.sensor_id);
   }
   if (r.device_id === null || r.device_id === undefined) return TEXT.everyDevice;
-  return farm?.devices[r.device_id]?.name ?? `device ${r.device_id}`;
+  return farm?.devices[r.device_id]?.name ?? TEXT.deviceId(r.device_id);
 }
 
 function CreateRule({ farmId, farm, onCreated }: { farmId: number; farm: FarmState | undefined; onCreated: () => void }) {
+  useI18n();
+  const TEXT = pageText();
   const [form, setForm] = useState<RuleForm>(EMPTY_RULE_FORM);
   const [fieldError, setFieldError] = useState<{ field: RuleField; message: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -226,7 +248,7 @@ function CreateRule({ farmId, farm, onCreated }: { farmId: number; farm: FarmSta
       onCreated();
     } catch (err) {
       const field = formFieldOf(err);
-      if (field && err instanceof ApiError) setFieldError({ field, message: fieldMessage(err) });
+      if (field && err instanceof ApiError) setFieldError({ field, message: TEXT.fieldError(fieldMessage(err)) });
       else setError(errorText(err));
     } finally {
       setBusy(false);
@@ -257,7 +279,7 @@ function CreateRule({ farmId, farm, onCreated }: { farmId: number; farm: FarmSta
       <h2>{TEXT.create}</h2>
       <div className="rule-form">
         {row("name", (p) => (
-          <input {...p} name="name" value={form.name} onChange={(e) => set("name", e.target.value)} placeholder="Frost risk" />
+          <input {...p} name="name" value={form.name} onChange={(e) => set("name", e.target.value)} placeholder={t("rules.field.namePlaceholder")} />
         ))}
         {row("kind", (p) => (
           <select {...p} name="kind" value={form.kind} onChange={(e) => set("kind", e.target.value as AlarmRuleKind)}>
@@ -270,8 +292,8 @@ function CreateRule({ farmId, farm, onCreated }: { farmId: number; farm: FarmSta
         ))}
         {row("severity", (p) => (
           <select {...p} name="severity" value={form.severity} onChange={(e) => set("severity", e.target.value as AlarmSeverity)}>
-            <option value="warning">{SEVERITY_LABEL.warning}</option>
-            <option value="critical">{SEVERITY_LABEL.critical}</option>
+            <option value="warning">{severityLabel("warning")}</option>
+            <option value="critical">{severityLabel("critical")}</option>
           </select>
         ))}
         {threshold
@@ -344,6 +366,8 @@ function CreateRule({ farmId, farm, onCreated }: { farmId: number; farm: FarmSta
 }
 
 function AuditTable({ entries }: { entries: readonly AlarmRuleAuditEntry[] }) {
+  useI18n();
+  const TEXT = pageText();
   if (entries.length === 0) return <p className="muted">{TEXT.auditNone}</p>;
   return (
     <div className="table-wrap">
@@ -360,7 +384,7 @@ function AuditTable({ entries }: { entries: readonly AlarmRuleAuditEntry[] }) {
             <tr key={`${e.at}-${e.rule}-${i}`}>
               <td>{formatDateTime(e.at)}</td>
               <td>{String(e.user ?? "")}</td>
-              <td>{e.action}</td>
+              <td>{TEXT.action(e.action)}</td>
               <td>{String(e.after?.name ?? e.before?.name ?? e.rule)}</td>
               <td>{auditChanges(e.before as Record<string, unknown> | null, e.after as Record<string, unknown> | null)}</td>
             </tr>

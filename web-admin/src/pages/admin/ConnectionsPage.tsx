@@ -2,25 +2,28 @@
 
 import { useCallback, useEffect, useState } from "react";
 
-import { ApiError, type LiveConnection, api } from "../../lib/api";
-import { formatAgo, formatClock, useNow } from "../../lib/format";
+import { useI18n } from "../../i18n";
+import { type LiveConnection, api, errorText } from "../../lib/api";
+import { formatAgo, formatClock, formatNumber, useNow } from "../../lib/format";
 import { useWebSocket } from "../../lib/ws/useWebSocket";
 import { useDirectory } from "../../store/directory";
 
 function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  const one = { minimumFractionDigits: 1, maximumFractionDigits: 1 };
+  if (n < 1024) return `${formatNumber(n)} B`;
+  if (n < 1024 * 1024) return `${formatNumber(n / 1024, one)} KiB`;
+  return `${formatNumber(n / 1024 / 1024, one)} MiB`;
 }
 
 export function ConnectionsPage() {
+  const { t } = useI18n();
   const [rows, setRows] = useState<LiveConnection[]>([]);
   const [loadedAt, setLoadedAt] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const { status } = useWebSocket();
   const { farms } = useDirectory();
   const now = useNow(1000);
-  const farmName = (id: number): string => farms.find((f) => f.id === id)?.name ?? `farm ${id}`;
+  const farmName = (id: number): string => farms.find((f) => f.id === id)?.name ?? t("admin.connections.farmId", { id });
 
   const load = useCallback(() => {
     api
@@ -30,18 +33,18 @@ export function ConnectionsPage() {
         setRows(r);
         setLoadedAt(Date.now());
       })
-      .catch((err: unknown) => setError(err instanceof ApiError ? err.message : String(err)));
+      .catch((err: unknown) => setError(errorText(err)));
   }, []);
   useEffect(load, [load]);
 
   return (
     <section>
       <div className="page-head">
-        <h1 className="page-title">Live connections</h1>
+        <h1 className="page-title">{t("admin.connections.title")}</h1>
         <div className="row">
-          <span className="muted">as of {formatClock(loadedAt)}</span>
+          <span className="muted">{t("admin.connections.asOf", { time: formatClock(loadedAt) })}</span>
           <button type="button" className="btn" onClick={load}>
-            Refresh
+            {t("admin.connections.refresh")}
           </button>
         </div>
       </div>
@@ -50,15 +53,15 @@ export function ConnectionsPage() {
         <table className="table" data-testid="connections-table">
           <thead>
             <tr>
-              <th>Id</th>
-              <th>User</th>
-              <th>Remote</th>
-              <th>Farms</th>
-              <th>Connected</th>
-              <th className="num">In</th>
-              <th className="num">Out</th>
-              <th className="num">Sent</th>
-              <th className="num">Queue</th>
+              <th>{t("admin.connections.col.id")}</th>
+              <th>{t("admin.connections.col.user")}</th>
+              <th>{t("admin.connections.col.remote")}</th>
+              <th>{t("admin.connections.col.farms")}</th>
+              <th>{t("admin.connections.col.connected")}</th>
+              <th className="num">{t("admin.connections.col.in")}</th>
+              <th className="num">{t("admin.connections.col.out")}</th>
+              <th className="num">{t("admin.connections.col.sent")}</th>
+              <th className="num">{t("admin.connections.col.queue")}</th>
             </tr>
           </thead>
           <tbody>
@@ -66,21 +69,21 @@ export function ConnectionsPage() {
               <tr key={c.id} className={c.id === status.connectionId ? "this-tab" : ""}>
                 <td>
                   {c.id}
-                  {c.id === status.connectionId && <span className="chip chip-accent">this tab</span>}
+                  {c.id === status.connectionId && <span className="chip chip-accent">{t("admin.connections.thisTab")}</span>}
                 </td>
                 <td>{c.user ?? "–"}</td>
                 <td>{c.remote}</td>
                 <td>
                   {c.farms.map((f) => (
-                    <span key={f} className="chip" title={`farm ${f}`}>
+                    <span key={f} className="chip" title={t("admin.connections.farmId", { id: f })}>
                       {farmName(f)}
-                      {c.mode[String(f)] === "latest" ? " (latest)" : ""}
+                      {c.mode[String(f)] === "latest" ? ` (${t("admin.connections.latest")})` : ""}
                     </span>
                   ))}
                 </td>
                 <td>{formatAgo(c.connected_ms, now)}</td>
-                <td className="num">{c.messages_in}</td>
-                <td className="num">{c.messages_out}</td>
+                <td className="num">{formatNumber(c.messages_in)}</td>
+                <td className="num">{formatNumber(c.messages_out)}</td>
                 <td className="num">{bytes(c.bytes_out)}</td>
                 <td className="num">
                   {c.queue_depth} / {bytes(c.queue_bytes)}
@@ -90,7 +93,7 @@ export function ConnectionsPage() {
             {rows.length === 0 && (
               <tr>
                 <td colSpan={9} className="muted">
-                  No connections.
+                  {t("admin.connections.none")}
                 </td>
               </tr>
             )}

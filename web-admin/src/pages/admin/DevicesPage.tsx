@@ -2,7 +2,8 @@
 
 import { useCallback, useEffect, useState } from "react";
 
-import { ApiError, type Device, type DeviceKind, api, parseSensorSpecs } from "../../lib/api";
+import { useI18n } from "../../i18n";
+import { type Device, type DeviceKind, api, errorText, parseSensorSpecs } from "../../lib/api";
 import { formatAgo, useNow } from "../../lib/format";
 import { getStreamClient } from "../../lib/ws/useWebSocket";
 import { useFarm } from "../../store";
@@ -11,10 +12,11 @@ import { useAdminFarm } from "./adminFarm";
 import { FarmPicker } from "./FarmPicker";
 
 function message(err: unknown): string {
-  return err instanceof ApiError ? err.message : String(err);
+  return errorText(err);
 }
 
 export function DevicesPage() {
+  const { t } = useI18n();
   const { me, farms } = useDirectory();
   const adminFarms = farms.filter((f) => roleOn(me, f.id) === "admin");
   const [farmId, setFarmId] = useAdminFarm(adminFarms);
@@ -34,7 +36,7 @@ export function DevicesPage() {
   useEffect(load, [load]);
 
   const rotate = async (d: Device): Promise<void> => {
-    if (!window.confirm(`Issue a new key for ${d.name}? The old key stops working at once.`)) return;
+    if (!window.confirm(t("admin.devices.confirmRotate", { name: d.name }))) return;
     try {
       const { key } = await api.rotateKey(d.id);
       setShownKey({ device: d.name, key });
@@ -44,7 +46,7 @@ export function DevicesPage() {
   };
 
   const remove = async (d: Device): Promise<void> => {
-    if (!window.confirm(`Delete ${d.name} and all its data?`)) return;
+    if (!window.confirm(t("admin.devices.confirmDelete", { name: d.name }))) return;
     try {
       await api.deleteDevice(d.id);
       load();
@@ -53,11 +55,11 @@ export function DevicesPage() {
     }
   };
 
-  if (adminFarms.length === 0) return <p className="muted">You are not an administrator of any farm.</p>;
+  if (adminFarms.length === 0) return <p className="muted">{t("admin.notAdmin")}</p>;
   return (
     <section>
       <div className="page-head">
-        <h1 className="page-title">Devices</h1>
+        <h1 className="page-title">{t("admin.devices.title")}</h1>
         <FarmPicker farms={adminFarms} value={farmId} onChange={setFarmId} />
       </div>
       {error && (
@@ -68,15 +70,15 @@ export function DevicesPage() {
       {shownKey && (
         <div className="key-box" data-testid="device-key" role="alert">
           <p>
-            <strong>Key for {shownKey.device}</strong>: copy it now, it is shown this once.
+            <strong>{t("admin.devices.keyFor", { name: shownKey.device })}</strong>: {t("admin.devices.keyOnce")}
           </p>
           <code className="key">{shownKey.key}</code>
           <div className="row">
             <button type="button" className="btn btn-small" onClick={() => void (navigator.clipboard as Clipboard | undefined)?.writeText(shownKey.key)}>
-              Copy
+              {t("admin.devices.copy")}
             </button>
             <button type="button" className="btn btn-small btn-ghost" onClick={() => setShownKey(null)}>
-              I have saved it
+              {t("admin.devices.saved")}
             </button>
           </div>
         </div>
@@ -85,10 +87,10 @@ export function DevicesPage() {
         <table className="table">
           <thead>
             <tr>
-              <th>Name</th>
-              <th>Kind</th>
-              <th>Status</th>
-              <th>Last seen</th>
+              <th>{t("admin.devices.col.name")}</th>
+              <th>{t("admin.devices.col.kind")}</th>
+              <th>{t("admin.devices.col.status")}</th>
+              <th>{t("admin.devices.col.lastSeen")}</th>
               <th />
             </tr>
           </thead>
@@ -101,17 +103,17 @@ export function DevicesPage() {
                     <strong>{d.name}</strong>
                     <div className="muted">{d.title}</div>
                   </td>
-                  <td>{d.kind.replace("_", " ")}</td>
+                  <td>{t(`device.kind.${d.kind}`, { defaultValue: d.kind.replace("_", " ") })}</td>
                   <td>
-                    <span className={`badge badge-${status?.state ?? d.status.state}`}>{status?.state ?? d.status.state}</span>
+                    <span className={`badge badge-${status?.state ?? d.status.state}`}>{t(`device.state.${status?.state ?? d.status.state}`)}</span>
                   </td>
                   <td>{formatAgo(status?.lastSeenMs ?? d.last_seen_ms, now)}</td>
                   <td className="actions">
                     <button type="button" className="btn btn-small" onClick={() => void rotate(d)}>
-                      Rotate key
+                      {t("admin.devices.rotate")}
                     </button>
                     <button type="button" className="btn btn-small btn-danger" onClick={() => void remove(d)}>
-                      Delete
+                      {t("common.delete")}
                     </button>
                   </td>
                 </tr>
@@ -120,7 +122,7 @@ export function DevicesPage() {
             {devices.length === 0 && (
               <tr>
                 <td colSpan={5} className="muted">
-                  No devices.
+                  {t("admin.devices.none")}
                 </td>
               </tr>
             )}
@@ -143,6 +145,7 @@ export function DevicesPage() {
 }
 
 function CreateDevice({ farmId, onCreated }: { farmId: number; onCreated: (name: string, key: string) => void }) {
+  const { t } = useI18n();
   const [name, setName] = useState("");
   const [title, setTitle] = useState("");
   const [kind, setKind] = useState<DeviceKind>("sensor_node");
@@ -168,32 +171,32 @@ function CreateDevice({ farmId, onCreated }: { farmId: number; onCreated: (name:
 
   return (
     <form className="panel form" onSubmit={(e) => void submit(e)} data-testid="create-device">
-      <h2>Add a device</h2>
+      <h2>{t("admin.devices.add")}</h2>
       <div className="form-grid">
         <label className="field">
-          <span>Name</span>
+          <span>{t("admin.devices.col.name")}</span>
           <input value={name} onChange={(e) => setName(e.target.value)} required pattern="[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}" placeholder="climate-2" />
         </label>
         <label className="field">
-          <span>Title</span>
-          <input value={title} onChange={(e) => setTitle(e.target.value)} placeholder="Climate node, north bay" />
+          <span>{t("admin.devices.field.title")}</span>
+          <input value={title} onChange={(e) => setTitle(e.target.value)} placeholder={t("admin.devices.field.titlePlaceholder")} />
         </label>
         <label className="field">
-          <span>Kind</span>
+          <span>{t("admin.devices.col.kind")}</span>
           <select value={kind} onChange={(e) => setKind(e.target.value as DeviceKind)}>
-            <option value="sensor_node">sensor node</option>
-            <option value="actuator">actuator</option>
-            <option value="controller">controller</option>
+            <option value="sensor_node">{t("device.kind.sensor_node")}</option>
+            <option value="actuator">{t("device.kind.actuator")}</option>
+            <option value="controller">{t("device.kind.controller")}</option>
           </select>
         </label>
         <label className="field field-wide">
-          <span>Sensors (name:unit:min:max, one per line)</span>
+          <span>{t("admin.devices.field.sensors")}</span>
           <textarea value={sensors} onChange={(e) => setSensors(e.target.value)} rows={3} />
         </label>
       </div>
       {error && <p className="error">{error}</p>}
       <button type="submit" className="btn btn-primary" disabled={busy}>
-        Create device
+        {t("admin.devices.create")}
       </button>
     </form>
   );

@@ -2,7 +2,8 @@
 
 import { useCallback, useEffect, useState } from "react";
 
-import { ApiError, type Member, type Role, type User, api } from "../../lib/api";
+import { useI18n } from "../../i18n";
+import { type Member, type Role, type User, api, errorText } from "../../lib/api";
 import { formatDateTime } from "../../lib/format";
 import { roleOn, useDirectory } from "../../store/directory";
 import { useAdminFarm } from "./adminFarm";
@@ -11,10 +12,11 @@ import { FarmPicker } from "./FarmPicker";
 const ROLES: readonly Role[] = ["viewer", "operator", "admin"];
 
 function message(err: unknown): string {
-  return err instanceof ApiError ? err.message : String(err);
+  return errorText(err);
 }
 
 export function UsersPage() {
+  const { t } = useI18n();
   const { me, farms } = useDirectory();
   const isAdmin = me?.is_admin ?? false;
   const adminFarms = farms.filter((f) => roleOn(me, f.id) === "admin");
@@ -42,7 +44,7 @@ export function UsersPage() {
 
   return (
     <section>
-      <h1 className="page-title">Users and roles</h1>
+      <h1 className="page-title">{t("admin.users.title")}</h1>
       {error && (
         <p className="error" role="alert">
           {error}
@@ -50,13 +52,13 @@ export function UsersPage() {
       )}
       {isAdmin && (
         <div className="panel">
-          <h2>Users</h2>
+          <h2>{t("admin.users.users")}</h2>
           <table className="table" data-testid="users-table">
             <thead>
               <tr>
-                <th>User</th>
-                <th>Global admin</th>
-                <th>Created</th>
+                <th>{t("admin.users.col.user")}</th>
+                <th>{t("admin.users.col.globalAdmin")}</th>
+                <th>{t("admin.users.col.created")}</th>
                 <th />
               </tr>
             </thead>
@@ -66,26 +68,26 @@ export function UsersPage() {
                   <td>
                     <strong>{u.username}</strong>
                   </td>
-                  <td>{u.is_admin ? "yes" : "no"}</td>
+                  <td>{u.is_admin ? t("common.yes") : t("common.no")}</td>
                   <td>{formatDateTime(u.created_ms)}</td>
                   <td className="actions">
                     <button
                       type="button"
                       className="btn btn-small"
-                      title="End every session of this user"
+                      title={t("admin.users.revoke.title")}
                       onClick={() => void act(() => api.revokeTokens(u.id))}
                     >
-                      Log out everywhere
+                      {t("admin.users.revoke")}
                     </button>
                     {u.id !== me?.id && (
                       <button
                         type="button"
                         className="btn btn-small btn-danger"
                         onClick={() => {
-                          if (window.confirm(`Delete user ${u.username}?`)) void act(() => api.deleteUser(u.id));
+                          if (window.confirm(t("admin.users.confirmDelete", { name: u.username }))) void act(() => api.deleteUser(u.id));
                         }}
                       >
-                        Delete
+                        {t("common.delete")}
                       </button>
                     )}
                   </td>
@@ -102,6 +104,7 @@ export function UsersPage() {
 }
 
 function CreateUser({ onCreated }: { onCreated: () => void }) {
+  const { t } = useI18n();
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [admin, setAdmin] = useState(false);
@@ -121,29 +124,30 @@ function CreateUser({ onCreated }: { onCreated: () => void }) {
   };
   return (
     <form className="form inline-form" onSubmit={(e) => void submit(e)}>
-      <h3>Add a user</h3>
+      <h3>{t("admin.users.add")}</h3>
       <div className="form-grid">
         <label className="field">
-          <span>User name</span>
+          <span>{t("login.username")}</span>
           <input value={username} onChange={(e) => setUsername(e.target.value)} required autoComplete="off" />
         </label>
         <label className="field">
-          <span>Password (8+ characters)</span>
+          <span>{t("account.new.short", { min: 8 })}</span>
           <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} minLength={8} required autoComplete="new-password" />
         </label>
         <label className="field field-check">
-          <input type="checkbox" checked={admin} onChange={(e) => setAdmin(e.target.checked)} /> global admin
+          <input type="checkbox" checked={admin} onChange={(e) => setAdmin(e.target.checked)} /> {t("admin.users.globalAdmin")}
         </label>
       </div>
       {error && <p className="error">{error}</p>}
       <button type="submit" className="btn btn-primary">
-        Add user
+        {t("admin.users.addSubmit")}
       </button>
     </form>
   );
 }
 
 function Members({ users, farms, canListUsers }: { users: User[]; farms: ReturnType<typeof useDirectory>["farms"]; canListUsers: boolean }) {
+  const { t } = useI18n();
   const [farmId, setFarmId] = useAdminFarm(farms);
   const [members, setMembers] = useState<Member[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -168,20 +172,20 @@ function Members({ users, farms, canListUsers }: { users: User[]; farms: ReturnT
       setError(message(err));
     }
   };
-  const nameOf = (id: number): string => users.find((u) => u.id === id)?.username ?? `user ${id}`;
+  const nameOf = (id: number): string => users.find((u) => u.id === id)?.username ?? t("admin.users.userId", { id });
 
   return (
     <div className="panel">
       <div className="panel-head">
-        <h2>Farm roles</h2>
+        <h2>{t("admin.users.farmRoles")}</h2>
         <FarmPicker farms={farms} value={farmId} onChange={setFarmId} />
       </div>
       {error && <p className="error">{error}</p>}
       <table className="table" data-testid="members-table">
         <thead>
           <tr>
-            <th>User</th>
-            <th>Role</th>
+            <th>{t("admin.users.col.user")}</th>
+            <th>{t("admin.users.col.role")}</th>
             <th />
           </tr>
         </thead>
@@ -193,16 +197,18 @@ function Members({ users, farms, canListUsers }: { users: User[]; farms: ReturnT
                 <select
                   value={m.role}
                   onChange={(e) => void change(() => api.setRole(m.farm_id, m.user_id, e.target.value as Role))}
-                  aria-label={`role of ${nameOf(m.user_id)}`}
+                  aria-label={t("admin.users.roleOf", { name: nameOf(m.user_id) })}
                 >
                   {ROLES.map((r) => (
-                    <option key={r}>{r}</option>
+                    <option key={r} value={r}>
+                      {t(`role.${r}`)}
+                    </option>
                   ))}
                 </select>
               </td>
               <td className="actions">
                 <button type="button" className="btn btn-small btn-danger" onClick={() => void change(() => api.removeRole(m.farm_id, m.user_id))}>
-                  Remove
+                  {t("admin.users.remove")}
                 </button>
               </td>
             </tr>
@@ -217,8 +223,8 @@ function Members({ users, farms, canListUsers }: { users: User[]; farms: ReturnT
             if (newUser) void change(() => api.setRole(farmId, Number(newUser), newRole));
           }}
         >
-          <select value={newUser} onChange={(e) => setNewUser(e.target.value)} aria-label="user">
-            <option value="">choose a user…</option>
+          <select value={newUser} onChange={(e) => setNewUser(e.target.value)} aria-label={t("admin.users.col.user")}>
+            <option value="">{t("admin.users.chooseUser")}</option>
             {users
               .filter((u) => !members.some((m) => m.user_id === u.id))
               .map((u) => (
@@ -227,13 +233,15 @@ function Members({ users, farms, canListUsers }: { users: User[]; farms: ReturnT
                 </option>
               ))}
           </select>
-          <select value={newRole} onChange={(e) => setNewRole(e.target.value as Role)} aria-label="role">
+          <select value={newRole} onChange={(e) => setNewRole(e.target.value as Role)} aria-label={t("admin.users.col.role")}>
             {ROLES.map((r) => (
-              <option key={r}>{r}</option>
+              <option key={r} value={r}>
+                {t(`role.${r}`)}
+              </option>
             ))}
           </select>
           <button type="submit" className="btn">
-            Give role
+            {t("admin.users.giveRole")}
           </button>
         </form>
       )}
