@@ -10,7 +10,7 @@ import { Link, useParams } from "react-router-dom";
 import { AlarmAlertSettings } from "../components/AlarmAlertSettings";
 import { AlarmBanner } from "../components/AlarmBanner";
 import { AlarmList } from "../components/AlarmList";
-import { Chart } from "../components/Chart";
+import { Chart, type HistoryState } from "../components/Chart";
 import { DevicePanel } from "../components/DevicePanel";
 import { EventLog } from "../components/EventLog";
 import { FarmUnavailable } from "../components/FarmUnavailable";
@@ -21,7 +21,11 @@ import { useWebSocket } from "../lib/ws/useWebSocket";
 import { liveStore, useFarm } from "../store";
 import { unavailableReason } from "../store/access";
 import { roleOn, useDirectory } from "../store/directory";
-import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory } from "./history";
+import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory, rangeKey } from "./history";
+
+function intervalOf(intervalS: number | null | undefined): number | null {
+  return intervalS != null && intervalS > 0 ? intervalS * 1000 : null;
+}
 
 export function FarmPage() {
   const farmId = Number(useParams().farmId);
@@ -32,7 +36,8 @@ export function FarmPage() {
   const now = useNow(1000);
   const [selected, setSelected] = useState<number | null>(null);
   const [range, setRange] = useState<Range>(RANGES[0] as Range);
-  const [historyError, setHistoryError] = useState<string | null>(null);
+  // How the chart's loads went, by sensor and range; none yet: loading.
+  const [loads, setLoads] = useState<Record<string, { state: HistoryState; error?: string }>>({});
 
   const stale = !isLive(status) || !farm?.hasSnapshot;
   const sensors = useMemo(() => Object.values(farm?.sensors ?? {}).sort((a, b) => a.id - b.id), [farm?.sensors]);
@@ -47,23 +52,34 @@ export function FarmPage() {
     loadCommandsOnce(farmId);
   }, [farmId]);
 
-  // An hour of history per sensor once, for the sparklines and the chart's default range.
+  // An hour of history per sensor once, for the sparklines.
   useEffect(() => {
     if (!sensorIds) return;
     for (const id of sensorIds.split(",")) {
-      loadHistory(Number(id), RANGES[0] as Range, true).catch((err: unknown) => setHistoryError(String(err)));
+      loadHistory(Number(id), RANGES[0] as Range, true).catch(() => undefined); // the chart's load says why
     }
   }, [sensorIds]);
 
+  // The chosen sensor's history over the chosen range (a range loaded already is not fetched again).
+  const chosenId = chosen?.id;
+  const loadKey = chosenId === undefined ? "" : `${chosenId}/${rangeKey(range)}`;
+  useEffect(() => {
+    if (chosenId === undefined) return;
+    const key = `${chosenId}/${rangeKey(range)}`;
+    loadHistory(chosenId, range).then(
+      () => setLoads((prev) => ({ ...prev, [key]: { state: "ready" } })),
+      (err: unknown) => setLoads((prev) => ({ ...prev, [key]: { state: "error", error: String(err) } })),
+    );
+  }, [chosenId, range]);
+  const load = loads[loadKey] ?? { state: "loading" as const };
+
   const pickRange = useCallback(
     (r: Range) => {
+      if (rangeKey(r) === rangeKey(range)) return;
+      setLoads((prev) => ({ ...prev, [`${chosenId}/${rangeKey(r)}`]: { state: "loading" } })); // a failed load is tried again
       setRange(r);
-      if (chosen) {
-        setHistoryError(null);
-        loadHistory(chosen.id, r).catch((err: unknown) => setHistoryError(String(err)));
-      }
     },
-    [chosen],
+    [chosenId, range],
   );
 
   const pickSensor = useCallback((id: number) => {
@@ -136,8 +152,17 @@ export function FarmPage() {
               ))}
             </div>
           </div>
-          {historyError && <p className="error">Cannot load the history: {historyError}</p>}
-          <Chart sensorId={chosen.id} label={chosen.name} unit={chosen.unit} rangeMs={range.ms} stale={stale} />
+          {load.state === "error" && <p className="error">Cannot load the history: {load.error}</p>}
+          <Chart
+            sensorId={chosen.id}
+            label={chosen.name}
+            unit={chosen.unit}
+            rangeMs={range.ms}
+            endMs={range.endMs}
+            intervalMs={intervalOf(farm?.devices[chosen.deviceId]?.intervalS)}
+            history={load.state}
+            stale={stale}
+          />
         </div>
       )}
 
