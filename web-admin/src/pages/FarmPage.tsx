@@ -11,6 +11,7 @@ import { AlarmAlertSettings } from "../components/AlarmAlertSettings";
 import { AlarmBanner } from "../components/AlarmBanner";
 import { AlarmList } from "../components/AlarmList";
 import { Chart, type HistoryState } from "../components/Chart";
+import { CustomRange } from "../components/CustomRange";
 import { DevicePanel } from "../components/DevicePanel";
 import { EventLog } from "../components/EventLog";
 import { FarmUnavailable } from "../components/FarmUnavailable";
@@ -151,6 +152,7 @@ export function FarmPage() {
                 </button>
               ))}
             </div>
+            <CustomRange key={chosen.id} range={range} onPick={pickRange} />
           </div>
           {load.state === "error" && <p className="error">Cannot load the history: {load.error}</p>}
           <Chart

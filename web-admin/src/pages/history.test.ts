@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { BUCKET_SIZES_S, MAX_CHART_BUCKETS, RANGES, bucketQuery, bucketSizeS } from "./history";
+import { BUCKET_SIZES_S, MAX_CHART_BUCKETS, RANGES, bucketQuery, bucketSizeS, customRange, localInput } from "./history";
 
 const MIN_MS = 60_000;
 const HOUR_MS = 60 * MIN_MS;
@@ -47,5 +47,27 @@ describe("bucketQuery", () => {
     expect(q.startMs % (q.bucketS * 1000)).toBe(0);
     expect(q.endMs).toBe(Date.UTC(2026, 5, 1, 14, 0));
     expect(q.startMs).toBeLessThanOrEqual(end - 30 * DAY_MS);
+  });
+});
+
+describe("customRange", () => {
+  it("spans from `from` to `to`, ending at `to`", () => {
+    const r = customRange("2026-06-01T08:00", "2026-06-03T08:00");
+    expect(r?.ms).toBe(2 * DAY_MS);
+    expect(r?.endMs).toBe(new Date("2026-06-03T08:00").getTime());
+    expect(bucketSizeS(r?.ms ?? 0) % 300).toBe(0);
+  });
+
+  it("reads back what localInput writes, to the minute", () => {
+    const t = Date.UTC(2026, 5, 1, 8, 30);
+    const r = customRange(localInput(t - DAY_MS), localInput(t));
+    expect(r).toEqual({ label: "custom", ms: DAY_MS, endMs: t });
+  });
+
+  it("is null for a missing or reversed time, or under a minute", () => {
+    expect(customRange("", "2026-06-03T08:00")).toBeNull();
+    expect(customRange("2026-06-03T08:00", "nonsense")).toBeNull();
+    expect(customRange("2026-06-03T08:00", "2026-06-01T08:00")).toBeNull();
+    expect(customRange("2026-06-03T08:00", "2026-06-03T08:00")).toBeNull();
   });
 });

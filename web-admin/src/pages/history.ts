@@ -59,6 +59,27 @@ export const RANGES: readonly Range[] = [
   { label: "7 d", ms: 7 * DAY_MS },
 ];
 
+/** The shortest custom range: one minute. */
+export const MIN_CUSTOM_RANGE_MS = MINUTE_MS;
+
+/**
+ * A custom range from two `datetime-local` values (local time), or null when either is
+ * not a time or `from` is not at least MIN_CUSTOM_RANGE_MS before `to`.
+ */
+export function customRange(from: string, to: string): Range | null {
+  const startMs = new Date(from).getTime();
+  const endMs = new Date(to).getTime();
+  if (!from || !to || !Number.isFinite(startMs) || !Number.isFinite(endMs)) return null;
+  if (endMs - startMs < MIN_CUSTOM_RANGE_MS) return null;
+  return { label: "custom", ms: endMs - startMs, endMs };
+}
+
+/** A time as a `datetime-local` input shows it (local time, to the minute). */
+export function localInput(ms: number): string {
+  const d = new Date(ms);
+  return new Date(ms - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+}
+
 /** Bucket sizes a chart picks from (s): from 5 min on whole 5 minutes, from 1 h on whole hours. */
 export const BUCKET_SIZES_S: readonly number[] = [
   15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400,
