@@ -303,7 +303,8 @@ def test_chart_spans_the_window_breaks_at_gaps_and_draws_the_band(
     between: "1 h" spans the whole hour though data covers only its end, "7 d" spans a
     week, with a null point in the gap and a min/max band around the average, from bucket
     requests aligned for the rollups; a load in flight says "Loading…", a failed one says
-    so, neither looks like "no data"."""
+    so, neither looks like "no data"; a sensor in another unit compared on the same chart
+    gets a second y axis."""
     farm_id, created = make_farm(admin)
     admin.ok(
         "PATCH",
@@ -319,6 +320,8 @@ def test_chart_spans_the_window_breaks_at_gaps_and_draws_the_band(
         for t in range(lo, hi + 1, READING_STEP_MS)
     ]
     ingest(bridge.url, created["key"], {"readings": readings})
+    air = admin.device(farm_id, "air", sensors=[{"name": "temp", "unit": "C"}])
+    ingest(bridge.url, air["key"], {"sensor": "temp", "value": 21.5, "ts": now - 3 * DAY_MS})
     for t in range(now - 2 * 60_000 + 30_000, now, 30_000):  # the last 2 minutes, densely
         ingest(bridge.url, created["key"], {"sensor": "soil", "value": 45.0, "ts": t})
 
@@ -375,3 +378,11 @@ def test_chart_spans_the_window_breaks_at_gaps_and_draws_the_band(
     assert page.is_visible("text=Cannot load the history")
     assert not page.is_visible("text=No data in this range")
     page.unroute("**/buckets?*")
+
+    # Another sensor in another unit on the same chart: a second y axis.
+    page.click("[data-testid=range-7d]")
+    wait_for_chart(page, "ready", 7 * DAY_MS)
+    page.select_option("[data-testid=compare]", str(air["sensors"][0]["id"]))
+    wait_for_js(page, "() => document.querySelector('[data-testid=chart]')?.dataset.yAxes === '2'")
+    wait_for_chart(page, "ready", 7 * DAY_MS)
+    assert any(gap[0] < x * 1000 < gap[1] for x in chart_state(page)["gaps"])

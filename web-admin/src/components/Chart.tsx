@@ -21,15 +21,22 @@ const HEIGHT_PX = 260;
 
 export type HistoryState = "loading" | "ready" | "error";
 
-interface Props {
-  sensorId: number;
+/** A sensor a chart draws. */
+export interface ChartSensor {
+  id: number;
   label: string;
   unit: string;
+  /** The device's expected reporting interval (ms), or null when unknown. */
+  intervalMs: number | null;
+}
+
+interface Props {
+  sensor: ChartSensor;
+  /** A second sensor on the same chart: on a second y axis (right) when its unit differs. */
+  other?: ChartSensor | null;
   rangeMs: number;
   /** A custom window's end (epoch ms); none: the window ends now. */
   endMs?: number;
-  /** The device's expected reporting interval (ms), or null when unknown. */
-  intervalMs: number | null;
   history: HistoryState;
   stale: boolean;
 }
@@ -39,7 +46,7 @@ function cssVar(name: string, fallback: string): string {
   return v || fallback;
 }
 
-/** Writes what uPlot drew onto its element, for tests and tools. */
+/** Writes what uPlot drew (of the first sensor) onto its element, for tests and tools. */
 function publish(u: uPlot): void {
   const el = u.root.parentElement;
   if (!el) return;
@@ -55,26 +62,57 @@ function publish(u: uPlot): void {
   el.dataset.gaps = JSON.stringify(gaps);
   const bands = (u as unknown as { bands?: readonly unknown[] }).bands ?? [];
   el.dataset.band = String(bands.length ? band : 0);
+  el.dataset.yAxes = String(u.axes.length - 1);
 }
 
-export function Chart({ sensorId, label, unit, rangeMs, endMs, intervalMs, history, stale }: Props) {
+/** A sensor's three series (average, min, max) and its band, on y scale `scale`. */
+function sensorSeries(s: ChartSensor, scale: string, stroke: string, first: number): [uPlot.Series[], uPlot.Band] {
+  const fmt = (_u: uPlot, v: number | null): string => (v == null ? "–" : `${v.toFixed(2)} ${s.unit}`);
+  const bound = (name: string): uPlot.Series => ({ label: name, scale, stroke: `${stroke}66`, width: 0, points: { show: false }, value: fmt });
+  return [
+    [
+      { label: s.unit ? `${s.label} (${s.unit})` : s.label, scale, stroke, width: 2, spanGaps: false, points: { show: false }, value: fmt },
+      bound("min"),
+      bound("max"),
+    ],
+    { series: [first + 2, first + 1], fill: `${stroke}33` },
+  ];
+}
+
+export function Chart({ sensor, other, rangeMs, endMs, history, stale }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const view = useRef<[number, number]>([0, 1]); // the window, s
   const zoomed = useRef(false);
-  const { series, version } = useSeries(sensorId);
+  const drawn = useRef<uPlot.AlignedData>([[]]); // the data last handed to uPlot
+  const { series, version } = useSeries(sensor.id);
+  const second = useSeries(other?.id ?? sensor.id);
   const now = useNow(WINDOW_TICK_MS, endMs === undefined);
+  const { id, label, unit } = sensor;
+  const otherId = other?.id;
+  const otherLabel = other?.label ?? "";
+  const otherUnit = other?.unit ?? "";
 
-  // Make the chart once per sensor, and size it with its box.
+  // Make the chart once per sensor (or pair), and size it with its box.
   useEffect(() => {
     const el = box.current;
     if (!el) return undefined;
     const stroke = cssVar("--accent", "#2f855a");
+    const stroke2 = cssVar("--accent-2", "#b7791f");
     const grid = cssVar("--grid", "#e2e8f0");
     const text = cssVar("--muted", "#4a5568");
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
-    const fmt = (_u: uPlot, v: number | null): string => (v === null ? "–" : `${v.toFixed(2)} ${unit}`);
-    const bound = (name: string): uPlot.Series => ({ label: name, stroke: `${stroke}66`, width: 0, points: { show: false }, value: fmt });
+    const [mine, band] = sensorSeries({ id, label, unit, intervalMs: null }, "y", stroke, 1);
+    const series: uPlot.Series[] = [{}, ...mine];
+    const bands: uPlot.Band[] = [band];
+    const axes: uPlot.Axis[] = [axis, { ...axis, scale: "y", size: 60 }];
+    if (otherId !== undefined) {
+      const scale = otherUnit === unit ? "y" : "y2";
+      const [theirs, band2] = sensorSeries({ id: otherId, label: otherLabel, unit: otherUnit, intervalMs: null }, scale, stroke2, 4);
+      series.push(...theirs);
+      bands.push(band2);
+      if (scale === "y2") axes.push({ ...axis, scale, side: 1, size: 60, grid: { show: false } });
+    }
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: HEIGHT_PX,
@@ -84,21 +122,9 @@ export function Chart({ sensorId, label, unit, rangeMs, endMs, intervalMs, histo
         // The window, not the data's extent; a drag zooms in until a double click.
         x: { time: true, range: (_u, min, max) => (zoomed.current ? [min, max] : view.current) },
       },
-      series: [
-        {},
-        {
-          label: unit ? `${label} (${unit})` : label,
-          stroke,
-          width: 2,
-          spanGaps: false,
-          points: { show: false },
-          value: fmt,
-        },
-        bound("min"),
-        bound("max"),
-      ],
-      bands: [{ series: [3, 2], fill: `${stroke}33` }],
-      axes: [axis, { ...axis, size: 60 }],
+      series,
+      bands,
+      axes,
       hooks: {
         setSelect: [
           (u) => {
@@ -108,7 +134,8 @@ export function Chart({ sensorId, label, unit, rangeMs, endMs, intervalMs, histo
         draw: [publish],
       },
     };
-    const u = new uPlot(opts, [[], [], [], []], el);
+    const start = drawn.current.length === series.length ? drawn.current : (series.map(() => []) as unknown as uPlot.AlignedData);
+    const u = new uPlot(opts, start, el);
     plot.current = u;
     const unzoom = (): void => {
       zoomed.current = false;
@@ -122,23 +149,32 @@ export function Chart({ sensorId, label, unit, rangeMs, endMs, intervalMs, histo
       u.destroy();
       plot.current = null;
     };
-  }, [sensorId, label, unit]);
+  }, [id, label, unit, otherId, otherLabel, otherUnit]);
 
   useEffect(() => {
     zoomed.current = false; // a new window shows whole
-  }, [rangeMs, endMs, sensorId]);
+  }, [rangeMs, endMs, id, otherId]);
 
   // New points, a new window or time moving on: hand uPlot the data; it redraws once.
   const end = endMs ?? now;
-  const data = useMemo(
-    () => withGaps(chartPoints(series, end - rangeMs, end, intervalMs)),
+  const otherInterval = other?.intervalMs ?? null;
+  const mineData = useMemo(
+    () => withGaps(chartPoints(series, end - rangeMs, end, sensor.intervalMs)),
     // `version` moves when the series (changed in place) does.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [series, version, rangeMs, end, intervalMs],
+    [series, version, rangeMs, end, sensor.intervalMs],
   );
+  const data = useMemo(() => {
+    if (otherId === undefined) return mineData;
+    const theirs = withGaps(chartPoints(second.series, end - rangeMs, end, otherInterval));
+    // Joined on the union of both x's: a missing x is undefined (skipped), a gap stays null.
+    return uPlot.join([mineData, theirs]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [mineData, otherId, second.series, second.version, rangeMs, end, otherInterval]);
   useEffect(() => {
     const u = plot.current;
-    if (!u) return;
+    drawn.current = data;
+    if (!u || u.series.length !== data.length) return;
     view.current = [(end - rangeMs) / 1000, end / 1000];
     if (zoomed.current) {
       u.setData(data, false);
@@ -146,7 +182,7 @@ export function Chart({ sensorId, label, unit, rangeMs, endMs, intervalMs, histo
     } else {
       u.setData(data);
     }
-  }, [data, end, rangeMs, sensorId]);
+  }, [data, end, rangeMs]);
 
   const state = history === "ready" && data[0].length === 0 ? "empty" : history;
   return (

@@ -10,7 +10,7 @@ import { Link, useParams } from "react-router-dom";
 import { AlarmAlertSettings } from "../components/AlarmAlertSettings";
 import { AlarmBanner } from "../components/AlarmBanner";
 import { AlarmList } from "../components/AlarmList";
-import { Chart, type HistoryState } from "../components/Chart";
+import { Chart, type ChartSensor, type HistoryState } from "../components/Chart";
 import { CustomRange } from "../components/CustomRange";
 import { DevicePanel } from "../components/DevicePanel";
 import { EventLog } from "../components/EventLog";
@@ -22,10 +22,16 @@ import { useWebSocket } from "../lib/ws/useWebSocket";
 import { liveStore, useFarm } from "../store";
 import { unavailableReason } from "../store/access";
 import { roleOn, useDirectory } from "../store/directory";
+import type { SensorView } from "../store/farmState";
 import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory, rangeKey } from "./history";
 
-function intervalOf(intervalS: number | null | undefined): number | null {
-  return intervalS != null && intervalS > 0 ? intervalS * 1000 : null;
+function chartSensor(s: SensorView, intervalS: number | null | undefined): ChartSensor {
+  return {
+    id: s.id,
+    label: s.name,
+    unit: s.unit,
+    intervalMs: intervalS != null && intervalS > 0 ? intervalS * 1000 : null,
+  };
 }
 
 export function FarmPage() {
@@ -36,6 +42,7 @@ export function FarmPage() {
   const farm = useFarm(Number.isFinite(farmId) ? farmId : null);
   const now = useNow(1000);
   const [selected, setSelected] = useState<number | null>(null);
+  const [compareId, setCompareId] = useState<number | null>(null);
   const [range, setRange] = useState<Range>(RANGES[0] as Range);
   // How the chart's loads went, by sensor and range; none yet: loading.
   const [loads, setLoads] = useState<Record<string, { state: HistoryState; error?: string }>>({});
@@ -46,6 +53,7 @@ export function FarmPage() {
   const commands = useMemo(() => Object.values(farm?.commands ?? {}), [farm?.commands]);
   const sensorIds = sensors.map((s) => s.id).join(",");
   const chosen = sensors.find((s) => s.id === selected) ?? sensors[0];
+  const compared = sensors.find((s) => s.id === compareId && s.id !== chosen?.id);
 
   useEffect(() => {
     if (!Number.isFinite(farmId)) return;
@@ -61,27 +69,33 @@ export function FarmPage() {
     }
   }, [sensorIds]);
 
-  // The chosen sensor's history over the chosen range (a range loaded already is not fetched again).
+  // The chosen sensors' history over the chosen range (a range loaded already is not fetched again).
   const chosenId = chosen?.id;
-  const loadKey = chosenId === undefined ? "" : `${chosenId}/${rangeKey(range)}`;
+  const comparedId = compared?.id;
+  const keyOf = (id: number | undefined, r: Range): string => (id === undefined ? "" : `${id}/${rangeKey(r)}`);
   useEffect(() => {
-    if (chosenId === undefined) return;
-    const key = `${chosenId}/${rangeKey(range)}`;
-    loadHistory(chosenId, range).then(
-      () => setLoads((prev) => ({ ...prev, [key]: { state: "ready" } })),
-      (err: unknown) => setLoads((prev) => ({ ...prev, [key]: { state: "error", error: String(err) } })),
-    );
-  }, [chosenId, range]);
-  const load = loads[loadKey] ?? { state: "loading" as const };
+    for (const id of [chosenId, comparedId]) {
+      if (id === undefined) continue;
+      const key = `${id}/${rangeKey(range)}`;
+      loadHistory(id, range).then(
+        () => setLoads((prev) => ({ ...prev, [key]: { state: "ready" } })),
+        (err: unknown) => setLoads((prev) => ({ ...prev, [key]: { state: "error", error: String(err) } })),
+      );
+    }
+  }, [chosenId, comparedId, range]);
+  const ids = comparedId === undefined ? [chosenId] : [chosenId, comparedId];
+  const states = ids.map((id) => loads[keyOf(id, range)] ?? { state: "loading" as const });
+  const load = states.find((l) => l.state === "error") ?? states.find((l) => l.state === "loading") ?? { state: "ready" as const };
 
-  const pickRange = useCallback(
-    (r: Range) => {
-      if (rangeKey(r) === rangeKey(range)) return;
-      setLoads((prev) => ({ ...prev, [`${chosenId}/${rangeKey(r)}`]: { state: "loading" } })); // a failed load is tried again
-      setRange(r);
-    },
-    [chosenId, range],
-  );
+  const pickRange = (r: Range): void => {
+    if (rangeKey(r) === rangeKey(range)) return;
+    setLoads((prev) => {
+      const next = { ...prev }; // a failed load is tried again
+      for (const id of [chosenId, comparedId]) if (id !== undefined) next[`${id}/${rangeKey(r)}`] = { state: "loading" };
+      return next;
+    });
+    setRange(r);
+  };
 
   const pickSensor = useCallback((id: number) => {
     setSelected(id);
@@ -153,15 +167,30 @@ export function FarmPage() {
               ))}
             </div>
             <CustomRange key={chosen.id} range={range} onPick={pickRange} />
+            {sensors.length > 1 && (
+              <select
+                aria-label="Compare with"
+                value={compared?.id ?? ""}
+                onChange={(e) => setCompareId(e.target.value ? Number(e.target.value) : null)}
+                data-testid="compare"
+              >
+                <option value="">Compare with…</option>
+                {sensors
+                  .filter((s) => s.id !== chosen.id)
+                  .map((s) => (
+                    <option key={s.id} value={s.id}>
+                      {s.name.replace(/_/g, " ")}
+                    </option>
+                  ))}
+              </select>
+            )}
           </div>
           {load.state === "error" && <p className="error">Cannot load the history: {load.error}</p>}
           <Chart
-            sensorId={chosen.id}
-            label={chosen.name}
-            unit={chosen.unit}
+            sensor={chartSensor(chosen, farm?.devices[chosen.deviceId]?.intervalS)}
+            other={compared ? chartSensor(compared, farm?.devices[compared.deviceId]?.intervalS) : null}
             rangeMs={range.ms}
             endMs={range.endMs}
-            intervalMs={intervalOf(farm?.devices[chosen.deviceId]?.intervalS)}
             history={load.state}
             stale={stale}
           />
