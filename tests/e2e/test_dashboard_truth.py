@@ -386,3 +386,13 @@ def test_chart_spans_the_window_breaks_at_gaps_and_draws_the_band(
     wait_for_js(page, "() => document.querySelector('[data-testid=chart]')?.dataset.yAxes === '2'")
     wait_for_chart(page, "ready", 7 * DAY_MS)
     assert any(gap[0] < x * 1000 < gap[1] for x in chart_state(page)["gaps"])
+    screenshot(page, "chart-compare", full_page=False)
+
+    # A custom range: the x scale is from..to, and the bucket size follows (2 days: 10 min).
+    page.fill("[data-testid=range-from]", "2026-01-01T00:00")
+    page.fill("[data-testid=range-to]", "2026-01-03T00:00")
+    with page.expect_request("**/buckets?*") as asked:
+        page.click("[data-testid=range-apply]")
+    wait_for_chart(page, "empty", 2 * DAY_MS)
+    assert "bucket_s=600" in asked.value.url
+    assert page.is_visible("text=No data in this range")
