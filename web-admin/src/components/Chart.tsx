@@ -13,11 +13,13 @@ import uPlot from "uplot";
 
 import { useNow } from "../lib/format";
 import { useSeries } from "../store";
-import { chartPoints, withGaps } from "./chartData";
+import { chartPoints, lonelyPoints, withGaps } from "./chartData";
 
 /** How often a window ending now moves on without new data. */
 export const WINDOW_TICK_MS = 1_000;
 const HEIGHT_PX = 260;
+/** uPlot.join's null mode per column (x, avg, min, max): 2, NULL_EXPAND. */
+const EXPAND_GAPS: uPlot.JoinNullMode[] = [0, 2, 2, 2];
 
 export type HistoryState = "loading" | "ready" | "error";
 
@@ -71,7 +73,16 @@ function sensorSeries(s: ChartSensor, scale: string, stroke: string, first: numb
   const bound = (name: string): uPlot.Series => ({ label: name, scale, stroke: `${stroke}66`, width: 0, points: { show: false }, value: fmt });
   return [
     [
-      { label: s.unit ? `${s.label} (${s.unit})` : s.label, scale, stroke, width: 2, spanGaps: false, points: { show: false }, value: fmt },
+      {
+        label: s.unit ? `${s.label} (${s.unit})` : s.label,
+        scale,
+        stroke,
+        width: 2,
+        spanGaps: false,
+        // A lone reading between gaps has no line: a dot shows it.
+        points: { show: true, size: 6, fill: stroke, filter: (u, si) => lonelyPoints((u.data[si] ?? []) as (number | null | undefined)[]) },
+        value: fmt,
+      },
       bound("min"),
       bound("max"),
     ],
@@ -167,8 +178,9 @@ export function Chart({ sensor, other, rangeMs, endMs, history, stale }: Props) 
   const data = useMemo(() => {
     if (otherId === undefined) return mineData;
     const theirs = withGaps(chartPoints(second.series, end - rangeMs, end, otherInterval));
-    // Joined on the union of both x's: a missing x is undefined (skipped), a gap stays null.
-    return uPlot.join([mineData, theirs]);
+    // Joined on the union of both x's: a missing x is undefined (skipped); a gap's null
+    // spreads over the undefined next to it, or the line would run into the gap from there.
+    return uPlot.join([mineData, theirs], [EXPAND_GAPS, EXPAND_GAPS]);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [mineData, otherId, second.series, second.version, rangeMs, end, otherInterval]);
   useEffect(() => {

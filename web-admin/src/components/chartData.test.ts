@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { Series } from "../store/series";
-import { GAP_INTERVALS, MIN_RAW_GAP_MS, chartPoints, rawGapMs, withGaps } from "./chartData";
+import { GAP_INTERVALS, MIN_RAW_GAP_MS, chartPoints, lonelyPoints, rawGapMs, withGaps } from "./chartData";
 
 const MIN_MS = 60_000;
 
@@ -68,5 +68,14 @@ describe("rawGapMs", () => {
   it("is never below MIN_RAW_GAP_MS, so a burst of readings is one line", () => {
     expect(rawGapMs(null, [0, 0, 1, 1, 2])).toBe(MIN_RAW_GAP_MS);
     expect(rawGapMs(100, [])).toBe(MIN_RAW_GAP_MS);
+  });
+});
+
+describe("lonelyPoints", () => {
+  it("finds the points with no drawn neighbour, skipping undefined", () => {
+    expect(lonelyPoints([1, null, 2, null, 3, 4])).toEqual([0, 2]);
+    expect(lonelyPoints([undefined, 5, undefined, undefined])).toEqual([1]);
+    expect(lonelyPoints([1, undefined, 2])).toEqual([]);
+    expect(lonelyPoints([null, 1, undefined, null])).toEqual([1]);
   });
 });

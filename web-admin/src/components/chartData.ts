@@ -94,3 +94,24 @@ export function chartPoints(series: Series, startMs: number, endMs: number, inte
   }
   return points;
 }
+
+/**
+ * The indices of points with no drawn neighbour (a lone reading between gaps, or at an
+ * end), which a line cannot show: they are drawn as dots. An undefined value (another
+ * sensor's x in a joined chart) is skipped over; a null is a gap.
+ */
+export function lonelyPoints(ys: readonly (number | null | undefined)[]): number[] {
+  const out: number[] = [];
+  let prev: number | null | undefined = undefined; // the last defined value before i
+  for (let i = 0; i < ys.length; i++) {
+    const y = ys[i];
+    if (y === undefined) continue;
+    if (y !== null) {
+      let next: number | null | undefined = undefined;
+      for (let k = i + 1; k < ys.length && next === undefined; k++) next = ys[k];
+      if ((prev === undefined || prev === null) && (next === undefined || next === null)) out.push(i);
+    }
+    prev = y;
+  }
+  return out;
+}
