@@ -5,11 +5,14 @@ against a real bridge (`farmbridge serve`, a fresh one per test).
   events and the stream's snapshot race; neither may wipe the other);
 - a device that stops posting goes offline and its tile is marked stale on its own;
 - a deleted device leaves an open page at once;
-- a viewer opening a farm they may not see is told so, not left waiting.
+- a viewer opening a farm they may not see is told so, not left waiting;
+- a chart spans the chosen window, breaks at a gap in the data, draws the buckets' min/max
+  band, asks for buckets the rollups answer, and says when it is loading or failed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -22,7 +25,7 @@ from tests.e2e.test_dashboard import wait_for_js
 from tests.integration.api_client import Api
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 FRESH_LOADS: Final = 20
 FRESH_LOADS_TIMEOUT_S: Final = 600
@@ -31,8 +34,13 @@ LOGIN_RATE: Final = "60000"
 """Every fresh context logs in from 127.0.0.1: one login bucket for them all."""
 PROBE_INTERVAL_S: Final = 1.0
 """The probe's expected reporting interval: it goes offline after a few seconds of silence."""
-EXPECTED_CONSOLE: Final = ("status of 403", "status of 404")
-"""A refused farm's REST loads fail on purpose in the no-access test."""
+EXPECTED_CONSOLE: Final = ("status of 403", "status of 404", "ERR_FAILED")
+"""A refused farm's REST loads fail on purpose in the no-access test, a chart's in the
+chart test."""
+HOUR_MS: Final = 3_600_000
+DAY_MS: Final = 24 * HOUR_MS
+READING_STEP_MS: Final = 10 * 60_000
+"""The chart test's readings: one every 10 minutes, as the device's expected interval says."""
 
 
 @dataclass
@@ -266,3 +274,127 @@ def test_unknown_farm_says_there_is_no_such_farm(fresh: FreshPages, bridge: Brid
     open_farm(page, bridge.url, 987_654, ADMIN)
     page.wait_for_selector("[data-testid=farm-unavailable][data-reason=not_found]")
     assert "There is no such farm" in page.inner_text("[data-testid=farm-unavailable]")
+
+
+def chart_state(page: Page) -> dict[str, Any]:
+    """What the chart drew, as it says on its element (uPlot's x scale in s, its null
+    points, the points with a band) and whether it is loading, empty, ready or failed."""
+    st: dict[str, Any] = page.evaluate(
+        """() => { const d = document.querySelector('[data-testid=chart]').dataset;
+                   return {state: d.state, xMin: Number(d.xMin), xMax: Number(d.xMax),
+                           gaps: JSON.parse(d.gaps || '[]'), band: Number(d.band || 0)}; }"""
+    )
+    return st
+
+
+def wait_for_chart(page: Page, state: str, span_ms: int) -> None:
+    """Waits until the chart is in `state` with an x scale `span_ms` wide."""
+    wait_for_js(
+        page,
+        "([state, span]) => { const d = document.querySelector('[data-testid=chart]')?.dataset;"
+        " return d && d.state === state && Math.abs((d.xMax - d.xMin) * 1000 - span) < 1000; }",
+        arg=[state, span_ms],
+    )
+
+
+@pytest.mark.bridge_env(FARMBRIDGE_LOGIN_RATE_PER_MIN=LOGIN_RATE)
+def test_chart_spans_the_window_breaks_at_gaps_and_draws_the_band(
+    fresh: FreshPages, bridge: Bridge, admin: Api
+) -> None:
+    """Readings 6 to 5 days ago and from 2.5 days ago to 2 minutes ago, with a gap
+    between: "1 h" spans the whole hour though data covers only its end, "7 d" spans a
+    week, with a null point in the gap and a min/max band around the average, from bucket
+    requests aligned for the rollups; a load in flight says "Loading…", a failed one says
+    so, neither looks like "no data"; a sensor in another unit compared on the same chart
+    gets a second y axis."""
+    farm_id, created = make_farm(admin)
+    admin.ok(
+        "PATCH",
+        f"/api/v1/devices/{created['device']['id']}",
+        json={"expected_interval_s": READING_STEP_MS / 1000},
+    )
+    now = int(time.time() * 1000)
+    gap = (now - 5 * DAY_MS, now - 5 * DAY_MS // 2)
+    spans = [(now - 6 * DAY_MS, gap[0]), (gap[1], now - 2 * 60_000)]
+    readings = [
+        {"sensor": "soil", "value": 40.0 + (t // READING_STEP_MS) % 7, "ts": t}
+        for lo, hi in spans
+        for t in range(lo, hi + 1, READING_STEP_MS)
+    ]
+    ingest(bridge.url, created["key"], {"readings": readings})
+    air = admin.device(farm_id, "air", sensors=[{"name": "temp", "unit": "C"}])
+    ingest(bridge.url, air["key"], {"sensor": "temp", "value": 21.5, "ts": now - 3 * DAY_MS})
+    for t in range(now - 2 * 60_000 + 30_000, now, 30_000):  # the last 2 minutes, densely
+        ingest(bridge.url, created["key"], {"sensor": "soil", "value": 45.0, "ts": t})
+
+    page = fresh.open()
+    buckets: list[str] = []
+    page.on("request", lambda r: buckets.append(r.url) if "/buckets" in r.url else None)
+    open_farm(page, bridge.url, farm_id, ADMIN)
+    wait_until_live(page)
+
+    # 1 h: the x scale is the hour, not the 2 minutes that have data.
+    wait_for_chart(page, "ready", HOUR_MS)
+    hour = chart_state(page)
+    assert hour["xMax"] * 1000 >= now
+    assert hour["xMax"] * 1000 - now < 60_000
+
+    # 7 d, its request held: the chart says it is loading, not that there is no data.
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/buckets?*", hold)
+    page.click("[data-testid=range-7d]")
+    wait_for_chart(page, "loading", 7 * DAY_MS)
+    assert page.is_visible("text=Loading…")
+    assert not page.is_visible("text=No data in this range")
+    deadline = time.monotonic() + 10
+    while not held:  # the route's handler runs while Playwright is called
+        assert time.monotonic() < deadline, "the 7 d buckets were not requested"
+        page.wait_for_timeout(20)
+    held[0].continue_()
+    page.unroute("**/buckets?*")
+
+    wait_for_chart(page, "ready", 7 * DAY_MS)
+    week = chart_state(page)
+    assert week["xMin"] * 1000 <= now - 7 * DAY_MS + 60_000
+    assert week["xMax"] * 1000 >= now
+    in_gap = [x for x in week["gaps"] if gap[0] < x * 1000 < gap[1]]
+    assert in_gap, f"no null point in the gap: {week['gaps']}"
+    assert week["band"] > 100, "the buckets' min/max band is missing"
+    assert not page.is_visible("text=Loading…")
+    screenshot(page, "chart-gap-band", full_page=False)
+
+    # The 7 d request: whole 5-minute buckets from an aligned start, answered from the rollups.
+    (url,) = [u for u in buckets if "bucket_s=1800" in u]
+    start = int(url.split("start=")[1].split("&")[0])
+    assert start % (1800 * 1000) == 0
+    assert "end=" not in url, "a window ending now asks up to now"
+
+    # 24 h, its request failing: an error, not "no data".
+    page.route("**/buckets?*", lambda route: route.abort())
+    page.click("[data-testid=range-24h]")
+    wait_for_chart(page, "error", DAY_MS)
+    assert page.is_visible("text=Cannot load the history")
+    assert not page.is_visible("text=No data in this range")
+    page.unroute("**/buckets?*")
+
+    # Another sensor in another unit on the same chart: a second y axis.
+    page.click("[data-testid=range-7d]")
+    wait_for_chart(page, "ready", 7 * DAY_MS)
+    page.select_option("[data-testid=compare]", str(air["sensors"][0]["id"]))
+    wait_for_js(page, "() => document.querySelector('[data-testid=chart]')?.dataset.yAxes === '2'")
+    wait_for_chart(page, "ready", 7 * DAY_MS)
+    assert any(gap[0] < x * 1000 < gap[1] for x in chart_state(page)["gaps"])
+    screenshot(page, "chart-compare", full_page=False)
+
+    # A custom range: the x scale is from..to, and the bucket size follows (2 days: 10 min).
+    page.fill("[data-testid=range-from]", "2026-01-01T00:00")
+    page.fill("[data-testid=range-to]", "2026-01-03T00:00")
+    with page.expect_request("**/buckets?*") as asked:
+        page.click("[data-testid=range-apply]")
+    wait_for_chart(page, "empty", 2 * DAY_MS)
+    assert "bucket_s=600" in asked.value.url
+    assert page.is_visible("text=No data in this range")

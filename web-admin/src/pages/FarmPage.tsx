@@ -10,7 +10,8 @@ import { Link, useParams } from "react-router-dom";
 import { AlarmAlertSettings } from "../components/AlarmAlertSettings";
 import { AlarmBanner } from "../components/AlarmBanner";
 import { AlarmList } from "../components/AlarmList";
-import { Chart } from "../components/Chart";
+import { Chart, type ChartSensor, type HistoryState } from "../components/Chart";
+import { CustomRange } from "../components/CustomRange";
 import { DevicePanel } from "../components/DevicePanel";
 import { EventLog } from "../components/EventLog";
 import { FarmUnavailable } from "../components/FarmUnavailable";
@@ -23,7 +24,17 @@ import { useWebSocket } from "../lib/ws/useWebSocket";
 import { liveStore, useFarm } from "../store";
 import { unavailableReason } from "../store/access";
 import { roleOn, useDirectory } from "../store/directory";
-import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory } from "./history";
+import type { SensorView } from "../store/farmState";
+import { RANGES, type Range, loadCommandsOnce, loadEventsOnce, loadHistory, rangeKey } from "./history";
+
+function chartSensor(s: SensorView, intervalS: number | null | undefined): ChartSensor {
+  return {
+    id: s.id,
+    label: s.name,
+    unit: s.unit,
+    intervalMs: intervalS != null && intervalS > 0 ? intervalS * 1000 : null,
+  };
+}
 
 /** A history range's button label, "1 h" / "1시간", from its length. */
 function rangeLabel(ms: number): string {
@@ -42,8 +53,10 @@ export function FarmPage() {
   const farm = useFarm(Number.isFinite(farmId) ? farmId : null);
   const now = useNow(1000);
   const [selected, setSelected] = useState<number | null>(null);
+  const [compareId, setCompareId] = useState<number | null>(null);
   const [range, setRange] = useState<Range>(RANGES[0] as Range);
-  const [historyError, setHistoryError] = useState<string | null>(null);
+  // How the chart's loads went, by sensor and range; none yet: loading.
+  const [loads, setLoads] = useState<Record<string, { state: HistoryState; error?: string }>>({});
 
   const stale = !isLive(status) || !farm?.hasSnapshot;
   const sensors = useMemo(() => Object.values(farm?.sensors ?? {}).sort((a, b) => a.id - b.id), [farm?.sensors]);
@@ -51,6 +64,7 @@ export function FarmPage() {
   const commands = useMemo(() => Object.values(farm?.commands ?? {}), [farm?.commands]);
   const sensorIds = sensors.map((s) => s.id).join(",");
   const chosen = sensors.find((s) => s.id === selected) ?? sensors[0];
+  const compared = sensors.find((s) => s.id === compareId && s.id !== chosen?.id);
 
   useEffect(() => {
     if (!Number.isFinite(farmId)) return;
@@ -58,24 +72,41 @@ export function FarmPage() {
     loadCommandsOnce(farmId);
   }, [farmId]);
 
-  // An hour of history per sensor once, for the sparklines and the chart's default range.
+  // An hour of history per sensor once, for the sparklines.
   useEffect(() => {
     if (!sensorIds) return;
     for (const id of sensorIds.split(",")) {
-      loadHistory(Number(id), RANGES[0] as Range, true).catch((err: unknown) => setHistoryError(errorText(err)));
+      loadHistory(Number(id), RANGES[0] as Range, true).catch(() => undefined); // the chart's load says why
     }
   }, [sensorIds]);
 
-  const pickRange = useCallback(
-    (r: Range) => {
-      setRange(r);
-      if (chosen) {
-        setHistoryError(null);
-        loadHistory(chosen.id, r).catch((err: unknown) => setHistoryError(errorText(err)));
-      }
-    },
-    [chosen],
-  );
+  // The chosen sensors' history over the chosen range (a range loaded already is not fetched again).
+  const chosenId = chosen?.id;
+  const comparedId = compared?.id;
+  const keyOf = (id: number | undefined, r: Range): string => (id === undefined ? "" : `${id}/${rangeKey(r)}`);
+  useEffect(() => {
+    for (const id of [chosenId, comparedId]) {
+      if (id === undefined) continue;
+      const key = `${id}/${rangeKey(range)}`;
+      loadHistory(id, range).then(
+        () => setLoads((prev) => ({ ...prev, [key]: { state: "ready" } })),
+        (err: unknown) => setLoads((prev) => ({ ...prev, [key]: { state: "error", error: errorText(err) } })),
+      );
+    }
+  }, [chosenId, comparedId, range]);
+  const ids = comparedId === undefined ? [chosenId] : [chosenId, comparedId];
+  const states = ids.map((id) => loads[keyOf(id, range)] ?? { state: "loading" as const });
+  const load = states.find((l) => l.state === "error") ?? states.find((l) => l.state === "loading") ?? { state: "ready" as const };
+
+  const pickRange = (r: Range): void => {
+    if (rangeKey(r) === rangeKey(range)) return;
+    setLoads((prev) => {
+      const next = { ...prev }; // a failed load is tried again
+      for (const id of [chosenId, comparedId]) if (id !== undefined) next[`${id}/${rangeKey(r)}`] = { state: "loading" };
+      return next;
+    });
+    setRange(r);
+  };
 
   const pickSensor = useCallback((id: number) => {
     setSelected(id);
@@ -146,9 +177,34 @@ export function FarmPage() {
                 </button>
               ))}
             </div>
+            <CustomRange key={chosen.id} range={range} onPick={pickRange} />
+            {sensors.length > 1 && (
+              <select
+                aria-label={t("chart.compare")}
+                value={compared?.id ?? ""}
+                onChange={(e) => setCompareId(e.target.value ? Number(e.target.value) : null)}
+                data-testid="compare"
+              >
+                <option value="">{t("chart.compareWith")}</option>
+                {sensors
+                  .filter((s) => s.id !== chosen.id)
+                  .map((s) => (
+                    <option key={s.id} value={s.id}>
+                      {s.name.replace(/_/g, " ")}
+                    </option>
+                  ))}
+              </select>
+            )}
           </div>
-          {historyError && <p className="error">{t("farm.historyFailed", { error: historyError })}</p>}
-          <Chart sensorId={chosen.id} label={chosen.name} unit={chosen.unit} rangeMs={range.ms} stale={stale} />
+          {load.state === "error" && <p className="error">{t("farm.historyFailed", { error: load.error })}</p>}
+          <Chart
+            sensor={chartSensor(chosen, farm?.devices[chosen.deviceId]?.intervalS)}
+            other={compared ? chartSensor(compared, farm?.devices[compared.deviceId]?.intervalS) : null}
+            rangeMs={range.ms}
+            endMs={range.endMs}
+            history={load.state}
+            stale={stale}
+          />
         </div>
       )}
 

@@ -22,9 +22,11 @@ export class Series {
   readonly liveTsMs: number[] = [];
   readonly liveValues: number[] = [];
   private lastSeq = 0;
-  /** Loaded history: bucket starts (epoch ms) and averages, oldest first. */
+  /** Loaded history: bucket middles (epoch ms), averages, minimums and maximums, oldest first. */
   historyTsMs: number[] = [];
   historyValues: number[] = [];
+  historyMin: number[] = [];
+  historyMax: number[] = [];
   historyBucketMs = 0;
   version = 0;
 
@@ -43,11 +45,13 @@ export class Series {
     return true;
   }
 
-  /** Replaces the history with buckets from the REST API (avg per bucket). */
+  /** Replaces the history with buckets from the REST API (min, avg and max per bucket). */
   setHistory(buckets: readonly HistoryBucket[], bucketMs: number): void {
     const sorted = [...buckets].sort((a, b) => a.start_ms - b.start_ms);
     this.historyTsMs = sorted.map((b) => b.start_ms + bucketMs / 2);
     this.historyValues = sorted.map((b) => b.avg);
+    this.historyMin = sorted.map((b) => b.min);
+    this.historyMax = sorted.map((b) => b.max);
     this.historyBucketMs = bucketMs;
     this.version += 1;
   }
