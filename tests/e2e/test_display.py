@@ -43,6 +43,20 @@ def screen(browser: Browser) -> Iterator[Page]:
     assert not unexpected, unexpected
 
 
+@pytest.fixture
+def admin_tab(browser: Browser, demo: DemoBridge) -> Iterator[Page]:
+    """A farm admin signed in to the Web Admin, in a context of its own."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=BROWSER_LOCALE)
+    tab = context.new_page()
+    tab.goto(demo.url + "/login")
+    tab.fill("input[name=username]", DEMO_USER)
+    tab.fill("input[name=password]", DEMO_PASSWORD)
+    tab.click("button[type=submit]")
+    tab.wait_for_selector("nav >> text=Wall screens")
+    yield tab
+    context.close()
+
+
 def show_value(page: Page, demo: DemoBridge, probe: Probe, value: float) -> None:
     ingest(demo.url, probe.key, {"sensor": "probe", "value": value})
     page.wait_for_selector(f"[data-testid=value-{probe.sensor_id}][data-value='{value:g}']")
@@ -51,9 +65,7 @@ def show_value(page: Page, demo: DemoBridge, probe: Probe, value: float) -> None
 def test_wall_screen_lives_refreshes_and_stops_when_revoked(
     screen: Page, admin: Api, demo: DemoBridge, probe: Probe
 ) -> None:
-    created = admin.ok(
-        "POST", f"/api/v1/farms/{probe.farm_id}/displays", json={"name": "e2e wall"}
-    )
+    created = admin.ok("POST", f"/api/v1/farms/{probe.farm_id}/displays", json={"name": "e2e wall"})
     secret = created["secret"]
     assert secret.startswith("fbw_")
 
@@ -86,3 +98,31 @@ def test_wall_screen_lives_refreshes_and_stops_when_revoked(
     screen.wait_for_selector("[data-testid=display-revoked]", timeout=REVOKED_WITHIN_MS)
     assert "revoked" in screen.inner_text("[data-testid=display-revoked]")
     assert screen.evaluate("window.farmbridge.client.getStatus().state") in {"idle", "closed"}
+
+
+def test_admin_makes_and_revokes_a_wall_screen_in_the_ui(
+    admin_tab: Page, screen: Page, demo: DemoBridge, probe: Probe
+) -> None:
+    """Displays page: create (secret and link shown once), list, revoke with a confirm; the
+    screen pastes the secret at /display."""
+    admin_tab.click("nav >> text=Wall screens")
+    admin_tab.wait_for_selector("[data-testid=displays]")
+    admin_tab.fill("[data-testid=create-display] input", "e2e ui wall")
+    admin_tab.click("[data-testid=create-display] button[type=submit]")
+    secret = admin_tab.inner_text("[data-testid=display-secret-value]").strip()
+    link = admin_tab.inner_text("[data-testid=display-link]").strip()
+    assert secret.startswith("fbw_")
+    assert link.endswith(f"/display#{secret}")
+    admin_tab.wait_for_selector("[data-testid=display-row] >> text=e2e ui wall")
+    screenshot(admin_tab, "admin-displays")
+
+    screen.goto(f"{demo.url}/display")
+    screen.fill("[data-testid=display-setup] input", secret)
+    screen.click("[data-testid=display-setup] button[type=submit]")
+    screen.wait_for_selector("[data-testid=connection-indicator][data-state=connected]")
+    show_value(screen, demo, probe, 4244.5)
+
+    admin_tab.once("dialog", lambda dialog: dialog.accept())
+    admin_tab.click("[data-testid=display-row]:has-text('e2e ui wall') >> text=Revoke")
+    admin_tab.wait_for_selector("[data-testid=display-row] >> text=e2e ui wall", state="detached")
+    screen.wait_for_selector("[data-testid=display-revoked]", timeout=REVOKED_WITHIN_MS)
