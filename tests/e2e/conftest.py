@@ -48,7 +48,13 @@ SCREENSHOTS: Final = (
 """Where `screenshot` writes: docs/screenshots/ under `make screenshots`. Unset (a test run),
 the scenes are rendered all the same and written nowhere, so tests leave the tree as it was."""
 BROWSER_MODULES: Final = frozenset(
-    {"test_dashboard.py", "test_dashboard_truth.py", "test_alarms.py", "test_language.py"}
+    {
+        "test_dashboard.py",
+        "test_dashboard_truth.py",
+        "test_alarms.py",
+        "test_language.py",
+        "test_display.py",
+    }
 )
 """The modules that drive Chromium: their collection fails, saying why, when it cannot run."""
 BROWSER_LOCALE: Final = "en-US"

@@ -9,8 +9,10 @@ import { useWebSocket } from "./lib/ws/useWebSocket";
 import { AlarmRulesPage } from "./pages/admin/AlarmRulesPage";
 import { ConnectionsPage } from "./pages/admin/ConnectionsPage";
 import { DevicesPage } from "./pages/admin/DevicesPage";
+import { DisplaysPage } from "./pages/admin/DisplaysPage";
 import { UsersPage } from "./pages/admin/UsersPage";
 import { AccountPage } from "./pages/AccountPage";
+import { DisplayPage } from "./pages/DisplayPage";
 import { FarmPage } from "./pages/FarmPage";
 import { LoginPage } from "./pages/LoginPage";
 import { OverviewPage } from "./pages/OverviewPage";
@@ -19,6 +21,8 @@ import { useDirectory } from "./store/directory";
 export function App() {
   const { session } = useAuth();
   const location = useLocation();
+  // A wall screen: its own credential, outside the login (pages/DisplayPage.tsx).
+  if (location.pathname === "/display") return <DisplayPage />;
   if (!session) {
     if (location.pathname !== "/login") {
       const next = location.pathname + location.search;
@@ -52,6 +56,7 @@ function Shell() {
           </NavLink>
           {farmAdmin && <NavLink to="/admin/devices">{t("app.nav.devices")}</NavLink>}
           {farmAdmin && <NavLink to="/admin/users">{t("app.nav.users")}</NavLink>}
+          {farmAdmin && <NavLink to="/admin/displays">{t("app.nav.displays")}</NavLink>}
           {farmAdmin && <NavLink to="/admin/alarm-rules">{t("app.nav.alarmRules")}</NavLink>}
           {isAdmin && <NavLink to="/admin/connections">{t("app.nav.connections")}</NavLink>}
         </nav>
@@ -78,6 +83,7 @@ function Shell() {
           <Route path="/farms/:farmId" element={<FarmPage />} />
           <Route path="/admin/devices" element={<DevicesPage />} />
           <Route path="/admin/users" element={<UsersPage />} />
+          <Route path="/admin/displays" element={<DisplaysPage />} />
           <Route path="/admin/alarm-rules" element={<AlarmRulesPage />} />
           <Route path="/admin/connections" element={<ConnectionsPage />} />
           <Route path="/account" element={<AccountPage />} />

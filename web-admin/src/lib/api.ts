@@ -159,6 +159,17 @@ export interface AlarmRuleAuditEntry {
   after: Partial<AlarmRule> | null;
 }
 
+/** A wall screen's credential (docs/api.md, "Display credentials"); `secret` only when created. */
+export interface DisplayCredential {
+  id: number;
+  farm_id: number;
+  name: string;
+  created_ms: number;
+  created_by: string | number | null;
+  expires_ms: number | null;
+  secret?: string;
+}
+
 export interface TokenOut {
   access_token: string;
   token_type: string;
@@ -257,6 +268,11 @@ export const api = {
   },
   me: () => request<Me>("GET", "/api/v1/me"),
   farms: () => request<Farm[]>("GET", "/api/v1/farms"),
+  displays: (farmId: number) => request<DisplayCredential[]>("GET", `/api/v1/farms/${farmId}/displays`),
+  createDisplay: (farmId: number, name: string) =>
+    request<DisplayCredential & { secret: string }>("POST", `/api/v1/farms/${farmId}/displays`, { name }),
+  revokeDisplay: (farmId: number, displayId: number) =>
+    request<undefined>("DELETE", `/api/v1/farms/${farmId}/displays/${displayId}`),
   devices: (farmId: number) => request<Device[]>("GET", `/api/v1/farms/${farmId}/devices`),
   createDevice: (farmId: number, body: { name: string; kind: DeviceKind; title?: string; sensors?: SensorIn[] }) =>
     request<DeviceCreated>("POST", `/api/v1/farms/${farmId}/devices`, body),

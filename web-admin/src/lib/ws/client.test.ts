@@ -64,6 +64,36 @@ describe("FarmStreamClient", () => {
     expect(socket.sentOfType("subscribe")).toEqual([{ type: "subscribe", id: 2, farm: 1, mode: "all" }]);
   });
 
+  it("sends a refreshed token on the open socket without reconnecting or resubscribing", () => {
+    client.subscribe(1);
+    client.setToken("display-1");
+    const socket = handshake(env, "display:wall");
+    subscribedWithSnapshot(socket);
+    const subscribes = socket.sentOfType("subscribe").length;
+    client.reauthenticate("display-2");
+    const auth = socket.sentOfType("auth").pop();
+    expect(auth).toMatchObject({ type: "auth", token: "display-2" });
+    socket.receive({ type: "authenticated", id: auth?.id, user: "display:wall", expires_at: 2 });
+    expect(env.sockets).toHaveLength(1);
+    expect(socket.sentOfType("subscribe")).toHaveLength(subscribes);
+    expect(client.getStatus().state).toBe(ConnectionState.Connected);
+    expect(client.reconnects).toBe(0);
+  });
+
+  it("starts with a refreshed token after the socket was refused", () => {
+    client.subscribe(1);
+    client.setToken("display-1");
+    const socket = handshake(env, "display:wall");
+    socket.serverClose(CloseCode.Unauthenticated, "revoked");
+    expect(authFailures).toEqual(["not authenticated"]);
+    client.reauthenticate("display-2");
+    const next = env.lastSocket;
+    expect(next).not.toBe(socket);
+    next.open();
+    next.receive(WELCOME);
+    expect(next.sentOfType("auth")[0]).toMatchObject({ token: "display-2" });
+  });
+
   it("asks for protocol 2 and the alarms topic, and hands on alarm changes sharing their cause's seq", () => {
     const withTopics = new FarmStreamClient({ url: "ws://bridge/ws", env, topics: [...ALL_TOPICS] });
     const seen: FarmMessage[] = [];

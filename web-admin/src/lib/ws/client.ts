@@ -262,6 +262,21 @@ export class FarmStreamClient {
     }
   }
 
+  /**
+   * A fresh token of the same identity (a wall screen's refreshed display token): sent on
+   * the open socket as `auth`, with no reconnect and nothing resubscribed; used for the
+   * next connection otherwise.
+   */
+  reauthenticate(token: string): void {
+    this.token = token;
+    const session = this.session;
+    if (session?.authenticated) {
+      this.send(session, { type: "auth", token, id: session.nextId++, protocol: session.protocol });
+    } else if (!this.running) {
+      this.start();
+    }
+  }
+
   /** Watches a farm; returns the function that stops watching it. */
   subscribe(farm: number): () => void {
     if (this.subscriptions.add(farm)) this.sendSubscribe(farm);
@@ -549,6 +564,7 @@ export class FarmStreamClient {
         }
         return;
       case "authenticated":
+        if (session.authenticated) return; // a refresh on the open socket: nothing changes
         this.authenticated(session, msg.user);
         return;
       case "ping":
