@@ -49,6 +49,7 @@ def objects(shared_admin: Api) -> Objects:
         "rule_id": 1,
         "alarm_id": 1,
         "webhook_id": 1,
+        "display_id": 1,
         "user_id": me["id"],
     }
     return Objects(shared_admin, created["key"], ids)
