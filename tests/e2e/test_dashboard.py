@@ -18,6 +18,7 @@ import pytest
 from farmbridge.demo import DEMO_FARM, DEMO_PASSWORD, DEMO_USER
 from tests.conftest import Bridge
 from tests.e2e.conftest import DemoBridge, Probe, ingest, screenshot
+from tests.integration.api_client import Api
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Request
@@ -202,6 +203,24 @@ def test_command_from_the_ui_is_acknowledged_by_the_simulated_device(
     report(f"command states seen in the page: {states}")
     assert any(s.endswith(":acknowledged") for s in states)
     assert any(s.endswith((":pending", ":sent")) for s in states), states
+
+
+def test_a_pending_command_is_cancelled_from_the_ui(
+    page: Page, demo: DemoBridge, probe: Probe
+) -> None:
+    """A command the (HTTP) probe device has not fetched yet waits as pending with a Cancel
+    button; cancelling it shows `cancelled` from the stream, and the button goes."""
+    open_dashboard(page, probe)
+    api = Api(demo.url, DEMO_USER, DEMO_PASSWORD)
+    try:
+        cmd = api.ok("POST", f"/api/v1/devices/{probe.device_id}/commands", json={"action": "on"})
+    finally:
+        api.close()
+    row = f"[data-testid=command-{cmd['id']}]"
+    page.wait_for_selector(f"{row}[data-state=pending]", timeout=10_000)
+    page.click(f"[data-testid=cancel-command-{cmd['id']}]")
+    page.wait_for_selector(f"{row}[data-state=cancelled]", timeout=10_000)
+    assert page.query_selector(f"[data-testid=cancel-command-{cmd['id']}]") is None
 
 
 def test_no_http_request_while_live_data_flows(

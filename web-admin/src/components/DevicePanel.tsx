@@ -91,6 +91,18 @@ const DeviceCard = memo(function DeviceCard({
     }
   };
 
+  // Only a command still waiting for its device can be taken back; the stream brings the
+  // cancelled state like every other.
+  const cancel = async (commandId: number): Promise<void> => {
+    setError(null);
+    try {
+      const cmd = await api.cancelCommand(commandId);
+      liveStore.addCommands(farmId, [commandView(cmd)]);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+
   return (
     <article className={`device${stale ? " stale" : ""}`} data-testid={`device-${device.name}`}>
       <header className="device-head">
@@ -175,6 +187,16 @@ const DeviceCard = memo(function DeviceCard({
               <span className="cmd-action">{describe(c)}</span>
               <span className={`cmd-state cmd-${c.state}`}>{t(`command.state.${c.state}`)}</span>
               {c.detail && <span className="muted cmd-detail">{c.detail}</span>}
+              {canOperate && c.state === "pending" && (
+                <button
+                  type="button"
+                  className="btn btn-small"
+                  onClick={() => void cancel(c.id)}
+                  data-testid={`cancel-command-${c.id}`}
+                >
+                  {t("command.cancel")}
+                </button>
+              )}
             </li>
           ))}
         </ul>
