@@ -23,6 +23,7 @@ from tests.integration.api_client import Api
 from tests.integration.mqtt_support import Device, eventually
 from tests.integration.ws_probe import Probe
 from tests.mosquitto import Mosquitto
+from tests.unit.test_convention_hass import KITCHEN_DEVICE
 
 FARM: Final = "conventions"
 # ThingsBoard devices known by key: each gets its own Mosquitto listener with the mount
@@ -1273,38 +1274,8 @@ async def test_hass_device_config_sets_up_its_components_on_one_device(
     is a sensor of the one device, with its unit; the shared state topic stores both."""
     device_id = env.device("Kitchen")
     dev = clients.connect("kitchen-device")
-    # https://www.home-assistant.io/integrations/mqtt/#device-discovery-payload
-    # (home-assistant/home-assistant.io, source/_integrations/mqtt.markdown).
-    config = {
-        "dev": {
-            "ids": "ea334450945afc",
-            "name": "Kitchen",
-            "mf": "Bla electronics",
-            "mdl": "xya",
-            "sw": "1.0",
-            "sn": "ea334450945afc",
-            "hw": "1.0rev2",
-        },
-        "o": {"name": "bla2mqtt", "sw": "2.1", "url": "https://bla2mqtt.example.com/support"},
-        "cmps": {
-            "some_unique_component_id1": {
-                "p": "sensor",
-                "device_class": "temperature",
-                "unit_of_measurement": "°C",
-                "value_template": "{{ value_json.temperature}}",
-                "unique_id": "temp01ae_t",
-            },
-            "some_unique_id2": {
-                "p": "sensor",
-                "device_class": "humidity",
-                "unit_of_measurement": "%",
-                "value_template": "{{ value_json.humidity}}",
-                "unique_id": "temp01ae_h",
-            },
-        },
-        "state_topic": "sensorBedroom/state",
-        "qos": 2,
-    }
+    # HA's documented device-discovery payload (cited beside KITCHEN_DEVICE).
+    config = KITCHEN_DEVICE
     dev.publish("homeassistant/device/ea334450945afc/config", config, retain=True)
     eventually(lambda: len(env.sensors(device_id)) == 2, what="both components discovered")
     assert env.units(device_id) == {"some_unique_component_id1": "°C", "some_unique_id2": "%"}
