@@ -113,10 +113,11 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
     stream = StreamService(store, hub, max_replay=settings.ws_max_replay, liveness=liveness)
     sec = Secrets(load_secret(settings), token_ttl_s=settings.token_ttl_s, clock=clock)
     directory = DeviceDirectory(store, clock=clock)
-    farm_svc = FarmService(store, directory, sec, stream)
     watch = AccessWatch()
     registry = ConnectionRegistry()
     watch.add_listener(registry.access_changed)
+    farm_svc = FarmService(store, directory, sec, stream, watch)
+    farm_svc.add_drop_handler(registry.farm_dropped)
     ingest = IngestService(
         store,
         directory,
@@ -139,7 +140,9 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         registry=registry,
         commands=commands_svc,
         named_devices=named,
+        farms=farm_svc,
     )
+    farm_svc.add_drop_handler(named.drop_farm)
     access = AccessService(
         store,
         sec,

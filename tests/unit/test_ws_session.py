@@ -136,6 +136,9 @@ class Peer:
     def close_soon(self, code: int, reason: str) -> None:
         self.carry_out(self.session.closed_by_server(code, reason))
 
+    def farm_deleted(self, farm_id: int) -> None:
+        self.carry_out(self.session.farm_deleted(farm_id))
+
     # The shell's side.
 
     def carry_out(self, actions: list[Action]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import APIRouter
 
 from farmbridge.api.deps import Svc, Who
@@ -13,16 +15,21 @@ from farmbridge.api.schemas import (
     DevicePatch,
     FarmIn,
     FarmOut,
+    FarmPatch,
     KeyOut,
     SensorIn,
     SensorOut,
+    SensorPatch,
     SnapshotOut,
 )
 from farmbridge.domain import Role
 from farmbridge.domain.bounds import PathId
 from farmbridge.domain.telemetry import SensorSpec
+from farmbridge.service.farms import UNSET
 
 router = APIRouter(prefix="/api/v1", tags=["farms"], route_class=BoundedRoute)
+
+PROFILE_FIELDS: Final = frozenset({"name", "title", "zone", "confirm_commands"})
 
 
 def _spec(s: SensorIn) -> SensorSpec:
@@ -43,6 +50,22 @@ async def create_farm(body: FarmIn, svc: Svc, who: Who) -> FarmOut:
 @router.get("/farms/{farm_id}")
 async def get_farm(farm_id: PathId, svc: Svc, who: Who) -> FarmOut:
     return FarmOut.of(await svc.farms.get_farm(who, farm_id))
+
+
+@router.patch("/farms/{farm_id}")
+async def patch_farm(farm_id: PathId, body: FarmPatch, svc: Svc, who: Who) -> FarmOut:
+    """Renames the farm (farm admin): 409 conflict when another farm has the name. Devices
+    on MQTT publish under the farm's name, so after a rename they must use the new one."""
+    return FarmOut.of(await svc.farms.rename_farm(who, farm_id, body.name, body.title))
+
+
+@router.delete("/farms/{farm_id}", status_code=204)
+async def delete_farm(farm_id: PathId, svc: Svc, who: Who) -> None:
+    """Deletes the farm and everything of it (global admin): devices and their keys,
+    sensors, readings, events, commands, alarms and rules, members' roles, displays and
+    notification targets. Live subscriptions to it end with `unsubscribed` (reason
+    `farm_deleted`); its display screens' sockets close."""
+    await svc.farms.delete_farm(who, farm_id)
 
 
 @router.get("/farms/{farm_id}/snapshot")
@@ -85,11 +108,22 @@ async def get_device(device_id: PathId, svc: Svc, who: Who) -> DeviceOut:
 @router.patch("/devices/{device_id}")
 async def patch_device(device_id: PathId, body: DevicePatch, svc: Svc, who: Who) -> DeviceOut:
     """Changes a device's settings (farm admin): `expected_interval_s` sets how often it
-    reports (null: learn it from its data), which says when silence turns it offline."""
-    if "expected_interval_s" in body.model_fields_set:
+    reports (null: learn it from its data), which says when silence turns it offline;
+    `name`, `title`, `zone` and `confirm_commands` are its profile (409 conflict for a name
+    another device of the farm has)."""
+    given = body.model_fields_set
+    device = await svc.farms.device(who, device_id, Role.ADMIN)
+    if given & PROFILE_FIELDS:
+        device = await svc.farms.set_device_profile(
+            who,
+            device_id,
+            name=body.name,
+            title=body.title,
+            zone=body.zone if "zone" in given else UNSET,
+            confirm_commands=body.confirm_commands,
+        )
+    if "expected_interval_s" in given:
         device = await svc.farms.set_expected_interval(who, device_id, body.expected_interval_s)
-    else:
-        device = await svc.farms.device(who, device_id, Role.ADMIN)
     return DeviceOut.of(device, svc.liveness.policy)
 
 
@@ -107,6 +141,22 @@ async def rotate_key(device_id: PathId, svc: Svc, who: Who) -> KeyOut:
 @router.get("/farms/{farm_id}/sensors")
 async def list_sensors(farm_id: PathId, svc: Svc, who: Who) -> list[SensorOut]:
     return [SensorOut.of(s) for s in await svc.farms.list_sensors(who, farm_id)]
+
+
+@router.patch("/sensors/{sensor_id}")
+async def patch_sensor(sensor_id: PathId, body: SensorPatch, svc: Svc, who: Who) -> SensorOut:
+    """Changes a sensor's unit or range (farm admin); a bound set to null is removed, one
+    left out stays. 422 invalid (field `min`) unless min is below max. Readings stored stay;
+    new readings outside the range are refused as at ingest."""
+    given = body.model_fields_set
+    sensor = await svc.farms.set_sensor_range(
+        who,
+        sensor_id,
+        unit=body.unit,
+        min_value=body.min if "min" in given else UNSET,
+        max_value=body.max if "max" in given else UNSET,
+    )
+    return SensorOut.of(sensor)
 
 
 @router.post("/devices/{device_id}/sensors", status_code=201)

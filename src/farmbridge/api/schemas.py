@@ -22,6 +22,7 @@ from farmbridge.domain import (
     User,
 )
 from farmbridge.domain.bounds import JSON_MAX_DEPTH, check_json
+from farmbridge.domain.devices import MAX_ZONE_CHARS
 from farmbridge.domain.liveness import (
     MAX_EXPECTED_INTERVAL_S,
     MIN_EXPECTED_INTERVAL_S,
@@ -84,6 +85,19 @@ class MemberOut(BaseModel):
 class FarmIn(Body):
     name: str = Field(pattern=NAME_PATTERN)
     title: str = Field(default="", max_length=200)
+
+
+class FarmPatch(Body):
+    """A farm's name or title to change; a field left out stays as it is."""
+
+    name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="MQTT devices publish under the name: after a rename, under the new one.",
+    )
+    title: str | None = Field(
+        default=None, max_length=200, description="Empty: the name. Left out: kept."
+    )
 
 
 class FarmOut(BaseModel):
@@ -173,6 +187,10 @@ class DeviceOut(BaseModel):
     offline_after_s: float | None = Field(
         description="Seconds of silence after which the device is marked offline; null: never."
     )
+    zone: str | None = Field(description="Where the device stands, set by an admin; null: none.")
+    confirm_commands: bool = Field(
+        description="Whether the dashboard asks before sending the device a command."
+    )
 
     @classmethod
     def of(cls, d: Device, liveness: LivenessPolicy) -> DeviceOut:
@@ -191,6 +209,8 @@ class DeviceOut(BaseModel):
             expected_interval_s=d.expected_interval_s,
             interval_s=d.interval_s,
             offline_after_s=liveness.offline_after_s(d.interval_s),
+            zone=d.zone,
+            confirm_commands=d.confirm_commands,
         )
 
 
@@ -203,6 +223,30 @@ class DevicePatch(Body):
         le=MAX_EXPECTED_INTERVAL_S,
         description="Seconds between the device's reports; null: learn it from its data.",
     )
+    name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Devices on MQTT are addressed by name: after a rename they must use it.",
+    )
+    title: str | None = Field(default=None, max_length=200, description="Empty: the name.")
+    zone: str | None = Field(
+        default=None,
+        max_length=MAX_ZONE_CHARS,
+        description="Where the device stands (a greenhouse, a bay); null or empty: no zone.",
+    )
+    confirm_commands: bool | None = Field(
+        default=None,
+        description="Whether the dashboard asks before sending a command (new devices: true).",
+    )
+
+
+class SensorPatch(Body):
+    """A sensor's unit and range to change; a field left out stays, a bound set to null
+    is removed."""
+
+    unit: str | None = Field(default=None, max_length=16)
+    min: float | None = None
+    max: float | None = None
 
 
 class DeviceCreated(BaseModel):

@@ -19,6 +19,7 @@ from farmbridge.domain.commands import Command, CommandState, CommandUpdate
 from farmbridge.domain.devices import (
     Device,
     DeviceKind,
+    DeviceProfile,
     DeviceRemoved,
     DeviceState,
     DeviceStatus,
@@ -66,6 +67,7 @@ __all__ = [
     "Conflict",
     "Device",
     "DeviceKind",
+    "DeviceProfile",
     "DeviceRemoved",
     "DeviceState",
     "DeviceStatus",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 
 class DeviceKind(StrEnum):
@@ -46,6 +46,10 @@ class Device:
     learned_interval_s: float | None = None
     interval_anchor_ms: int | None = None
     """When the device's current burst of reports began (see domain.liveness.learn)."""
+    zone: str | None = None
+    """Where the device stands (a greenhouse, a bay), set by an admin; None: no zone."""
+    confirm_commands: bool = True
+    """Whether the dashboard asks before sending the device a command."""
 
     @property
     def interval_s(self) -> float | None:
@@ -55,6 +59,19 @@ class Device:
             if self.expected_interval_s is not None
             else (self.learned_interval_s)
         )
+
+
+MAX_ZONE_CHARS: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    """The settings of a device an admin edits; None in `zone` is no zone."""
+
+    name: str
+    title: str
+    zone: str | None
+    confirm_commands: bool
 
 
 class PendingState(StrEnum):

@@ -89,6 +89,8 @@ class UnsubscribeReason(StrEnum):
     FORBIDDEN = "forbidden"
     TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a reason
     UNAUTHENTICATED = "unauthenticated"
+    FARM_DELETED = "farm_deleted"
+    """The farm was deleted: there is nothing left to subscribe to."""
 
 
 class CloseCode(IntEnum):

@@ -195,6 +195,8 @@ def snapshot_body(
                 "last_seen": d.last_seen_ms,
                 "interval_s": d.interval_s,
                 "offline_after_s": policy.offline_after_s(d.interval_s),
+                "zone": d.zone,
+                "confirm_commands": d.confirm_commands,
             }
             for d in devices
         ],

@@ -38,6 +38,10 @@ class LiveConnection(Protocol):
 
     def close_soon(self, code: int, reason: str) -> None: ...
 
+    def farm_deleted(self, farm_id: int) -> None:
+        """End the subscription to that farm, if any, saying the farm is gone."""
+        ...
+
 
 class ConnectionRegistry:
     def __init__(self) -> None:
@@ -73,6 +77,13 @@ class ConnectionRegistry:
             conn = self._all.get(cid)
             if conn is not None:
                 conn.access_changed()
+
+    def farm_dropped(self, farm_id: int, deleted: bool) -> None:
+        """A farm handler (FarmService.add_drop_handler): a deleted farm's subscribers are
+        told and unsubscribed; a renamed farm changes nothing here."""
+        if deleted:
+            for conn in list(self._all.values()):
+                conn.farm_deleted(farm_id)
 
     def close_all(self, code: int, reason: str) -> None:
         for conn in list(self._all.values()):

@@ -6,6 +6,8 @@ drop what each caches, wired to the backplane.
 - "user" (a user id): a user's roles, tokens or account changed, or (a negative id,
   `display_subject`) a display credential was revoked; every instance's live connections
   of that user or display check their access again.
+- "farm" ([farm id, deleted]): a farm renamed or deleted; every instance forgets its name,
+  and for a deleted one ends its live subscriptions and forgets its channel.
 - "pending" ([farm id, name]): a pending device approved or forgotten; every instance
   stops dropping its messages as rejected.
 
@@ -25,6 +27,7 @@ from farmbridge.service.backplane import Backplane
 from farmbridge.service.commands import CommandService
 from farmbridge.service.connections import ConnectionRegistry
 from farmbridge.service.directory import DeviceDirectory
+from farmbridge.service.farms import FarmService
 from farmbridge.service.named_devices import NamedDeviceService
 
 
@@ -36,6 +39,7 @@ def link_instances(
     registry: ConnectionRegistry,
     commands: CommandService,
     named_devices: NamedDeviceService,
+    farms: FarmService,
 ) -> None:
     """Sends this instance's invalidations to the others and applies theirs."""
     directory.add_forget_listener(lambda device_id: backplane.signal("device", device_id))
@@ -47,6 +51,9 @@ def link_instances(
 
     named_devices.add_forget_listener(lambda f, n: backplane.signal("pending", [f, n]))
     backplane.on_signal("pending", lambda v: named_devices.drop(int(v[0]), str(v[1])))
+
+    farms.add_change_listener(lambda f, deleted: backplane.signal("farm", [f, deleted]))
+    backplane.on_signal("farm", lambda v: farms.drop_farm(int(v[0]), bool(v[1])))
 
     backplane.add_listener(commands.heard)
     backplane.add_state_listener(commands.backplane_state)

@@ -59,7 +59,8 @@ class NamedDeviceService:
         self._forget_listeners: list[Callable[[int, str], None]] = []
 
     async def farm_id(self, name: str) -> int | None:
-        """The id of the farm of that name, or None; cached (farms are not renamed)."""
+        """The id of the farm of that name, or None; cached until the farm is renamed or
+        deleted (`drop_farm`)."""
         fid = self._farm_ids.get(name)
         if fid is not None:
             return fid
@@ -201,6 +202,17 @@ class NamedDeviceService:
         self.drop(farm_id, name)
         for listener in self._forget_listeners:
             listener(farm_id, name)
+
+    def drop_farm(self, farm_id: int, deleted: bool) -> None:
+        """Forgets the farm's name (renamed or deleted, here or on another instance), and
+        every miss, as the new name may be one of them; a deleted farm's notes go too."""
+        for name in [n for n, fid in self._farm_ids.items() if fid == farm_id]:
+            del self._farm_ids[name]
+        self._farm_misses.clear()
+        if deleted:
+            self._rejected = {k for k in self._rejected if k[0] != farm_id}
+            for key in [k for k in self._noted if k[0] == farm_id]:
+                del self._noted[key]
 
     def drop(self, farm_id: int, name: str) -> None:
         """Forgets what this process noted of the device (another instance forgot it)."""

@@ -87,6 +87,10 @@ class StreamService:
         if channel is not None:
             channel.state.put_device(device, sensors)
 
+    def farm_removed(self, farm_id: int) -> None:
+        """Forgets a deleted farm's channel: a later subscribe reads the store (NotFound)."""
+        self._hub.close_channel(farm_id)
+
     async def subscribe(
         self,
         who: Principal,

@@ -18,6 +18,7 @@ from farmbridge.domain import (
     CommandState,
     Device,
     DeviceKind,
+    DeviceProfile,
     Event,
     Farm,
     IngestBatch,
@@ -51,6 +52,7 @@ from farmbridge.store.results import (
     CommandChanged,
     CommandsExpired,
     DeviceDeleted,
+    FarmDeleted,
     MarkedOffline,
     OfflineCandidate,
     RuleChanged,
@@ -97,6 +99,16 @@ class FarmStore(Protocol):
     async def create_farm(self, name: str, title: str) -> Farm: ...
     async def get_farm(self, farm_id: int) -> Farm: ...
     async def get_farm_by_name(self, name: str) -> Farm: ...
+    async def rename_farm(self, farm_id: int, name: str, title: str) -> Farm:
+        """Sets the farm's name and title; Conflict when another farm has that name."""
+        ...
+
+    async def delete_farm(self, farm_id: int) -> FarmDeleted:
+        """Deletes the farm and everything of it (devices, sensors, history, commands,
+        alarms, rules, members, displays, notifications) in one transaction; returns what
+        went that others may have cached. NotFound for no such farm."""
+        ...
+
     async def list_farms(self, farm_ids: Iterable[int] | None = None) -> list[Farm]: ...
     async def create_device(
         self,
@@ -116,6 +128,11 @@ class FarmStore(Protocol):
         """Sets (or, with None, unsets: learn it) the device's expected reporting interval."""
         ...
 
+    async def set_device_profile(self, device_id: int, profile: DeviceProfile) -> Device:
+        """Sets the device's name, title, zone and confirm_commands; Conflict when another
+        device of its farm has that name."""
+        ...
+
     async def delete_device(self, device_id: int) -> DeviceDeleted:
         """Deletes the device and its sensors, storing its removal with the farm's next seq
         in the same transaction (it streams, and a resuming client learns of it)."""
@@ -126,6 +143,12 @@ class FarmStore(Protocol):
         self, *, farm_id: int | None = None, device_id: int | None = None
     ) -> list[Sensor]: ...
     async def get_sensor(self, sensor_id: int) -> Sensor: ...
+    async def set_sensor_range(
+        self, sensor_id: int, unit: str, min_value: float | None, max_value: float | None
+    ) -> Sensor:
+        """Sets the sensor's unit and the bounds of its readings (None: unbounded)."""
+        ...
+
     async def note_pending_device(
         self, farm_id: int, name: str, source: str, sample: str, now_ms: int
     ) -> PendingDevice: ...
@@ -155,8 +178,18 @@ class HistoryStore(Protocol):
 
     async def events(self, farm_id: int, flt: EventFilter) -> list[Event]: ...
     async def export_readings(
-        self, farm_id: int, start_ms: int, end_ms: int, *, chunk: int = 5_000, after_seq: int = 0
-    ) -> list[ExportRow]: ...
+        self,
+        farm_id: int,
+        start_ms: int,
+        end_ms: int,
+        *,
+        chunk: int = 5_000,
+        after_seq: int = 0,
+        sensor_ids: Sequence[int] | None = None,
+    ) -> list[ExportRow]:
+        """The farm's readings with ts in [start_ms, end_ms) and seq above `after_seq`, in
+        seq order, at most `chunk`; only those of `sensor_ids` when given."""
+        ...
 
     async def changes_since(self, farm_id: int, after_seq: int, limit: int) -> list[Change]:
         """A farm's changes with seq > after_seq, in order, at most `limit` of them."""

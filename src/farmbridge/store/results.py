@@ -121,6 +121,17 @@ class MarkedOffline:
 
 
 @dataclass(frozen=True, slots=True)
+class FarmDeleted:
+    """What went with a deleted farm that the services cache or watch by id."""
+
+    farm_id: int
+    device_ids: tuple[int, ...]
+    display_ids: tuple[int, ...]
+    member_ids: tuple[int, ...]
+    pending_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceDeleted:
     """A deleted device's removal, the change that streams it."""
 

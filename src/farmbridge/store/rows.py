@@ -84,6 +84,8 @@ def device(r: Row[Any]) -> Device:
         expected_interval_s=r.expected_interval_s,
         learned_interval_s=r.learned_interval_s,
         interval_anchor_ms=r.interval_anchor_ms,
+        zone=r.zone,
+        confirm_commands=bool(r.confirm_commands),
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -74,6 +75,9 @@ devices = Table(
     Column("expected_interval_s", Float, nullable=True),
     Column("learned_interval_s", Float, nullable=True),
     Column("interval_anchor_ms", BigInteger, nullable=True),
+    # The profile an admin edits (migration 0012): where it stands, ask before commands.
+    Column("zone", String(64), nullable=True),
+    Column("confirm_commands", Boolean, nullable=False, default=True, server_default=text("true")),
     UniqueConstraint("farm_id", "name"),
 )
 

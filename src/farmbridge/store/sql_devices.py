@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from typing import Any, Final
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import ColumnElement, Connection, Table, delete, insert, select, update
 
 from farmbridge.domain import (
     Device,
     DeviceKind,
+    DeviceProfile,
     DeviceRemoved,
     Farm,
     PendingDevice,
@@ -22,16 +24,60 @@ from farmbridge.store import rows
 from farmbridge.store.database import SqlAggregate, one_row, updater
 from farmbridge.store.dialect import upsert
 from farmbridge.store.ingest_writes import allocate_seqs
-from farmbridge.store.results import DeviceDeleted
+from farmbridge.store.results import DeviceDeleted, FarmDeleted
 from farmbridge.store.schema import (
+    alarm_changes,
+    alarm_rule_audit,
+    alarm_rules,
+    alarm_watches,
+    alarms,
+    command_updates,
     commands,
+    deliveries,
     device_removals,
     devices,
+    displays,
+    email_recipients,
+    events,
     farms,
+    history_marks,
+    ingest_messages,
     lorawan_profiles,
+    memberships,
+    outbox,
     pending_devices,
+    reading_rollups,
+    readings,
     sensors,
+    status_changes,
+    webhooks,
 )
+
+FARM_TABLES: Final[tuple[Table, ...]] = (
+    deliveries,
+    outbox,
+    email_recipients,
+    webhooks,
+    alarm_changes,
+    alarms,
+    alarm_rule_audit,
+    alarm_rules,
+    command_updates,
+    commands,
+    device_removals,
+    readings,
+    reading_rollups,
+    status_changes,
+    events,
+    sensors,
+    devices,
+    pending_devices,
+    displays,
+    memberships,
+    history_marks,
+)
+"""Every table with a farm_id column, children before parents: a farm's deletion empties
+them in this order (tests/unit/test_store_farms.py checks none is missed)."""
 
 
 class SqlDevices(SqlAggregate):
@@ -65,6 +111,53 @@ class SqlDevices(SqlAggregate):
         return await self._db.read(
             lambda c: rows.farm(one_row(c, farms, farms.c.name == name, "farm"))
         )
+
+    async def rename_farm(self, farm_id: int, name: str, title: str) -> Farm:
+        def fn(c: Connection) -> Farm:
+            one_row(c, farms, farms.c.id == farm_id, "farm")
+            if c.execute(
+                select(farms.c.id).where(farms.c.name == name, farms.c.id != farm_id)
+            ).first():
+                raise Conflict(f"farm {name!r} exists already")
+            c.execute(update(farms).where(farms.c.id == farm_id).values(name=name, title=title))
+            return rows.farm(one_row(c, farms, farms.c.id == farm_id, "farm"))
+
+        return await self._db.write(fn)
+
+    async def delete_farm(self, farm_id: int) -> FarmDeleted:
+        def fn(c: Connection) -> FarmDeleted:
+            # The farm row first, as every writer on the farm locks it (ingest_writes): a
+            # write in flight on this farm commits before or waits and finds no farm.
+            if (
+                c.execute(select(farms.c.id).where(farms.c.id == farm_id).with_for_update()).first()
+                is None
+            ):
+                raise NotFound("farm not found")
+            gone = FarmDeleted(
+                farm_id,
+                _ids(c, devices.c.id, devices.c.farm_id == farm_id),
+                _ids(c, displays.c.id, displays.c.farm_id == farm_id),
+                _ids(c, memberships.c.user_id, memberships.c.farm_id == farm_id),
+                tuple(
+                    c.execute(
+                        select(pending_devices.c.name).where(pending_devices.c.farm_id == farm_id)
+                    ).scalars()
+                ),
+            )
+            rules = select(alarm_rules.c.id).where(alarm_rules.c.farm_id == farm_id)
+            farm_devices = select(devices.c.id).where(devices.c.farm_id == farm_id)
+            # Children before parents, so no foreign key (cascading or not) is relied on.
+            c.execute(delete(alarm_watches).where(alarm_watches.c.rule_id.in_(rules)))
+            c.execute(delete(ingest_messages).where(ingest_messages.c.device_id.in_(farm_devices)))
+            c.execute(
+                delete(lorawan_profiles).where(lorawan_profiles.c.device_id.in_(farm_devices))
+            )
+            for table in FARM_TABLES:
+                c.execute(delete(table).where(table.c.farm_id == farm_id))
+            c.execute(delete(farms).where(farms.c.id == farm_id))
+            return gone
+
+        return await self._db.write(fn)
 
     async def list_farms(self, farm_ids: Iterable[int] | None = None) -> list[Farm]:
         q = select(farms).order_by(farms.c.id)
@@ -144,6 +237,32 @@ class SqlDevices(SqlAggregate):
 
         return await self._db.write(fn)
 
+    async def set_device_profile(self, device_id: int, profile: DeviceProfile) -> Device:
+        def fn(c: Connection) -> Device:
+            where = devices.c.id == device_id
+            farm_id = one_row(c, devices, where, "device").farm_id
+            if c.execute(
+                select(devices.c.id).where(
+                    devices.c.farm_id == farm_id,
+                    devices.c.name == profile.name,
+                    devices.c.id != device_id,
+                )
+            ).first():
+                raise Conflict(f"device {profile.name!r} exists already on farm {farm_id}")
+            c.execute(
+                update(devices)
+                .where(where)
+                .values(
+                    name=profile.name,
+                    title=profile.title,
+                    zone=profile.zone,
+                    confirm_commands=profile.confirm_commands,
+                )
+            )
+            return rows.device(one_row(c, devices, where, "device"))
+
+        return await self._db.write(fn)
+
     async def delete_device(self, device_id: int) -> DeviceDeleted:
         at = self._db.clock.wall_ms()
 
@@ -193,6 +312,18 @@ class SqlDevices(SqlAggregate):
         return await self._db.read(
             lambda c: rows.sensor(one_row(c, sensors, sensors.c.id == sensor_id, "sensor"))
         )
+
+    async def set_sensor_range(
+        self, sensor_id: int, unit: str, min_value: float | None, max_value: float | None
+    ) -> Sensor:
+        def fn(c: Connection) -> Sensor:
+            where = sensors.c.id == sensor_id
+            updater(sensors, where, "sensor", unit=unit, min_value=min_value, max_value=max_value)(
+                c
+            )
+            return rows.sensor(one_row(c, sensors, where, "sensor"))
+
+        return await self._db.write(fn)
 
     # Devices heard of but not registered.
 
@@ -258,6 +389,10 @@ class SqlDevices(SqlAggregate):
                 raise NotFound("pending device not found")
 
         await self._db.write(fn)
+
+
+def _ids(c: Connection, column: Any, where: ColumnElement[bool]) -> tuple[int, ...]:
+    return tuple(int(v) for v in c.execute(select(column).where(where)).scalars())
 
 
 def _insert_sensor(c: Connection, device_id: int, farm_id: int, spec: SensorSpec) -> Sensor:

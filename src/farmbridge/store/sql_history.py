@@ -6,6 +6,7 @@ sequenced tables for a resuming subscriber.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, text
@@ -96,7 +97,14 @@ class SqlHistory(SqlAggregate):
         return await self._db.read(lambda c: [rows.event(r) for r in c.execute(q)])
 
     async def export_readings(
-        self, farm_id: int, start_ms: int, end_ms: int, *, chunk: int = 5_000, after_seq: int = 0
+        self,
+        farm_id: int,
+        start_ms: int,
+        end_ms: int,
+        *,
+        chunk: int = 5_000,
+        after_seq: int = 0,
+        sensor_ids: Sequence[int] | None = None,
     ) -> list[ExportRow]:
         q = (
             select(
@@ -119,6 +127,8 @@ class SqlHistory(SqlAggregate):
             .order_by(readings.c.seq)
             .limit(chunk)
         )
+        if sensor_ids is not None:
+            q = q.where(readings.c.sensor_id.in_(list(sensor_ids)))
         return await self._db.read(
             lambda c: [
                 ExportRow(r.seq, r.ts_ms, r.received_ms, r.device, r.sensor, r.unit, r.value)

@@ -122,6 +122,9 @@ class Connection:
         """Sends what is queued, then closes; later data is no longer queued."""
         self._apply(self.session.closed_by_server(code, reason))
 
+    def farm_deleted(self, farm_id: int) -> None:
+        self._apply(self.session.farm_deleted(farm_id))
+
     # The hub's side (Sink).
 
     def deliver(self, sub: Subscription, parts: Sequence[Part]) -> None:

@@ -299,6 +299,13 @@ class Session:
         self.fail_auth(error_code_of(exc), exc.message, None)
         return self._actions()
 
+    def farm_deleted(self, farm: int) -> list[Action]:
+        """The farm was deleted: its subscription, if any, ends (`farm_deleted`)."""
+        sub = self.subs.get(farm)
+        if sub is not None:
+            self.end_subscription(farm, sub, UnsubscribeReason.FARM_DELETED)
+        return self._actions()
+
     def slow_consumer(self) -> list[Action]:
         """The send queue overflowed (its data is dropped): every subscription must resync."""
         self._slow_strikes += 1

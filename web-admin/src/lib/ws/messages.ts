@@ -97,6 +97,8 @@ export enum UnsubscribeReason {
   TokenExpired = "token_expired",
   /** The account was deleted or its tokens revoked; an `unauthenticated` error and 4001 follow. */
   Unauthenticated = "unauthenticated",
+  /** The farm was deleted: nothing is left to subscribe to. */
+  FarmDeleted = "farm_deleted",
 }
 
 export type DeviceState = "online" | "offline" | "error" | "maintenance" | "unknown";
@@ -190,6 +192,10 @@ export interface SnapshotDevice {
   interval_s: number | null;
   /** Seconds of silence after which the bridge marks the device offline; null: never. */
   offline_after_s: number | null;
+  /** Where the device stands, set by an admin; null: no zone. Absent from older servers. */
+  zone?: string | null;
+  /** Whether the dashboard asks before sending it a command. Absent from older servers. */
+  confirm_commands?: boolean;
 }
 
 export interface SnapshotSensor {
