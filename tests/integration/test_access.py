@@ -50,6 +50,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/farms/{farm_id}/devices"): {"name": "intruder", "kind": "sensor_node"},
     ("POST", "/api/v1/devices/{device_id}/sensors"): {"name": "intruder"},
     ("PATCH", "/api/v1/devices/{device_id}"): {"expected_interval_s": 60},
+    ("PATCH", "/api/v1/farms/{farm_id}"): {"title": "Intruder"},
+    ("PATCH", "/api/v1/sensors/{sensor_id}"): {"unit": "x"},
     ("POST", "/api/v1/devices/{device_id}/commands"): {"action": "on"},
     ("POST", "/api/v1/users"): {"username": "intruder", "password": "intruder-password"},
     ("POST", "/api/v1/users/{user_id}/password"): {"password": "intruder-password"},
@@ -209,6 +211,7 @@ def is_global_admin_only(method: str, path: str) -> bool:
     """Routes about users or the farm list itself, not about one farm's objects."""
     return path.startswith("/api/v1/users") or (method, path) in {
         ("POST", "/api/v1/farms"),
+        ("DELETE", "/api/v1/farms/{farm_id}"),
         ("GET", "/api/v1/connections"),
     }
 
@@ -383,6 +386,10 @@ def test_operator_cannot_change_devices(world: World) -> None:
         ("POST", f"/api/v1/devices/{a.device_id}/rotate-key", None),
         ("POST", f"/api/v1/devices/{a.device_id}/sensors", {"name": "op-sensor"}),
         ("PATCH", f"/api/v1/devices/{a.device_id}", {"expected_interval_s": 60}),
+        ("PATCH", f"/api/v1/devices/{a.device_id}", {"zone": "op zone"}),
+        ("PATCH", f"/api/v1/sensors/{a.sensor_id}", {"min": 0, "max": 1}),
+        ("PATCH", f"/api/v1/farms/{a.farm_id}", {"title": "op farm"}),
+        ("DELETE", f"/api/v1/farms/{a.farm_id}", None),
         ("DELETE", f"/api/v1/devices/{a.device_id}", None),
         ("GET", f"/api/v1/farms/{a.farm_id}/members", None),
     ]
@@ -404,6 +411,9 @@ def test_farm_admin_can_manage_own_farm_only(world: World) -> None:
     assert outcome(r) == (404, "not_found")  # farm B is not theirs: 404 since issue 11, was 403
     r = farm_admin.http.post("/api/v1/farms", json={"name": "fa-farm"})
     assert outcome(r) == (403, "forbidden")
+    r = farm_admin.http.delete(f"/api/v1/farms/{a.farm_id}")
+    assert outcome(r) == (403, "forbidden")  # deleting a farm is the global admin's
+    assert farm_admin.ok("GET", f"/api/v1/farms/{a.farm_id}")["id"] == a.farm_id
     assert str(b.farm_id) not in farm_admin.ok("GET", "/api/v1/me")["roles"]
 
 
