@@ -10,6 +10,9 @@ import { AlarmRulesPage } from "./pages/admin/AlarmRulesPage";
 import { ConnectionsPage } from "./pages/admin/ConnectionsPage";
 import { DevicesPage } from "./pages/admin/DevicesPage";
 import { DisplaysPage } from "./pages/admin/DisplaysPage";
+import { ExportPage } from "./pages/admin/ExportPage";
+import { FarmsPage } from "./pages/admin/FarmsPage";
+import { PendingPage } from "./pages/admin/PendingPage";
 import { UsersPage } from "./pages/admin/UsersPage";
 import { AccountPage } from "./pages/AccountPage";
 import { DisplayPage } from "./pages/DisplayPage";
@@ -54,11 +57,14 @@ function Shell() {
           <NavLink to="/" end>
             {t("app.nav.overview")}
           </NavLink>
+          {farmAdmin && <NavLink to="/admin/farms">{t("app.nav.farms")}</NavLink>}
           {farmAdmin && <NavLink to="/admin/devices">{t("app.nav.devices")}</NavLink>}
+          {farmAdmin && <NavLink to="/admin/pending">{t("app.nav.pending")}</NavLink>}
           {farmAdmin && <NavLink to="/admin/users">{t("app.nav.users")}</NavLink>}
           {farmAdmin && <NavLink to="/admin/displays">{t("app.nav.displays")}</NavLink>}
           {farmAdmin && <NavLink to="/admin/alarm-rules">{t("app.nav.alarmRules")}</NavLink>}
           {isAdmin && <NavLink to="/admin/connections">{t("app.nav.connections")}</NavLink>}
+          <NavLink to="/export">{t("app.nav.export")}</NavLink>
         </nav>
         <ConnectionIndicator />
         <LanguageSwitch />
@@ -81,7 +87,10 @@ function Shell() {
         <Routes>
           <Route path="/" element={<OverviewPage />} />
           <Route path="/farms/:farmId" element={<FarmPage />} />
+          <Route path="/admin/farms" element={<FarmsPage />} />
           <Route path="/admin/devices" element={<DevicesPage />} />
+          <Route path="/admin/pending" element={<PendingPage />} />
+          <Route path="/export" element={<ExportPage />} />
           <Route path="/admin/users" element={<UsersPage />} />
           <Route path="/admin/displays" element={<DisplaysPage />} />
           <Route path="/admin/alarm-rules" element={<AlarmRulesPage />} />

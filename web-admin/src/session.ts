@@ -18,6 +18,11 @@ export function startSession(): void {
   started = true;
   const client = getStreamClient();
   client.onMessage(liveStore.handle);
+  // A farm deleted (by this tab or another admin) leaves the farm list at once.
+  client.onMessage((msg) => {
+    const token = auth.getState().session?.token;
+    if (msg.type === "ended" && msg.reason === "farm_deleted" && token) void loadDirectory(token, true);
+  });
   // A newly raised alarm beeps and notifies as the user chose (lib/alarmAlerts.ts).
   let farmsSeen = liveStore.getFarms();
   liveStore.subscribe(() => {

@@ -1,7 +1,8 @@
 /**
  * The farm's devices: a status badge each, and for actuators the controls (switch a pump
  * or fan, set a vent position) with their commands' lifecycle as the stream reports it:
- * pending -> sent -> acknowledged | failed | timed_out.
+ * pending -> sent -> acknowledged | failed | timed_out. A device whose `confirm_commands`
+ * is on (the default) asks "Switch pump-1 on?" before a command is sent.
  */
 
 import { memo, useState } from "react";
@@ -12,6 +13,7 @@ import { formatAgo, formatNumber } from "../lib/format";
 import { liveStore } from "../store";
 import type { CommandView, DeviceView } from "../store/farmState";
 import { deviceHealth } from "../store/health";
+import { useConfirm } from "./useConfirm";
 
 interface Props {
   farmId: number;
@@ -77,8 +79,16 @@ const DeviceCard = memo(function DeviceCard({
   const recent = [...commands].sort((a, b) => b.id - a.id).slice(0, 3);
   const inFlight = recent.some((c) => !FINAL_STATES.has(c.state));
   const health = deviceHealth(device, now);
+  const [confirm, dialog] = useConfirm();
 
   const send = async (action: string, params?: Record<string, unknown>): Promise<void> => {
+    if (device.confirmCommands !== false) {
+      const question =
+        action === "set" && params && "position" in params
+          ? t("command.confirm.set", { name: device.name, position: formatNumber(Number(params.position) / 100, { style: "percent" }) })
+          : t(`command.confirm.${action}`, { name: device.name, action, defaultValue: t("command.confirm.other", { name: device.name, action }) });
+      if (!(await confirm({ title: question, confirmLabel: t("command.confirm.send") }))) return;
+    }
     setBusy(true);
     setError(null);
     try {
@@ -105,6 +115,7 @@ const DeviceCard = memo(function DeviceCard({
 
   return (
     <article className={`device${stale ? " stale" : ""}`} data-testid={`device-${device.name}`}>
+      {dialog}
       <header className="device-head">
         <div>
           <div className="device-title">{device.title || device.name}</div>

@@ -41,6 +41,37 @@ export interface Device {
   created_ms: number;
   status: { state: DeviceState; actuator: Actuator; ts_ms: number; seq: number };
   last_seen_ms: number | null;
+  zone?: string | null;
+  /** Whether the dashboard asks before sending a command (docs/api.md, "Device profile"). */
+  confirm_commands?: boolean;
+}
+
+/** The fields of a device's profile to change (PATCH /devices/{id}); left out: kept. */
+export interface DevicePatch {
+  name?: string;
+  title?: string;
+  zone?: string | null;
+  confirm_commands?: boolean;
+}
+
+/** A sensor's unit and range to change; a bound null is removed, left out kept. */
+export interface SensorPatch {
+  unit?: string;
+  min?: number | null;
+  max?: number | null;
+}
+
+/** A device heard of but not registered (docs/api.md, "Pending devices"). */
+export interface PendingDevice {
+  id: number;
+  farm_id: number;
+  name: string;
+  source: string;
+  state: "pending" | "rejected";
+  first_seen_ms: number;
+  last_seen_ms: number;
+  messages: number;
+  sample: string;
 }
 
 export interface Sensor {
@@ -268,6 +299,39 @@ export const api = {
   },
   me: () => request<Me>("GET", "/api/v1/me"),
   farms: () => request<Farm[]>("GET", "/api/v1/farms"),
+  createFarm: (name: string, title: string) => request<Farm>("POST", "/api/v1/farms", { name, title }),
+  patchFarm: (farmId: number, body: { name?: string; title?: string }) =>
+    request<Farm>("PATCH", `/api/v1/farms/${farmId}`, body),
+  deleteFarm: (farmId: number) => request<undefined>("DELETE", `/api/v1/farms/${farmId}`),
+  pendingDevices: (farmId: number) => request<PendingDevice[]>("GET", `/api/v1/farms/${farmId}/pending-devices`),
+  approvePending: (pendingId: number, kind: DeviceKind, title: string) =>
+    request<DeviceCreated>("POST", `/api/v1/pending-devices/${pendingId}/approve`, { kind, title }),
+  rejectPending: (pendingId: number) => request<PendingDevice>("POST", `/api/v1/pending-devices/${pendingId}/reject`),
+  forgetPending: (pendingId: number) => request<undefined>("DELETE", `/api/v1/pending-devices/${pendingId}`),
+  patchDevice: (deviceId: number, body: DevicePatch) => request<Device>("PATCH", `/api/v1/devices/${deviceId}`, body),
+  addSensor: (deviceId: number, body: SensorIn) => request<Sensor>("POST", `/api/v1/devices/${deviceId}/sensors`, body),
+  patchSensor: (sensorId: number, body: SensorPatch) => request<Sensor>("PATCH", `/api/v1/sensors/${sensorId}`, body),
+  /** The CSV of the chosen sensors' readings in [startMs, endMs), fetched with the token. */
+  async exportCsv(farmId: number, sensorIds: readonly number[], startMs: number, endMs: number): Promise<Blob> {
+    const q = new URLSearchParams({ start: String(startMs), end: String(endMs) });
+    for (const id of sensorIds) q.append("sensor", String(id));
+    const headers: Record<string, string> = { Accept: "text/csv" };
+    const token = auth.token();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await fetch(`/api/v1/farms/${farmId}/readings.csv?${q.toString()}`, { headers });
+    } catch (err) {
+      throw new ApiError(0, "network", `cannot reach the bridge: ${String(err)}`);
+    }
+    if (res.status === 401) {
+      const err = await errorOf(res);
+      auth.signOut(errorText(err));
+      throw err;
+    }
+    if (!res.ok) throw await errorOf(res);
+    return await res.blob();
+  },
   displays: (farmId: number) => request<DisplayCredential[]>("GET", `/api/v1/farms/${farmId}/displays`),
   createDisplay: (farmId: number, name: string) =>
     request<DisplayCredential & { secret: string }>("POST", `/api/v1/farms/${farmId}/displays`, { name }),

@@ -128,6 +128,9 @@ export function FarmPage() {
           </Link>
           <h1 className="page-title">{info?.title || info?.name || t("farm.fallbackTitle", { id: farmId })}</h1>
         </div>
+        <Link to={`/export?farm=${farmId}`} className="btn btn-small" data-testid="export-link">
+          {t("farm.exportCsv")}
+        </Link>
         <div className="page-meta">
           {stale ? (
             <span className="stale-note" data-testid="stale-note">

@@ -8,6 +8,10 @@ describe("unavailableReason", () => {
     expect(unavailableReason({ hasSnapshot: false, endedReason: "not_found" })).toBe("not_found");
   });
 
+  it("shows a farm deleted while watched as not found", () => {
+    expect(unavailableReason({ hasSnapshot: false, endedReason: "farm_deleted" })).toBe("not_found");
+  });
+
   it("is null while waiting, once shown, or for another end", () => {
     expect(unavailableReason(undefined)).toBeNull();
     expect(unavailableReason({ hasSnapshot: false, endedReason: null })).toBeNull();

@@ -10,5 +10,6 @@ export type Unavailable = "forbidden" | "not_found";
  */
 export function unavailableReason(farm: Pick<FarmState, "endedReason" | "hasSnapshot"> | undefined): Unavailable | null {
   if (!farm || farm.hasSnapshot) return null;
+  if (farm.endedReason === "farm_deleted") return "not_found"; // deleted while watched
   return farm.endedReason === "forbidden" || farm.endedReason === "not_found" ? farm.endedReason : null;
 }

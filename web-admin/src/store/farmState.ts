@@ -57,6 +57,8 @@ export interface DeviceView {
   intervalS: number | null;
   /** The silence in s after which the server turns the device offline, or null. */
   offlineAfterS: number | null;
+  /** Whether a command to it is confirmed first; absent (an older server): it is. */
+  confirmCommands?: boolean;
 }
 
 export interface EventView {
@@ -184,6 +186,7 @@ export function applySnapshot(prev: FarmState | undefined, farmId: number, epoch
       statusSeq: 0,
       intervalS: d.interval_s,
       offlineAfterS: d.offline_after_s,
+      confirmCommands: d.confirm_commands ?? true,
     };
   }
   return {

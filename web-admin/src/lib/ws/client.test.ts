@@ -313,6 +313,18 @@ describe("FarmStreamClient", () => {
     expect(messages.filter((m) => m.type === "snapshot")).toHaveLength(0);
   });
 
+  it("drops a farm deleted while subscribed and tells the store, never resubscribing", () => {
+    client.subscribe(2);
+    client.setToken("tok");
+    const socket = handshake(env);
+    const sub = socket.sentOfType("subscribe")[0]!;
+    socket.receive({ type: "subscribed", id: sub.id, farm: 2, epoch: "ep", seq: 1, topics: [], mode: "all", snapshot: SNAPSHOT });
+    socket.receive({ type: "unsubscribed", id: null, farm: 2, reason: "farm_deleted" });
+    expect(client.subscriptions.has(2)).toBe(false);
+    expect(messages.filter((m) => m.type === "ended")).toEqual([{ type: "ended", farm: 2, reason: "farm_deleted" }]);
+    expect(socket.sentOfType("subscribe")).toHaveLength(1);
+  });
+
   it("drops a farm the server refuses and tells the store", () => {
     client.subscribe(2);
     client.setToken("tok");

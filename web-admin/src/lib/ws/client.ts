@@ -596,7 +596,8 @@ export class FarmStreamClient {
         this.sendSubscribe(msg.farm);
         return;
       case "unsubscribed":
-        if (msg.reason === UnsubscribeReason.Forbidden) {
+        // A deleted farm is as gone as a removed role: no resubscribing to it.
+        if (msg.reason === UnsubscribeReason.Forbidden || msg.reason === UnsubscribeReason.FarmDeleted) {
           this.subscriptions.drop(msg.farm);
           this.emit({ type: "ended", farm: msg.farm, reason: msg.reason });
         }

@@ -1,4 +1,5 @@
-/** Devices of a farm: create one (its key is shown once), rotate a key, delete one. */
+/** Devices of a farm: create one (its key is shown once), edit its profile and sensors,
+ * rotate a key, delete one. */
 
 import { useCallback, useEffect, useState } from "react";
 
@@ -9,6 +10,7 @@ import { getStreamClient } from "../../lib/ws/useWebSocket";
 import { useFarm } from "../../store";
 import { roleOn, useDirectory } from "../../store/directory";
 import { useAdminFarm } from "./adminFarm";
+import { DeviceEditor } from "./DeviceEditor";
 import { FarmPicker } from "./FarmPicker";
 
 function message(err: unknown): string {
@@ -25,6 +27,8 @@ export function DevicesPage() {
   const [devices, setDevices] = useState<Device[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [shownKey, setShownKey] = useState<{ device: string; key: string } | null>(null);
+  const [editing, setEditing] = useState<number | null>(null);
+  const edited = devices.find((d) => d.id === editing);
 
   const load = useCallback(() => {
     if (farmId === null) return;
@@ -101,7 +105,10 @@ export function DevicesPage() {
                 <tr key={d.id}>
                   <td>
                     <strong>{d.name}</strong>
-                    <div className="muted">{d.title}</div>
+                    <div className="muted">
+                      {d.title}
+                      {d.zone ? ` · ${d.zone}` : ""}
+                    </div>
                   </td>
                   <td>{t(`device.kind.${d.kind}`, { defaultValue: d.kind.replace("_", " ") })}</td>
                   <td>
@@ -109,6 +116,9 @@ export function DevicesPage() {
                   </td>
                   <td>{formatAgo(status?.lastSeenMs ?? d.last_seen_ms, now)}</td>
                   <td className="actions">
+                    <button type="button" className="btn btn-small" onClick={() => setEditing(d.id)} data-testid={`edit-${d.name}`}>
+                      {t("admin.devices.edit")}
+                    </button>
                     <button type="button" className="btn btn-small" onClick={() => void rotate(d)}>
                       {t("admin.devices.rotate")}
                     </button>
@@ -129,6 +139,9 @@ export function DevicesPage() {
           </tbody>
         </table>
       </div>
+      {farmId !== null && edited && (
+        <DeviceEditor key={edited.id} farmId={farmId} device={edited} onSaved={load} onClose={() => setEditing(null)} />
+      )}
       {farmId !== null && (
         <CreateDevice
           farmId={farmId}
