@@ -1,10 +1,11 @@
 /**
  * Farms: create one (global admins), rename one (its admins), delete one (global admins)
  * after a dialog that says what goes with it and asks for the farm's name. The farm list
- * in the header and the overview follows at once (the directory is loaded again).
+ * of the overview follows at once (the directory is loaded again after each change, and
+ * when this page opens; a farm deleted elsewhere leaves it through the stream).
  */
 
-import { useState } from "react";
+import { useEffect, useState } from "react";
 
 import { useConfirm } from "../../components/useConfirm";
 import { useI18n } from "../../i18n";
@@ -28,6 +29,10 @@ export function FarmsPage() {
   const [confirm, dialog] = useConfirm();
   const isAdmin = me?.is_admin ?? false;
   const mine = farms.filter((f) => roleOn(me, f.id) === "admin");
+  // Farms another admin made or renamed since sign-in show up when this page opens.
+  useEffect(() => {
+    void reloadFarms();
+  }, []);
 
   const remove = async (f: Farm): Promise<void> => {
     setError(null);
