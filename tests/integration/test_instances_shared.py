@@ -144,6 +144,37 @@ async def test_a_member_removed_on_one_instance_loses_the_farm_on_the_other(pair
         api.close()
 
 
+async def test_a_farm_deleted_on_one_instance_ends_its_subscriptions_on_the_other(
+    pair: Pair,
+) -> None:
+    """The admin's socket on B subscribed to a farm gets `unsubscribed` (`farm_deleted`) as
+    soon as A deletes the farm, B refuses its device key, and a new subscribe on B is
+    not_found (B forgot the farm's channel)."""
+    api = Api(pair.a.url, *ADMIN)
+    try:
+        farm = api.farm(unique("gone"))
+        dev = api.device(farm["id"], "node")
+        assert _reading(dev["key"], pair.b.url) == 200
+        probe = await Probe.open(pair.b.url)
+        try:
+            await probe.auth(api.token)
+            await probe.send({"type": "subscribe", "farm": farm["id"], "id": 1})
+            await probe.expect("subscribed", WAIT_S)
+            assert api.http.delete(f"/api/v1/farms/{farm['id']}").status_code == 204
+            deleted = time.monotonic()
+            ended = await probe.expect("unsubscribed", AT_ONCE_S)
+            assert (ended["farm"], ended["reason"]) == (farm["id"], "farm_deleted")
+            print(f"B ended the subscription {(time.monotonic() - deleted) * 1000:.1f} ms after")
+            _until_refused(pair.b.url, dev["key"], deleted)
+            await probe.send({"type": "subscribe", "farm": farm["id"], "id": 2})
+            again = await probe.recv(WAIT_S)
+            assert (again["type"], again["code"]) == ("error", "not_found")
+        finally:
+            await probe.close()
+    finally:
+        api.close()
+
+
 async def test_a_display_revoked_on_one_instance_closes_its_socket_on_the_other(
     pair: Pair,
 ) -> None:

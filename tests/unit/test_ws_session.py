@@ -503,6 +503,28 @@ def test_session_access_recheck_ends_a_forbidden_subscription(clock: FakeClock) 
     assert peer.close_code is None
 
 
+def test_session_farm_deleted_ends_only_that_subscription(clock: FakeClock) -> None:
+    """A deleted farm's subscription ends (`farm_deleted`) on every connection holding it;
+    the others and the socket stay; a connection not subscribed to it hears nothing."""
+    peer = authed(clock)
+    other = authed(clock, registry=peer.registry)
+    peer.send({"type": "subscribe", "farm": 1})
+    peer.send({"type": "subscribe", "farm": 2})
+    other.send({"type": "subscribe", "farm": 2})
+    peer.take()
+    other.take()
+    peer.registry.farm_dropped(1, False)  # a rename ends nothing
+    assert peer.take() == []
+    peer.registry.farm_dropped(1, True)
+    assert peer.take() == [
+        {"type": "unsubscribed", "id": None, "farm": 1, "reason": "farm_deleted"}
+    ]
+    assert other.take() == []
+    assert sorted(peer.session.subs) == [2]
+    assert [s.farm_id for s in peer.ended] == [1]
+    assert (peer.close_code, other.close_code) == (None, None)
+
+
 def test_session_access_recheck_of_a_revoked_token_closes_with_4001(clock: FakeClock) -> None:
     """A revoked token or a deleted account found by the re-check ends the session (4001)."""
     peer = authed(clock)
