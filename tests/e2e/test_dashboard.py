@@ -173,7 +173,8 @@ def test_reading_ingested_over_http_shows_on_the_dashboard(
 def test_command_from_the_ui_is_acknowledged_by_the_simulated_device(
     report: Callable[[str], None], page: Page, probe: Probe
 ) -> None:
-    """Switching the pump sends a command the simulator carries out; its lifecycle shows."""
+    """Switching the pump (confirmed in the dialog a new device asks) sends a command the
+    simulator carries out; its lifecycle shows."""
     open_dashboard(page, probe)
     card = "[data-testid=device-pump-1]"
     power = page.inner_text(f"{card} [data-testid=actuator-power]").split(":")[-1].strip()
@@ -191,6 +192,7 @@ def test_command_from_the_ui_is_acknowledged_by_the_simulated_device(
         card,
     )
     page.click(f"[data-testid=cmd-{want}-pump-1]")
+    page.click("[data-testid=confirm-dialog] [data-testid=confirm-ok]")
     page.wait_for_selector(f"{card} li[data-state=acknowledged]", timeout=20_000)
     wait_for_js(
         page,
