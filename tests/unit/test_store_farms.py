@@ -130,6 +130,21 @@ async def test_farm_delete_removes_every_row_of_that_farm_only(store: SqlStore) 
         await store.delete_farm(a)
 
 
+async def test_ingest_for_a_farm_deleted_meanwhile_is_not_found(store: SqlStore) -> None:
+    """A batch of a device whose farm was deleted after the device was looked up stores
+    nothing and raises NotFound; the store goes on serving other farms."""
+    a, dev_a, sensor_a = await _populated_farm(store, "gone")
+    b, dev_b, sensor_b = await _populated_farm(store, "stays")
+    await store.delete_farm(a)
+    with pytest.raises(NotFound):
+        await store.ingest(IngestBatch(dev_a, a, T0, readings=(ReadingIn(sensor_a, 1.0, T0 + 5),)))
+    assert _counts(store, a, dev_a)["readings"] == 0
+    done = await store.ingest(
+        IngestBatch(dev_b, b, T0, readings=(ReadingIn(sensor_b, 2.0, T0 + 5),))
+    )
+    assert done.last_seq is not None
+
+
 async def test_farm_delete_frees_its_name(store: SqlStore) -> None:
     """A farm of the deleted one's name can be created again, empty."""
     a, _, _ = await _populated_farm(store, "again")

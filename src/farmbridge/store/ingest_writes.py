@@ -39,6 +39,7 @@ from farmbridge.domain import (
     StatusRecord,
     Stored,
 )
+from farmbridge.domain.errors import NotFound
 from farmbridge.domain.liveness import learn
 from farmbridge.store.alarm_cache import AlarmCache
 from farmbridge.store.alarm_writes import evaluate_ingest
@@ -63,15 +64,19 @@ def allocate_seqs(
     and puts each farm's alarm version (store/alarm_cache.py) in `versions` if given.
 
     The row update serializes concurrent writers on one farm, in SQLite and PostgreSQL alike.
+    Raises NotFound when a farm is gone (deleted after its device was looked up).
     """
     base: dict[int, int] = {}
     for farm_id, n in sorted(need.items()):
-        last, version = conn.execute(
+        row = conn.execute(
             update(farms)
             .where(farms.c.id == farm_id)
             .values(last_seq=farms.c.last_seq + n)
             .returning(farms.c.last_seq, farms.c.alarm_version)
-        ).one()
+        ).one_or_none()
+        if row is None:  # deleted meanwhile (a write that read its device just before)
+            raise NotFound("farm not found")
+        last, version = row
         base[farm_id] = last - n
         if versions is not None:
             versions[farm_id] = version
