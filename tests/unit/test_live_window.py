@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -45,7 +46,7 @@ def test_sketch_buckets_below_10_ms_are_whole_milliseconds() -> None:
 def test_sketch_buckets_are_at_most_a_quarter_wide() -> None:
     """Above 10 ms each bucket is at most 25 % wider than its lower edge, up to 60 s."""
     assert UPPER_MS[-1] == LIMIT_MS
-    for lo, hi in zip(UPPER_MS[9:], UPPER_MS[10:], strict=False):
+    for lo, hi in itertools.pairwise(UPPER_MS[9:]):
         assert lo < hi <= lo * 1.25 + 1e-9
     assert BUCKETS < 80
 
