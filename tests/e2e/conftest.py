@@ -54,6 +54,7 @@ BROWSER_MODULES: Final = frozenset(
         "test_alarms.py",
         "test_language.py",
         "test_display.py",
+        "test_live_figures.py",
     }
 )
 """The modules that drive Chromium: their collection fails, saying why, when it cannot run."""

@@ -32,9 +32,9 @@ from farmbridge.domain import (
     Severity,
     StatusRecord,
 )
+from farmbridge.domain.live_window import Slot
 from farmbridge.protocol import const
 from farmbridge.protocol import server_messages as out
-from farmbridge.domain.live_window import Slot
 from farmbridge.protocol.client_messages import (
     Auth,
     Ping,

@@ -43,7 +43,7 @@ const LatencyChart = memo(function LatencyChart({ state }: { state: LiveStatsSta
     );
   return (
     <figure className="live-chart" data-testid="live-chart" data-points={n}>
-      <svg viewBox={`0 0 ${CHART_W} ${CHART_H}`} role="img" aria-label={t("admin.live.chartLabel")}>
+      <svg viewBox={`0 0 ${CHART_W} ${CHART_H}`} preserveAspectRatio="none" role="img" aria-label={t("admin.live.chartLabel")}>
         <line className="live-grid" x1="0" x2={CHART_W} y1={CHART_H - 1} y2={CHART_H - 1} />
         {line(series.p99, "live-p99")}
         {line(series.p50, "live-p50")}
