@@ -148,3 +148,15 @@ def test_window_refuses_a_useless_shape() -> None:
         LiveWindow(slot_s=0.01, slots=3, clock=FakeClock())
     with pytest.raises(ValueError, match="at least one slot"):
         LiveWindow(slot_s=1, slots=0, clock=FakeClock())
+
+
+@given(st.integers(min_value=-(10**6), max_value=10**7))
+def test_window_records_a_latency_in_its_sketch_bucket(latency_ms: int) -> None:
+    """The window's inlined recording puts every latency where the sketch says it goes."""
+    clock = FakeClock()
+    window = LiveWindow(slot_s=1, slots=1, clock=clock)
+    window.delivered(latency_ms)
+    clock.advance(1)
+    slot = window.roll(connections=0)
+    assert slot is not None
+    assert slot.counts == tuple(sketch_of([latency_ms]))

@@ -50,13 +50,14 @@ def _index_table() -> bytes:
     return bytes(table)
 
 
-_INDEX: Final = _index_table()
+INDEX: Final = _index_table()
+"""The bucket of each whole ms below LIMIT_MS."""
 
 
 def bucket_of(latency_ms: int) -> int:
     """The bucket of a latency; negative ones (clocks of two hosts apart) count as 0 ms."""
     if latency_ms < LIMIT_MS:
-        return _INDEX[latency_ms] if latency_ms >= 0 else 0
+        return INDEX[latency_ms] if latency_ms >= 0 else 0
     return OVERFLOW
 
 
