@@ -14,6 +14,8 @@ from prometheus_client import REGISTRY
 
 from farmbridge.domain import Role, User
 from farmbridge.domain.clock import FakeClock
+from farmbridge.domain.reports import DeviceReport, ReportedReading
+from farmbridge.domain.telemetry import SensorSpec
 from farmbridge.hub.channel import Subscription
 from farmbridge.hub.hub import Hub
 from farmbridge.hub.state import FarmState
@@ -25,7 +27,7 @@ from farmbridge.service.security import Secrets
 from farmbridge.ws.actions import Action, UnwatchStats, WatchStats
 from farmbridge.ws.connection import Connection
 from farmbridge.ws.limits import WsLimits
-from tests.unit.bridge_services import SECRET_KEY, admin, running_services
+from tests.unit.bridge_services import SECRET_KEY, admin, device, running_services
 from tests.unit.test_ws_session import HOUR_S, Peer, Socket, Unread, principal
 
 
@@ -113,6 +115,14 @@ def test_stats_end_when_the_admin_role_is_removed(clock: FakeClock) -> None:
     peer.carry_out(peer.session.recheck_done(peer.rechecks[0], demoted))
     assert peer.take() == [{"type": "stats_unsubscribed", "id": None, "reason": "forbidden"}]
     assert peer.stats_actions[-1] == UnwatchStats()
+
+
+def test_stats_subscribe_again_sends_the_window_again(clock: FakeClock) -> None:
+    """A second `subscribe_stats` while watching asks for the whole window once more."""
+    peer = peer_as(clock, admin_of(clock))
+    peer.send({"type": "subscribe_stats", "id": 1})
+    peer.send({"type": "subscribe_stats", "id": 2})
+    assert peer.stats_actions == [WatchStats(1), WatchStats(2)]
 
 
 def test_stats_watch_ends_with_the_socket(clock: FakeClock) -> None:
@@ -254,3 +264,66 @@ async def test_connection_pushes_the_window_then_each_slot(tmp_path: Path) -> No
         await running
         svc.connections.remove(conn)
         assert svc.live_stats.watchers == 0
+
+
+class ReadingSocket(Socket):
+    async def readings(self, n: int) -> None:
+        """Waits until batches holding `n` readings in all have arrived."""
+        async with asyncio.timeout(30):  # a bound for a broken build, not a timing assertion
+            while sum(len(m.get("r", [])) for m in self.received if m["type"] == "batch") < n:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+async def test_connection_times_live_frames_and_counts_a_resume_but_not_its_replay(
+    tmp_path: Path,
+) -> None:
+    """A resume counts once; its replay of stored changes is not timed, the live frame
+    after it is (one frame, however many changes the replay held)."""
+    clock = FakeClock()
+    async with running_services(tmp_path, clock) as svc:
+        user = (await admin(svc)).user
+        token, _ = Secrets(SECRET_KEY, token_ttl_s=HOUR_S, clock=clock).issue_token(
+            user.id, user.token_version
+        )
+        dev, key = await device(svc, "node", sensors=(SensorSpec("temp", "C", -40, 80),))
+        entry = await svc.ingest.authenticate(key)
+
+        async def post(n: int) -> None:
+            now = clock.wall_ms()
+            readings = [ReportedReading("temp", 20.0 + i, now) for i in range(n)]
+            await svc.ingest.ingest(entry, DeviceReport(readings=readings))
+
+        await post(3)
+        farm = await svc.store.get_farm(dev.farm_id)
+        socket = ReadingSocket()
+        conn = Connection(
+            send=socket.send,
+            access=svc.access,
+            stream=svc.stream,
+            registry=svc.connections,
+            limits=WsLimits(),
+            clock=clock,
+            remote="test",
+            stats=svc.live_stats,
+        )
+        svc.connections.add(conn)
+        running = asyncio.create_task(conn.run(socket.receive))
+        socket.client_sends({"type": "auth", "token": token, "id": "a"})
+        socket.client_sends(
+            {"type": "subscribe", "farm": dev.farm_id, "since": 0, "epoch": farm.epoch, "id": 1}
+        )
+        resumed = await socket.until("subscribed", 1)
+        assert resumed["resume"]["from"] == 1
+        replayed = [m for m in socket.received if m["type"] == "batch"]
+        assert sum(len(m.get("r", [])) for m in replayed) == 3
+        clock.advance(0.002)
+        await post(1)
+        await socket.readings(4)
+        clock.advance(svc.live_stats.window.slot_s)
+        slot = svc.live_stats.tick()
+        assert slot is not None
+        assert (slot.resumes, slot.frames, slot.p50_ms) == (1, 1, 0)
+        socket.inbox.put_nowait({"type": "websocket.disconnect"})
+        await running
+        svc.connections.remove(conn)
