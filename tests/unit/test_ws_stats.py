@@ -11,7 +11,9 @@ from typing import Any
 import orjson
 import pytest
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
+from farmbridge.config import Settings
 from farmbridge.domain import Role, User
 from farmbridge.domain.clock import FakeClock
 from farmbridge.domain.reports import DeviceReport, ReportedReading
@@ -22,7 +24,7 @@ from farmbridge.hub.state import FarmState
 from farmbridge.protocol.const import ALL_TOPICS, Mode
 from farmbridge.service.access import Principal
 from farmbridge.service.connections import ConnectionRegistry
-from farmbridge.service.live_stats import LiveStats
+from farmbridge.service.live_stats import MAX_STATS_SLOTS, LiveStats
 from farmbridge.service.security import Secrets
 from farmbridge.ws.actions import Action, UnwatchStats, WatchStats
 from farmbridge.ws.connection import Connection
@@ -327,3 +329,17 @@ async def test_connection_times_live_frames_and_counts_a_resume_but_not_its_repl
         socket.inbox.put_nowait({"type": "websocket.disconnect"})
         await running
         svc.connections.remove(conn)
+
+
+def test_live_stats_settings_refuse_a_useless_slot(tmp_path: Path) -> None:
+    """A slot shorter than 0.1 s is refused when the settings are read, naming the field."""
+    with pytest.raises(ValidationError, match="ws_stats_interval_s"):
+        Settings(data_dir=tmp_path, ws_stats_interval_s=0.05)
+
+
+def test_live_stats_window_is_capped_at_720_slots(clock: FakeClock) -> None:
+    """However long the window asked for, it holds at most MAX_STATS_SLOTS slots."""
+    stats = LiveStats(registry=ConnectionRegistry(), clock=clock, slot_s=0.1, window_s=86_400)
+    assert stats.window.closed.maxlen == MAX_STATS_SLOTS == 720
+    window = orjson.loads(stats.watch(Watcher(), None))
+    assert window["window_s"] == pytest.approx(72.0)
