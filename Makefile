@@ -70,7 +70,7 @@ test: check web-check web system
 # The documentation's screenshots: the end-to-end scenes, written to docs/screenshots/
 # (a test run writes them nowhere).
 screenshots: setup web system
-	FARMBRIDGE_E2E_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_dashboard.py tests/e2e/test_dashboard_truth.py -q
+	FARMBRIDGE_E2E_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_dashboard.py tests/e2e/test_dashboard_truth.py tests/e2e/test_live_figures.py -q
 
 bench: setup
 	$(BIN)/python bench/ingest.py

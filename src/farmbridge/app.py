@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -57,6 +58,7 @@ from farmbridge.service.egress import EgressWorker, MailSender
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
 from farmbridge.service.instances import link_instances
+from farmbridge.service.live_stats import LiveStats
 from farmbridge.service.liveness import LivenessService
 from farmbridge.service.lorawan_profiles import LorawanProfileService
 from farmbridge.service.named_devices import NamedDeviceService
@@ -118,6 +120,14 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
     watch.add_listener(registry.access_changed)
     farm_svc = FarmService(store, directory, sec, stream, watch)
     farm_svc.add_drop_handler(registry.farm_dropped)
+    live_stats = LiveStats(
+        registry=registry,
+        hub=hub,
+        clock=clock,
+        instance=f"{socket.gethostname()}:{os.getpid()}",
+        slot_s=settings.ws_stats_interval_s,
+        window_s=settings.ws_stats_window_s,
+    )
     ingest = IngestService(
         store,
         directory,
@@ -173,6 +183,7 @@ def build_services(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Servic
         displays=DisplayService(
             store, store, sec, access, watch, token_ttl_s=settings.display_token_ttl_s, clock=clock
         ),
+        live_stats=live_stats,
         clock=clock,
         backplane=backplane,
     )
@@ -306,6 +317,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
             asyncio.create_task(
                 svc.liveness.run(settings.liveness_sweep_s), name="farmbridge.liveness"
             ),
+            asyncio.create_task(svc.live_stats.run(), name="farmbridge.live_stats"),
             asyncio.create_task(
                 svc.egress.run(settings.notify_poll_ms / 1000), name="farmbridge.egress"
             ),
@@ -421,6 +433,7 @@ class BridgeApp:
             registry=self.services.connections,
             limits=ws_limits(settings),
             clock=self.services.clock,
+            stats=self.services.live_stats,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

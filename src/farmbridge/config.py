@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     )
     ws_allowed_origins: tuple[str, ...] = ()
     hub_tick_ms: float = HUB_TICK_S * 1000
+    ws_stats_interval_s: float = Field(
+        default=ws_default.STATS_INTERVAL_S,
+        ge=0.1,
+        le=3600,
+        description="how often live figures go to the admins watching them (one slot)",
+    )
+    ws_stats_window_s: float = Field(
+        default=ws_default.STATS_WINDOW_S,
+        gt=0,
+        le=86_400,
+        description="how far back the live figures reach (at most 720 slots)",
+    )
 
     # Devices heard of over MQTT or LoRaWAN but not registered: held for an admin to
     # approve ("pending"), or their messages dropped ("reject"). Never created silently.

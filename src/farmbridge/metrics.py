@@ -51,6 +51,22 @@ WS_DELIVERY_SECONDS: Final = Histogram(
     "From a change's durable commit to the frame carrying it being written to a socket",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+# Updated once per live-stats slot (service/live_stats.py), not per event.
+WS_CONNECTS: Final = Counter("farmbridge_ws_connects_total", "WebSocket connections opened")
+WS_DISCONNECTS: Final = Counter("farmbridge_ws_disconnects_total", "WebSocket connections closed")
+WS_RESUMES: Final = Counter(
+    "farmbridge_ws_resumes_total", "Subscriptions resumed with `since` (clients back after a drop)"
+)
+WS_DELIVERY_RECENT: Final = Gauge(
+    "farmbridge_ws_delivery_recent_seconds",
+    "Delivery latency quantiles over the last live-stats slot (NaN: no frame in it)",
+    ["quantile"],
+)
+WS_FARM_SUBSCRIBERS: Final = Gauge(
+    "farmbridge_ws_farm_subscribers",
+    "Connections subscribed to a farm (the 100 farms with the most)",
+    ["farm"],
+)
 
 UNKNOWN_DEVICE_MESSAGES: Final = Counter(
     "farmbridge_unknown_device_messages_total",

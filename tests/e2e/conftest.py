@@ -55,6 +55,7 @@ BROWSER_MODULES: Final = frozenset(
         "test_language.py",
         "test_display.py",
         "test_admin_tasks.py",
+        "test_live_figures.py",
     }
 )
 """The modules that drive Chromium: their collection fails, saying why, when it cannot run."""

@@ -32,9 +32,18 @@ from farmbridge.domain import (
     Severity,
     StatusRecord,
 )
+from farmbridge.domain.live_window import Slot
 from farmbridge.protocol import const
 from farmbridge.protocol import server_messages as out
-from farmbridge.protocol.client_messages import Auth, Ping, Pong, Subscribe, Unsubscribe
+from farmbridge.protocol.client_messages import (
+    Auth,
+    Ping,
+    Pong,
+    Subscribe,
+    SubscribeStats,
+    Unsubscribe,
+    UnsubscribeStats,
+)
 from farmbridge.protocol.const import (
     ALL_TOPICS,
     CloseCode,
@@ -170,7 +179,9 @@ def test_mirror_message_types_match() -> None:
     assert set(ts_message_types("ServerMessage")) == const.SERVER_MESSAGE_TYPES
 
 
-@pytest.mark.parametrize("model", [Auth, Subscribe, Unsubscribe, Ping, Pong])
+@pytest.mark.parametrize(
+    "model", [Auth, Subscribe, Unsubscribe, SubscribeStats, UnsubscribeStats, Ping, Pong]
+)
 def test_mirror_client_messages_send_what_the_server_accepts(model: Any) -> None:
     """A mirrored client message has only fields the server's model accepts, and every one
     the model requires."""
@@ -211,6 +222,16 @@ def _server_examples() -> list[dict[str, Any]]:
         out.error(ErrorCode.RATE_LIMITED, "slow down", 5, retry_after_ms=51),
         out.pong(5, T0),
         out.ping(T0),
+        out.stats(
+            8,
+            instance="host:1",
+            slot_s=10.0,
+            window_s=300.0,
+            connections=3,
+            farms={1: 2},
+            slots=[Slot(T0, 10.0, 3, 1, 0, 1, 0, 5, (5,))],
+        ),
+        out.stats_unsubscribed(9, UnsubscribeReason.REQUESTED),
     ]
     return [orjson.loads(t) for t in texts]
 
@@ -232,6 +253,7 @@ def test_mirror_server_messages_know_every_field_the_server_sends() -> None:
         ("SnapshotSensor", snapshot["sensors"][0]),
         ("Alarm", snapshot["alarms"][0]),
         ("AlarmAck", snapshot["alarms"][0]["ack"]),
+        ("StatsSlot", next(m for m in examples if m["type"] == "stats")["slots"][0]),
     ):
         fields = ts_interface(iface)
         assert set(sample) == set(fields), iface

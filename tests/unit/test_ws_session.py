@@ -655,7 +655,12 @@ def test_session_end_detaches_every_subscription(clock: FakeClock) -> None:
 def test_session_handlers_cover_every_client_message_type() -> None:
     """The handler table has one entry per client message type; only the stream ones need auth."""
     assert set(HANDLERS) == CLIENT_MESSAGE_TYPES
-    assert {k for k, h in HANDLERS.items() if h.needs_auth} == {"subscribe", "unsubscribe"}
+    assert {k for k, h in HANDLERS.items() if h.needs_auth} == {
+        "subscribe",
+        "unsubscribe",
+        "subscribe_stats",
+        "unsubscribe_stats",
+    }
 
 
 # Issue 11: every documented refusal exactly as documented, and an exact heartbeat.

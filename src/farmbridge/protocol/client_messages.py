@@ -77,6 +77,16 @@ class Unsubscribe(_Msg):
     farm: StoreId
 
 
+class SubscribeStats(_Msg):
+    """Live figures of this instance (global admins only): the window, then each slot."""
+
+    type: Literal["subscribe_stats"]
+
+
+class UnsubscribeStats(_Msg):
+    type: Literal["unsubscribe_stats"]
+
+
 class Ping(_Msg):
     type: Literal["ping"]
 
@@ -86,7 +96,10 @@ class Pong(_Msg):
     t: Annotated[int, Strict(), Field(ge=-MAX_ID, le=MAX_ID)] | None = None
 
 
-ClientMessage = Annotated[Auth | Subscribe | Unsubscribe | Ping | Pong, Field(discriminator="type")]
+ClientMessage = Annotated[
+    Auth | Subscribe | Unsubscribe | SubscribeStats | UnsubscribeStats | Ping | Pong,
+    Field(discriminator="type"),
+]
 _adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 KNOWN_TYPES: Final = CLIENT_MESSAGE_TYPES
 

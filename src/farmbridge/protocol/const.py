@@ -16,7 +16,9 @@ MAX_ID: Final = 2**63 - 1
 """The largest id or seq the store holds (SQLite's signed 64-bit INTEGER)."""
 MAX_TOKEN_CHARS: Final = 4096
 
-CLIENT_MESSAGE_TYPES: Final = frozenset({"auth", "subscribe", "unsubscribe", "ping", "pong"})
+CLIENT_MESSAGE_TYPES: Final = frozenset(
+    {"auth", "subscribe", "unsubscribe", "ping", "pong", "subscribe_stats", "unsubscribe_stats"}
+)
 SERVER_MESSAGE_TYPES: Final = frozenset(
     {
         "welcome",
@@ -28,6 +30,8 @@ SERVER_MESSAGE_TYPES: Final = frozenset(
         "error",
         "ping",
         "pong",
+        "stats",
+        "stats_unsubscribed",
     }
 )
 
@@ -127,3 +131,7 @@ MAX_CONNECTIONS_PER_USER: Final = 50
 QUEUE_MAX_MESSAGES: Final = 2_000
 QUEUE_MAX_BYTES: Final = 4 * 1024 * 1024
 MAX_REPLAY_CHANGES: Final = 100_000
+STATS_INTERVAL_S: Final = 10.0
+"""How often a `stats` watcher gets the slot just closed (the slot's length)."""
+STATS_WINDOW_S: Final = 300.0
+"""How far back the window sent on `subscribe_stats` reaches."""

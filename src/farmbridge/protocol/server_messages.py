@@ -25,6 +25,7 @@ from farmbridge.domain import (
     StatusRecord,
 )
 from farmbridge.domain.alarms import alarm_json
+from farmbridge.domain.live_window import Slot
 from farmbridge.domain.liveness import LivenessPolicy
 from farmbridge.protocol.const import (
     MAX_FRAME_BYTES,
@@ -275,3 +276,49 @@ def ping(t_ms: int) -> str:
 
 def pong(ref: int | str | None, t_ms: int) -> str:
     return encode({"type": "pong", "id": ref, "t": t_ms})
+
+
+def stats_slot(slot: Slot) -> dict[str, Any]:
+    """One closed slot of the live figures (docs/protocol.md, Live figures)."""
+    return {
+        "t": slot.t_ms,
+        "s": slot.seconds,
+        "connections": slot.connections,
+        "connects": slot.connects,
+        "disconnects": slot.disconnects,
+        "resumes": slot.resumes,
+        "slow": slot.slow,
+        "frames": slot.frames,
+        "p50": slot.p50_ms,
+        "p99": slot.p99_ms,
+    }
+
+
+def stats(
+    ref: int | str | None,
+    *,
+    instance: str,
+    slot_s: float,
+    window_s: float,
+    connections: int,
+    farms: dict[int, int],
+    slots: Iterable[Slot],
+) -> str:
+    """This instance's live figures: the connections open now (`farms`: per farm, its
+    subscribers) and closed slots, oldest first."""
+    return encode(
+        {
+            "type": "stats",
+            "id": ref,
+            "instance": instance,
+            "slot_s": slot_s,
+            "window_s": window_s,
+            "connections": connections,
+            "farms": {str(f): n for f, n in farms.items()},
+            "slots": [stats_slot(s) for s in slots],
+        }
+    )
+
+
+def stats_unsubscribed(ref: int | str | None, reason: UnsubscribeReason) -> str:
+    return encode({"type": "stats_unsubscribed", "id": ref, "reason": reason.value})

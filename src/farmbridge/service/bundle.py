@@ -15,6 +15,7 @@ from farmbridge.service.displays import DisplayService
 from farmbridge.service.egress import EgressWorker
 from farmbridge.service.farms import FarmService
 from farmbridge.service.ingest import IngestService
+from farmbridge.service.live_stats import LiveStats
 from farmbridge.service.liveness import LivenessService
 from farmbridge.service.lorawan_profiles import LorawanProfileService
 from farmbridge.service.named_devices import NamedDeviceService
@@ -46,5 +47,6 @@ class Services:
     egress: EgressWorker
     lorawan_profiles: LorawanProfileService
     displays: DisplayService
+    live_stats: LiveStats
     clock: Clock
     backplane: Backplane | None = None

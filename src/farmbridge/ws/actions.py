@@ -89,6 +89,18 @@ class SendResync:
     reason: ResyncReason
 
 
+@dataclass(frozen=True, slots=True)
+class WatchStats:
+    """Start pushing this instance's live figures; queue the whole window first (`ref`)."""
+
+    ref: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class UnwatchStats:
+    """Stop pushing live figures."""
+
+
 Action = (
     SendFrame
     | SendPing
@@ -99,4 +111,6 @@ Action = (
     | OpenSubscription
     | EndSubscription
     | SendResync
+    | WatchStats
+    | UnwatchStats
 )

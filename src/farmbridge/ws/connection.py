@@ -27,7 +27,8 @@ from farmbridge.protocol import server_messages as out
 from farmbridge.protocol.const import CloseCode
 from farmbridge.service.access import AccessService
 from farmbridge.service.connections import ConnectionInfo, ConnectionRegistry
-from farmbridge.service.stream import StreamService
+from farmbridge.service.live_stats import LiveStats
+from farmbridge.service.stream import StreamService, Subscribed
 from farmbridge.ws.actions import (
     Action,
     AskPrincipal,
@@ -39,6 +40,8 @@ from farmbridge.ws.actions import (
     SendFrame,
     SendPing,
     SendResync,
+    UnwatchStats,
+    WatchStats,
 )
 from farmbridge.ws.limits import WsLimits
 from farmbridge.ws.session import Session
@@ -66,6 +69,7 @@ class Connection:
         clock: Clock,
         remote: str,
         cookie_token: str | None = None,
+        stats: LiveStats | None = None,
     ) -> None:
         self.id = f"c{next(_ids)}"
         self._send = send
@@ -92,6 +96,9 @@ class Connection:
         self._timers_moved = asyncio.Event()
         self._wake_at = math.inf
         self._tasks: set[asyncio.Task[None]] = set()
+        # The live figures (service/live_stats.py); `_figures` is what the send path records to.
+        self._stats = stats or LiveStats(registry=registry, clock=clock)
+        self._figures = self._stats.window
 
     # Registry view.
 
@@ -139,6 +146,7 @@ class Connection:
             and self._direct.ready()
         )
         if not self.queue.put_data(sub, parts, wake=not direct):
+            self._figures.slow_consumer()
             self.queue.drop_data()
             self._apply(self.session.slow_consumer())
             return
@@ -152,6 +160,12 @@ class Connection:
                 self._written(frame)
             if len(self.queue):  # a flush larger than one frame: the writer sends the rest
                 self.queue.ready.set()
+
+    # The live figures' side (StatsWatcher).
+
+    def push_stats(self, text: str) -> None:
+        if self._close is None:
+            self.queue.put_control(text)
 
     # Running.
 
@@ -223,6 +237,8 @@ class Connection:
         # lock off the per-send path.
         if oldest and not self.messages_out % LATENCY_SAMPLE:
             metrics.WS_DELIVERY_SECONDS.observe(max(0.0, (now - oldest) / 1000))
+        if oldest:
+            self._figures.delivered(now - oldest)
 
     def _written(self, frame: str) -> None:
         """Tells the session when the frame holding its ping went out."""
@@ -248,6 +264,7 @@ class Connection:
             if self._stalled():
                 # The socket has taken nothing for a long time: a stalled consumer.
                 metrics.WS_SLOW_CONSUMERS.inc()
+                self._figures.slow_consumer()
                 force_close(self._send, CloseCode.SLOW_CONSUMER, "stalled")
                 return
             if self._handling:
@@ -298,6 +315,10 @@ class Connection:
             self._apply(self.session.registered(count))
         elif isinstance(action, RecheckAccess):
             self._spawn(self._recheck(action), "recheck")
+        elif isinstance(action, WatchStats):
+            self.queue.put_control(self._stats.watch(self, action.ref))
+        elif isinstance(action, UnwatchStats):
+            self._stats.unwatch(self)
         else:
             raise AssertionError(f"{action!r} is answered by the reader only")
 
@@ -334,6 +355,8 @@ class Connection:
                 "connection %s: unexpected error subscribing to farm %s", self.id, ask.farm
             )
             return self.session.internal_error(ask.ref)
+        if isinstance(result, Subscribed) and result.resume_from is not None:
+            self._figures.resumed()
         return self.session.subscribe_done(ask, result)
 
     async def _recheck(self, ask: RecheckAccess) -> None:

@@ -15,6 +15,7 @@ from farmbridge.protocol import server_messages as out
 from farmbridge.protocol.const import CloseCode, ErrorCode
 from farmbridge.service.access import AccessService
 from farmbridge.service.connections import ConnectionRegistry
+from farmbridge.service.live_stats import LiveStats
 from farmbridge.service.stream import StreamService
 from farmbridge.ws.connection import Connection
 from farmbridge.ws.limits import WsLimits
@@ -33,12 +34,15 @@ class WsEndpoint:
         registry: ConnectionRegistry,
         limits: WsLimits,
         clock: Clock,
+        stats: LiveStats | None = None,
     ) -> None:
+        """`stats` records this instance's live figures (one of its own when not given)."""
         self._access = access
         self._stream = stream
         self._registry = registry
         self._limits = limits
         self._clock = clock
+        self._stats = stats or LiveStats(registry=registry, clock=clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -75,15 +79,18 @@ class WsEndpoint:
             clock=self._clock,
             remote=f"{client[0]}:{client[1]}" if client else "unknown",
             cookie_token=self._cookie_token(headers),
+            stats=self._stats,
         )
         self._registry.add(conn)
         metrics.WS_CONNECTIONS.inc()
+        self._stats.window.connected()
         try:
             with contextlib.suppress(OSError):
                 await conn.run(receive)
         finally:
             self._registry.remove(conn)
             metrics.WS_CONNECTIONS.dec()
+            self._stats.window.disconnected()
 
     def _cookie_token(self, headers: dict[str, Any]) -> str | None:
         """A session cookie counts only from an allowed Origin (cross-site hijacking)."""

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from farmbridge.protocol import server_messages as out
-from farmbridge.protocol.client_messages import Auth, Ping, Pong, Subscribe, Unsubscribe
+from farmbridge.protocol.client_messages import (
+    Auth,
+    Ping,
+    Pong,
+    Subscribe,
+    SubscribeStats,
+    Unsubscribe,
+    UnsubscribeStats,
+)
 from farmbridge.protocol.const import (
     IMPLIED_TOPICS,
     PROTOCOL_VERSION,
@@ -21,7 +29,7 @@ from farmbridge.protocol.const import (
     Topic,
     UnsubscribeReason,
 )
-from farmbridge.ws.actions import AskPrincipal, EndSubscription, OpenSubscription
+from farmbridge.ws.actions import AskPrincipal, EndSubscription, OpenSubscription, WatchStats
 
 if TYPE_CHECKING:
     from farmbridge.ws.session import Session
@@ -91,10 +99,29 @@ def unsubscribe(session: Session, msg: Unsubscribe) -> None:
     session.end_subscription(msg.farm, sub, UnsubscribeReason.REQUESTED, msg.id)
 
 
+def subscribe_stats(session: Session, msg: SubscribeStats) -> None:
+    """Watches this instance's live figures: global admins only (they show every farm's)."""
+    assert session.principal is not None
+    if not session.principal.is_admin:
+        session.error(ErrorCode.FORBIDDEN, "administrator role needed", msg.id)
+        return
+    session.watching_stats = True
+    session.emit(WatchStats(msg.id))
+
+
+def unsubscribe_stats(session: Session, msg: UnsubscribeStats) -> None:
+    if not session.watching_stats:
+        session.error(ErrorCode.NOT_FOUND, "not subscribed to stats", msg.id)
+        return
+    session.end_stats(UnsubscribeReason.REQUESTED, msg.id)
+
+
 HANDLERS: Final[Mapping[str, Handler]] = {
     "auth": Handler(auth),
     "ping": Handler(ping),
     "pong": Handler(pong),
     "subscribe": Handler(subscribe, needs_auth=True),
     "unsubscribe": Handler(unsubscribe, needs_auth=True),
+    "subscribe_stats": Handler(subscribe_stats, needs_auth=True),
+    "unsubscribe_stats": Handler(unsubscribe_stats, needs_auth=True),
 }

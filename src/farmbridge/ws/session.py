@@ -44,6 +44,7 @@ from farmbridge.ws.actions import (
     SendFrame,
     SendPing,
     SendResync,
+    UnwatchStats,
 )
 from farmbridge.ws.errors import close_code_of, error_code_of
 from farmbridge.ws.handlers import HANDLERS
@@ -74,6 +75,7 @@ class Session:
         # The protocol version the client chose in `auth` (the newest when it named none).
         self.protocol = PROTOCOL_VERSION
         self.subs: dict[int, Subscription] = {}
+        self.watching_stats = False  # the live figures (`subscribe_stats`)
         self.closing: CloseWith | None = None
         self._limiter = RateLimiter(
             rate_per_s=limits.messages_per_s, burst=limits.message_burst, clock=clock
@@ -291,6 +293,8 @@ class Session:
         for farm, sub in list(self.subs.items()):
             if fresh.role_on(farm) is None:
                 self.end_subscription(farm, sub, UnsubscribeReason.FORBIDDEN)
+        if self.watching_stats and not fresh.is_admin:
+            self.end_stats(UnsubscribeReason.FORBIDDEN)
         return self._actions()
 
     def recheck_failed(self, ask: RecheckAccess, exc: Unauthenticated) -> list[Action]:
@@ -328,6 +332,9 @@ class Session:
         for sub in self.subs.values():
             self.emit(EndSubscription(sub))
         self.subs.clear()
+        if self.watching_stats:
+            self.watching_stats = False
+            self.emit(UnwatchStats())
         self._auth_deadline = self._expiry = None
         return self._actions()
 
@@ -360,6 +367,11 @@ class Session:
         del self.subs[farm]
         self.emit(EndSubscription(sub))
         self.send(out.unsubscribed(ref, farm, reason))
+
+    def end_stats(self, reason: UnsubscribeReason, ref: Ref = None) -> None:
+        self.watching_stats = False
+        self.emit(UnwatchStats())
+        self.send(out.stats_unsubscribed(ref, reason))
 
     # Inside.
 
@@ -413,6 +425,8 @@ class Session:
     def _end_subscriptions(self, reason: UnsubscribeReason) -> None:
         for farm, sub in list(self.subs.items()):
             self.end_subscription(farm, sub, reason)
+        if self.watching_stats:
+            self.end_stats(reason)
 
     def _violation(self, code: ErrorCode, message: str, ref: Ref, **extra: Any) -> None:
         self._violations += 1

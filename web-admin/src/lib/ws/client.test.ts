@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 
 import { RECONNECT_MAX_DELAY_MS } from "./backoff";
-import { ConnectionState, FarmStreamClient, type FarmMessage, HEARTBEAT_GRACE_INTERVALS } from "./client";
+import { ConnectionState, FarmStreamClient, type FarmMessage, HEARTBEAT_GRACE_INTERVALS, type StatsEvent } from "./client";
 import { ALL_TOPICS, CloseCode, Mode, Topic } from "./messages";
 import { FakeEnvironment, type FakeSocket, WELCOME, handshake } from "./testing";
 
@@ -134,6 +134,38 @@ describe("FarmStreamClient", () => {
     expect(socket.sentOfType("unsubscribe")).toHaveLength(0);
     b();
     expect(socket.sentOfType("unsubscribe")).toEqual([{ type: "unsubscribe", farm: 1, id: 3 }]);
+  });
+
+  it("watches the live figures once authenticated, again after a reconnect, and stops after the last watcher", () => {
+    const events: StatsEvent[] = [];
+    const release = client.watchStats((e) => events.push(e));
+    client.setToken("tok");
+    let socket = handshake(env);
+    expect(socket.sentOfType("subscribe_stats")).toEqual([{ type: "subscribe_stats", id: 2 }]);
+    const window = { type: "stats", id: 2, instance: "h:1", slot_s: 10, window_s: 300, connections: 2, farms: {}, slots: [] };
+    socket.receive(window);
+    socket.receive({ ...window, id: null, connections: 3 });
+    expect(events.map((e) => (e.type === "stats" ? e.message.connections : e.code))).toEqual([2, 3]);
+    socket.serverClose(1012);
+    env.advance(RECONNECT_MAX_DELAY_MS);
+    socket = handshake(env);
+    expect(socket.sentOfType("subscribe_stats")).toHaveLength(1);
+    release();
+    expect(socket.sentOfType("unsubscribe_stats")).toHaveLength(1);
+    socket.receive({ ...window, id: null });
+    expect(events).toHaveLength(2);
+  });
+
+  it("tells a live-figures watcher that the server refused them, and leaves the farms alone", () => {
+    const events: StatsEvent[] = [];
+    client.subscribe(1);
+    client.watchStats((e) => events.push(e));
+    client.setToken("tok");
+    const socket = handshake(env);
+    const ask = socket.sentOfType("subscribe_stats").at(-1);
+    socket.receive({ type: "error", code: "forbidden", message: "administrator role needed", id: ask?.id });
+    expect(events).toEqual([{ type: "refused", code: "forbidden" }]);
+    expect(client.subscriptions.has(1)).toBe(true);
   });
 
   it("answers the server's ping with pong", () => {

@@ -27,6 +27,7 @@ import {
   type ResyncReason,
   type ServerMessage,
   type Snapshot,
+  type StatsMessage,
   Topic,
   UnsubscribeReason,
   batchChanges,
@@ -99,6 +100,9 @@ export type FarmMessage =
   | { type: "changes"; farm: number; changes: Change[]; sentMs: number | null; receivedAtMs: number }
   | { type: "resync"; farm: number; reason: ResyncReason }
   | { type: "ended"; farm: number; reason: string };
+
+/** What a live-figures watcher hears: each `stats` message, or that the server refused them. */
+export type StatsEvent = { type: "stats"; message: StatsMessage } | { type: "refused"; code: string };
 
 /** What the client needs of a WebSocket; the browser's fits. */
 export interface SocketLike {
@@ -180,6 +184,8 @@ interface Session {
   retryAfterMs: number | null;
   /** The protocol version asked for in `auth` (from the server's `welcome`). */
   protocol: number;
+  /** The id of this socket's `subscribe_stats`, while one was sent. */
+  statsRequestId: number | null;
   /** Set when this client closed the socket on purpose; the close handler then does nothing more. */
   closedByClient: "stop" | "offline" | "silent" | "handshake" | "restart" | null;
 }
@@ -211,6 +217,7 @@ export class FarmStreamClient {
   private readonly statusListeners = new Set<Listener<ConnectionStatus>>();
   private readonly messageListeners = new Set<Listener<FarmMessage>>();
   private readonly authFailureListeners = new Set<Listener<string>>();
+  private readonly statsListeners = new Set<Listener<StatsEvent>>();
   /** Frames received, for diagnostics. */
   frames = 0;
   /** Authenticated connections after the first one. */
@@ -290,6 +297,23 @@ export class FarmStreamClient {
     };
   }
 
+  /**
+   * Watches the instance's live figures (global admins): the listener gets the whole window
+   * on each (re)connection, then a message per slot. Returns the function that stops it.
+   */
+  watchStats(listener: Listener<StatsEvent>): () => void {
+    this.statsListeners.add(listener);
+    if (this.statsListeners.size === 1) this.sendSubscribeStats();
+    return () => {
+      if (!this.statsListeners.delete(listener) || this.statsListeners.size) return;
+      const session = this.session;
+      if (session?.statsRequestId != null) {
+        session.statsRequestId = null;
+        this.sendIfAuthenticated({ type: "unsubscribe_stats" });
+      }
+    };
+  }
+
   /** Asks the server for a fresh snapshot of a watched farm (after adding a device, say). */
   refreshSnapshot(farm: number): void {
     if (!this.subscriptions.has(farm)) return;
@@ -359,6 +383,7 @@ export class FarmStreamClient {
       heartbeatMs: DEFAULT_HEARTBEAT_MS,
       silenceTimer: null,
       retryAfterMs: null,
+      statsRequestId: null,
       closedByClient: null,
     };
     this.session = session;
@@ -603,6 +628,13 @@ export class FarmStreamClient {
         }
         // `token_expired`: an `error` comes too, and the auth failure takes over.
         return;
+      case "stats":
+        if (session.statsRequestId === null) return; // unwatched meanwhile
+        for (const listener of [...this.statsListeners]) listener({ type: "stats", message: msg });
+        return;
+      case "stats_unsubscribed":
+        session.statsRequestId = null;
+        return;
       case "error":
         this.serverError(session, msg);
         return;
@@ -628,9 +660,15 @@ export class FarmStreamClient {
       connectedSinceMs: this.env.now(),
     });
     for (const farm of this.subscriptions.list()) this.sendSubscribe(farm);
+    this.sendSubscribeStats();
   }
 
   private serverError(session: Session, msg: ErrorMessage): void {
+    if (msg.id != null && msg.id === session.statsRequestId) {
+      session.statsRequestId = null;
+      for (const listener of [...this.statsListeners]) listener({ type: "refused", code: msg.code });
+      return;
+    }
     const farm = this.farmOfRequest(msg.id);
     switch (msg.code) {
       case ErrorCode.Unauthenticated:
@@ -676,6 +714,13 @@ export class FarmStreamClient {
     // A v1 server knows no `alarms` topic and would refuse the subscription over it.
     if (msg.topics && session.protocol < ALARMS_PROTOCOL) msg.topics = msg.topics.filter((t) => t !== Topic.Alarms);
     this.send(session, msg);
+  }
+
+  private sendSubscribeStats(): void {
+    const session = this.session;
+    if (!session?.authenticated || !this.statsListeners.size) return;
+    session.statsRequestId = session.nextId++;
+    this.send(session, { type: "subscribe_stats", id: session.statsRequestId });
   }
 
   private sendIfAuthenticated(msg: ClientMessage): void {

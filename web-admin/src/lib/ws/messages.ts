@@ -153,10 +153,23 @@ export interface ClientPongMessage {
   id?: number;
 }
 
+/** Watch the instance's live figures (global admins only; others get `forbidden`). */
+export interface SubscribeStatsMessage {
+  type: "subscribe_stats";
+  id?: number;
+}
+
+export interface UnsubscribeStatsMessage {
+  type: "unsubscribe_stats";
+  id?: number;
+}
+
 export type ClientMessage =
   | AuthMessage
   | SubscribeMessage
   | UnsubscribeMessage
+  | SubscribeStatsMessage
+  | UnsubscribeStatsMessage
   | ClientPingMessage
   | ClientPongMessage;
 
@@ -317,6 +330,46 @@ export interface ServerPingMessage {
   t: number;
 }
 
+/** One closed slot of the live figures (docs/protocol.md, Live figures). */
+export interface StatsSlot {
+  /** When the slot started (epoch ms). */
+  t: number;
+  /** How long it lasted, in seconds. */
+  s: number;
+  /** Open connections when it closed. */
+  connections: number;
+  connects: number;
+  disconnects: number;
+  /** Subscriptions resumed with `since`: clients back after a drop. */
+  resumes: number;
+  /** Slow consumers: queue overflows and stalled sockets. */
+  slow: number;
+  /** Frames with data written, each timed. */
+  frames: number;
+  /** Delivery latency quantiles in ms (stored to written); null with no frame. */
+  p50: number | null;
+  p99: number | null;
+}
+
+export interface StatsMessage {
+  type: "stats";
+  /** The `subscribe_stats` answered (its whole window), or null for a pushed slot. */
+  id?: number | null;
+  instance: string;
+  slot_s: number;
+  window_s: number;
+  connections: number;
+  /** Subscribers per farm id, now. */
+  farms: Record<string, number>;
+  slots: StatsSlot[];
+}
+
+export interface StatsUnsubscribedMessage {
+  type: "stats_unsubscribed";
+  id?: number | null;
+  reason: UnsubscribeReason;
+}
+
 export type ServerMessage =
   | WelcomeMessage
   | AuthenticatedMessage
@@ -325,6 +378,8 @@ export type ServerMessage =
   | ResyncRequiredMessage
   | UnsubscribedMessage
   | ErrorMessage
+  | StatsMessage
+  | StatsUnsubscribedMessage
   | ServerPongMessage
   | ServerPingMessage;
 

@@ -5,7 +5,9 @@
  * components is one server subscription (the client counts watchers).
  */
 
-import { useCallback, useEffect, useSyncExternalStore } from "react";
+import { useCallback, useEffect, useReducer, useSyncExternalStore } from "react";
+
+import { EMPTY_LIVE_STATS, type LiveStatsState, reduceLiveStats } from "../../store/liveStats";
 
 import { type ConnectionStatus, FarmStreamClient, defaultStreamUrl } from "./client";
 import { ALL_TOPICS } from "./messages";
@@ -46,4 +48,12 @@ export function useWebSocket(farms: readonly number[] = []): UseWebSocketResult 
   }, [client, key]);
   const reconnectNow = useCallback(() => client.reconnectNow(), [client]);
   return { status, reconnectNow, client };
+}
+
+/** The connected instance's live figures (global admins), from the stream while mounted. */
+export function useLiveStats(): LiveStatsState {
+  const client = getStreamClient();
+  const [state, dispatch] = useReducer(reduceLiveStats, EMPTY_LIVE_STATS);
+  useEffect(() => client.watchStats(dispatch), [client]);
+  return state;
 }

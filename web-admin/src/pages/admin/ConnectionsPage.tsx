@@ -1,11 +1,15 @@
-/** The bridge's live WebSocket connections (global admins); refreshed when asked, not on a timer. */
+/**
+ * The bridge's live WebSocket connections (global admins): the instance's live figures from
+ * the stream (pushed, never polled), and the table of connections, refreshed when asked.
+ */
 
 import { useCallback, useEffect, useState } from "react";
 
 import { useI18n } from "../../i18n";
 import { type LiveConnection, api, errorText } from "../../lib/api";
 import { formatAgo, formatClock, formatNumber, useNow } from "../../lib/format";
-import { useWebSocket } from "../../lib/ws/useWebSocket";
+import { LiveFigures } from "../../components/LiveFigures";
+import { useLiveStats, useWebSocket } from "../../lib/ws/useWebSocket";
 import { useDirectory } from "../../store/directory";
 
 function bytes(n: number): string {
@@ -21,6 +25,7 @@ export function ConnectionsPage() {
   const [loadedAt, setLoadedAt] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const { status } = useWebSocket();
+  const live = useLiveStats();
   const { farms } = useDirectory();
   const now = useNow(1000);
   const farmName = (id: number): string => farms.find((f) => f.id === id)?.name ?? t("admin.connections.farmId", { id });
@@ -48,6 +53,7 @@ export function ConnectionsPage() {
           </button>
         </div>
       </div>
+      <LiveFigures state={live} />
       {error && <p className="error">{error}</p>}
       <div className="panel scroll-x">
         <table className="table" data-testid="connections-table">
