@@ -429,6 +429,7 @@ def run(size: str) -> dict[str, Any]:
                 f"{prefix}.readings_shown": d.shown,
                 f"{prefix}.readings_skipped": d.skipped,
                 f"{prefix}.readings_lost": d.lost,
+                f"{prefix}.readings_sent": p.readings,
             }
         traffic = _reduction(stream.wire_bytes, poll.wire_bytes)
         traffic_gz = _reduction(stream.wire_bytes, poll.wire_bytes - poll.gzip_saving)
