@@ -28,6 +28,7 @@ from bench.harness import Admin, pin
 LOAD_CPU: Final = 1
 SERVER_CPU: Final = 0
 RETRY_S: Final = 0.2
+REPORT_TIMEOUT_S: Final = 3.0
 BRIDGE_ENV: Final = {
     "FARMBRIDGE_WS_MAX_CONNECTIONS_PER_USER": "20000",
     "FARMBRIDGE_WS_MAX_CONNECTIONS": "20000",
@@ -200,7 +201,9 @@ async def _load_main(
             await report(session, idx, n)
             n += 1
 
-    timeout = aiohttp.ClientTimeout(total=10)
+    # Short, so a report stuck on a connection to a bridge that just died is retried soon
+    # (a retry repeats the message id: the bridge answers it as a duplicate, stores nothing).
+    timeout = aiohttp.ClientTimeout(total=REPORT_TIMEOUT_S, connect=1.0)
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=256), timeout=timeout
     ) as session:
