@@ -144,21 +144,27 @@ async def _ws_main(conn: Connection, url: str, token: str, farm_id: int, total: 
     conn.send(got.tobytes())
 
 
-def summarise(sent: array[float], got: array[float], seconds: float) -> dict[str, float]:
-    lat = sorted((g - s) * 1000 for s, g in zip(sent, got, strict=True) if g)
+def summarise(sent: array[float], got: array[float], seconds: float) -> dict[str, Any]:
+    pairs = [(s, (g - s) * 1000) for s, g in zip(sent, got, strict=True) if g]
+    lat = sorted(v for _, v in pairs)
     delivered = len(lat)
+    t0 = sent[0] if sent else 0.0
     return {
         "delivered_s": delivered / seconds,
         "lost": len(sent) - delivered,
         "p50": percentile(lat, 0.5),
+        "p90": percentile(lat, 0.9),
         "p99": percentile(lat, 0.99),
         "max": lat[-1] if lat else float("nan"),
+        "lat": lat,
+        "when": [(s - t0, v) for s, v in pairs],
     }
 
 
-def run_rate(
+def measure_rate(
     broker: Mosquitto, bridge: Bridge, admin: Admin, farm_id: int, args: Any, rate: float
-) -> None:
+) -> dict[str, Any]:
+    """One rate: the bridge's and the broker's deliveries of the same messages."""
     total = int(rate * args.seconds)
     ctx = mp.get_context("fork")
     pub_parent, pub_child = ctx.Pipe()
@@ -182,35 +188,40 @@ def run_rate(
         sent = array("d")
         sent.frombytes(pub_parent.recv())
         time.sleep(2.0)  # the last messages drain
-    results = {}
-    for name, pipe in (("bridge -> WebSocket", ws_parent), ("broker -> MQTT (floor)", mq_parent)):
+    results: dict[str, Any] = {"rate": rate, "devices": args.devices, "seconds": args.seconds}
+    for name, pipe in (("bridge", ws_parent), ("broker", mq_parent)):
         pipe.send("stop")
         got = array("d")
         got.frombytes(pipe.recv())
         results[name] = summarise(sent, got, args.seconds)
     for p in procs:
         p.join(10)
+    results["bridge_cpu_pct"] = bridge_cpu["cpu_pct"]
+    results["broker_cpu_pct"] = broker_cpu["cpu_pct"]
+    return results
+
+
+def show(r: dict[str, Any]) -> None:
     print(
-        f"\n== {rate:g} msgs/s, {args.devices} devices, {args.seconds:g} s "
-        f"(bridge CPU {bridge_cpu['cpu_pct']:.0f} %, broker CPU {broker_cpu['cpu_pct']:.0f} %) =="
+        f"\n== {r['rate']:g} msgs/s, {r['devices']} devices, {r['seconds']:g} s "
+        f"(bridge CPU {r['bridge_cpu_pct']:.0f} %, broker CPU {r['broker_cpu_pct']:.0f} %) =="
     )
     print(f"{'path':<24}{'deliv/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'lost':>7}")
-    for name, r in results.items():
+    for key, name in (("bridge", "bridge -> WebSocket"), ("broker", "broker -> MQTT (floor)")):
+        x = r[key]
         print(
-            f"{name:<24}{r['delivered_s']:>9.0f}{r['p50']:>8.1f}{r['p99']:>8.1f}"
-            f"{r['max']:>8.1f}{r['lost']:>7.0f}"
+            f"{name:<24}{x['delivered_s']:>9.0f}{x['p50']:>8.1f}{x['p99']:>8.1f}"
+            f"{x['max']:>8.1f}{x['lost']:>7.0f}"
         )
-    b, f = results["bridge -> WebSocket"], results["broker -> MQTT (floor)"]
+    b, f = r["bridge"], r["broker"]
     ratio = b["delivered_s"] / max(1, f["delivered_s"])
     print(f"bridge/floor p50: {b['p50'] / max(0.001, f['p50']):.1f}x, delivered: {ratio:.2f}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="500,1000,2000")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--devices", type=int, default=20)
-    args = parser.parse_args()
+def measure(rates: list[float], seconds: float, devices: int) -> list[dict[str, Any]]:
+    """A broker and a bridge on it, then each rate in turn (for bench/latency.py too)."""
+    args = argparse.Namespace(seconds=seconds, devices=devices)
+    out = []
     with tempfile.TemporaryDirectory(prefix="fb-mqtt-bench-") as tmp:
         broker = Mosquitto(Path(tmp) / "broker")
         broker.start()
@@ -223,17 +234,24 @@ def main() -> None:
             with Bridge(env=env, cpu=SERVER_CPU) as bridge:
                 admin = Admin(bridge.url)
                 farm_id = admin.post("/api/v1/farms", {"name": FARM})["id"]
-                for d in range(args.devices):
+                for d in range(devices):
                     admin.post(
                         f"/api/v1/farms/{farm_id}/devices",
                         {"name": f"d{d}", "kind": "sensor_node", "sensors": [{"name": "n"}]},
                     )
-                for rate in (float(r) for r in args.rates.split(",")):
-                    run_rate(broker, bridge, admin, farm_id, args, rate)
+                for rate in rates:
+                    out.append(measure_rate(broker, bridge, admin, farm_id, args, rate))
                 admin.close()
         finally:
             broker.stop()
+    return out
 
 
-if __name__ == "__main__":
-    main()
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rates", default="500,1000,2000")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--devices", type=int, default=20)
+    args = parser.parse_args()
+    for r in measure([float(x) for x in args.rates.split(",")], args.seconds, args.devices):
+        show(r)
