@@ -48,7 +48,7 @@ CI = {
     "loads": [("light", 20.0)],
     "clients": 20,
     "farms": 2,
-    "seconds": 1.5,
+    "seconds": 1.0,
     "warmup": 0.5,
     "procs": 1,
     "mqtt_devices": 2,

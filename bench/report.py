@@ -85,7 +85,8 @@ def render(run: dict[str, Any], plots_rel: str, hand: str) -> str:
         "<!-- Generated from the suite's JSON by bench/report.py: do not edit by hand outside",
         "     the hand-written markers; regenerate with the command below. -->",
         "",
-        f"**Generated** by `{COMMAND}` from `{run.get('json_name', 'bench.json')}` "
+        f"**Generated** by `{run.get('command', COMMAND)}` into "
+        f"`{run.get('json_name', 'bench.json')}` "
         f"({'CI configuration' if run.get('size') == 'ci' else 'full configuration'}), "
         f"{run['date']}, commit `{m.get('commit', '?')}`. Earlier, hand-measured figures "
         "(ingest tuning, fan-out history, alarms, retention, instances) are in "

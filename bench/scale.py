@@ -42,14 +42,15 @@ FULL = {
 }
 CI = {
     "farms": 2,
-    "connections": [10, 40],
+    "connections": [10, 30],
     "connections_rate": 10.0,
-    "rates": [10.0, 40.0],
+    "rates": [30.0],
     "rates_clients": 10,
     "seconds": 1.0,
     "warmup": 0.5,
     "procs": 1,
-    "instances": ["pg1", "pg2"],
+    # Two instances only: PostgreSQL, Redis and the backplane hop, at the least start-up cost.
+    "instances": ["pg2"],
     "inst_farms": 4,
     "inst_rate": 20.0,
 }
