@@ -40,6 +40,7 @@ from bench.harness import Admin, Bridge, percentile, pin, process_meter
 FARM = "bench-farm"
 SERVER_CPU = 0
 LOAD_CPU = 1
+PUBLISH_DRAIN_S = 30.0
 
 
 def _client(client_id: str, *, clean: bool = False) -> paho.Client:
@@ -63,6 +64,7 @@ def publisher(conn: Connection, port: int, devices: int, rate: float, seconds: f
     conn.recv()  # go
     total = int(rate * seconds)
     sent = array("d", bytes(8 * total))
+    infos: list[paho.MQTTMessageInfo] = []
     start = time.perf_counter()
     wall0 = time.time() - start
     for i in range(total):
@@ -75,7 +77,12 @@ def publisher(conn: Connection, port: int, devices: int, rate: float, seconds: f
             {"message_id": f"r{rate:g}-{i}", "ts": int((wall0 + now) * 1000), "readings": {"n": i}}
         )
         sent[i] = wall0 + now
-        client.publish(f"farmbridge/{FARM}/d{i % devices}/telemetry", payload, qos=1)
+        infos.append(client.publish(f"farmbridge/{FARM}/d{i % devices}/telemetry", payload, qos=1))
+    # Messages still queued in the client when it disconnects would never reach the
+    # broker and count as lost; wait (bounded) until the broker acknowledged each.
+    deadline = time.monotonic() + PUBLISH_DRAIN_S
+    for info in infos:
+        info.wait_for_publish(max(0.0, deadline - time.monotonic()))
     time.sleep(1.0)
     client.disconnect()
     client.loop_stop()
@@ -255,3 +262,7 @@ def main() -> None:
     args = parser.parse_args()
     for r in measure([float(x) for x in args.rates.split(",")], args.seconds, args.devices):
         show(r)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,12 +13,18 @@ import argparse
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 HAND_BEGIN = "<!-- hand-written: kept between regenerations -->"
 HAND_END = "<!-- end of hand-written -->"
 COMMAND = "make bench  # or: python -m bench.suite --out docs/benchmarks"
+
+
+def progress(message: str) -> None:
+    """A timestamped line, so a long run shows where it is and where the time goes."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def cell(value: float | int | None, digits: int = 1) -> str:
@@ -108,10 +114,11 @@ def render(run: dict[str, Any], plots_rel: str, hand: str) -> str:
     ]
     missing = run.get("missing", [])
     if missing:
-        lines += [
-            f"**Not measured in this run** (module not present or failed): {', '.join(missing)}.",
-            "",
-        ]
+        lines += [f"**Not measured in this run** (module not present): {', '.join(missing)}.", ""]
+    ran = {m["name"] for m in run["modules"]}
+    skipped = [n for n in run.get("listed", []) if n not in ran and n not in missing]
+    if skipped:
+        lines += [f"**Not run this time** (`--only`): {', '.join(skipped)}.", ""]
     for res in run["modules"]:
         lines += [f"## {res['title']} (`{res['name']}`)", ""]
         if res.get("error"):

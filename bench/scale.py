@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fanout, instances
-from bench.report import cell, figures, ratio, table, text_tables
+from bench.report import cell, figures, progress, ratio, table, text_tables
 
 FULL = {
     "farms": 100,
@@ -110,6 +110,7 @@ def connections_curve(
         load = fanout.Load(
             n, min(cfg["farms"], n), rate, cfg["seconds"], cfg["warmup"], cfg["procs"], 1
         )
+        progress(f"scale: {n:,} connections, the bridge and the raw floor")
         b = fanout.run_bridge(load)
         raw = fanout.run_raw(load, "raw websockets")
         for label, r in (("bridge", b), ("raw websockets", raw)):
@@ -141,6 +142,7 @@ def rates_curve(cfg: dict[str, Any], figs: dict[str, Any]) -> tuple[list[Any], d
             cfg["procs"],
             1,
         )
+        progress(f"scale: {rate:g} readings/s")
         r = fanout.run_bridge(load)
         rows.append(_row("bridge", rate, r, rate))
         for k, v in _point(r).items():
@@ -170,6 +172,7 @@ def instances_curve(cfg: dict[str, Any], figs: dict[str, Any]) -> tuple[list[Any
             rds.start()
         for name in cfg["instances"]:
             backend, n = instances.CONFIGS[name]
+            progress(f"scale: instances {name}")
             dep = instances.start_deployment(name, load, pg if backend == "pg" else None, rds, n)
             try:
                 r = instances.run_scenario(dep, load, sc)

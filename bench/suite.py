@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(time.monotonic() - t0, 1),
             "command": " ".join(["python -m bench.suite", *(argv or sys.argv[1:])]),
             "machine": info,
+            "listed": MODULES,
             "missing": missing,
             "modules": modules,
             "json_name": JSON_NAME,
