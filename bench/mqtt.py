@@ -41,6 +41,16 @@ FARM = "bench-farm"
 SERVER_CPU = 0
 LOAD_CPU = 1
 PUBLISH_DRAIN_S = 30.0
+QUIET_S = 3.0
+"""After the stop, a receiver keeps receiving until nothing arrived for this long (capped by
+DRAIN_MAX_S): a message still in flight behind a backlog is late, not lost."""
+DRAIN_MAX_S = 90.0
+
+
+def _until_quiet(last: list[float]) -> None:
+    deadline = time.monotonic() + DRAIN_MAX_S
+    while time.monotonic() < deadline and time.monotonic() - last[0] < QUIET_S:
+        time.sleep(0.1)
 
 
 def _client(client_id: str, *, clean: bool = False) -> paho.Client:
@@ -93,12 +103,14 @@ def mqtt_receiver(conn: Connection, port: int, total: int) -> None:
     """The floor: the broker delivering the same messages to a plain MQTT subscriber."""
     pin(LOAD_CPU)
     got = array("d", bytes(8 * total))
+    last = [time.monotonic()]
     lock = threading.Lock()
 
     def on_message(client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
         t = time.time()
         i = orjson.loads(msg.payload)["readings"]["n"]
         with lock:
+            last[0] = time.monotonic()
             if 0 <= i < total and not got[i]:
                 got[i] = t
 
@@ -109,6 +121,7 @@ def mqtt_receiver(conn: Connection, port: int, total: int) -> None:
     client.loop_start()
     conn.send("ready")
     conn.recv()  # stop
+    _until_quiet(last)
     client.disconnect()
     client.loop_stop()
     conn.send(got.tobytes())
@@ -121,6 +134,7 @@ def ws_receiver(conn: Connection, url: str, token: str, farm_id: int, total: int
 
 async def _ws_main(conn: Connection, url: str, token: str, farm_id: int, total: int) -> None:
     got = array("d", bytes(8 * total))
+    last = [time.monotonic()]
     stop = asyncio.Event()
     ws_url = url.replace("http://", "ws://") + "/ws"
     async with connect(ws_url, max_size=None, ping_interval=None) as ws:
@@ -143,9 +157,11 @@ async def _ws_main(conn: Connection, url: str, token: str, farm_id: int, total: 
                         i = int(row[2])
                         if 0 <= i < total and not got[i]:
                             got[i] = t
+                    last[0] = time.monotonic()
 
         reader = asyncio.create_task(read())
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # stop
+        await asyncio.to_thread(_until_quiet, last)
         stop.set()
         reader.cancel()
     conn.send(got.tobytes())
