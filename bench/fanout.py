@@ -351,7 +351,7 @@ def _over_time(when: array[float], lat: array[float], bucket_ms: float) -> dict[
     return out
 
 
-def _sample(values: list[float], n: int = 5000) -> list[float]:
+def _sample(values: list[float], n: int = 1000) -> list[float]:
     step = max(1, len(values) // n)
     return [round(v, 2) for v in values[::step]]
 

@@ -103,7 +103,7 @@ def _over_time(pairs: list[tuple[float, float]], bucket_s: float = 0.5) -> list[
     ]
 
 
-def _sample(values: list[float], n: int = 5000) -> list[float]:
+def _sample(values: list[float], n: int = 1000) -> list[float]:
     step = max(1, len(values) // n)
     return [round(v, 2) for v in values[::step]]
 

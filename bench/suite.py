@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -95,6 +96,15 @@ def run_modules(names: list[str], size: str) -> tuple[list[dict[str, Any]], list
     return results, missing
 
 
+_NUMBERS = re.compile(r"\[\s*(-?[\d.eE+-]+(?:,\s*-?[\d.eE+-]+)*)\s*\]")
+
+
+def dump(run: dict[str, Any]) -> str:
+    """Indented JSON with each list of numbers on one line (plot samples stay compact)."""
+    text = json.dumps(run, indent=1)
+    return _NUMBERS.sub(lambda m: "[" + re.sub(r"\s+", "", m.group(1)) + "]", text)
+
+
 def compare(new: dict[str, Any], old: dict[str, Any]) -> list[tuple[str, str, float, float, float]]:
     """(module, figure, old, new, new/old) for every figure both runs have."""
     olds = {m["name"]: m.get("figures", {}) for m in old.get("modules", [])}
@@ -159,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             "modules": modules,
             "json_name": JSON_NAME,
         }
-        (out / JSON_NAME).write_text(json.dumps(run, indent=1))
+        (out / JSON_NAME).write_text(dump(run))
         print(f"\nwrote {out / JSON_NAME}")
     for res in run["modules"]:
         for path in plots.draw_all(res, out):
