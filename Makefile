@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup web web-check system demo serve test check unit integration e2e screenshots bench faults clean
+.PHONY: setup web web-check system demo serve test check unit integration e2e screenshots bench bench-ingest faults clean
 
 WEB_STAMP := src/farmbridge/web/index.html
 # npm ci writes it; the dashboard's lint, tests and build share one install.
@@ -72,7 +72,14 @@ test: check web-check web system
 screenshots: setup web system
 	FARMBRIDGE_E2E_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_dashboard.py tests/e2e/test_dashboard_truth.py tests/e2e/test_live_figures.py -q
 
-bench: setup
+# The benchmark suite (bench/suite.py): every module in one run, JSON and plots into
+# docs/benchmarks/, docs/benchmarks.md regenerated. BENCH_ARGS="--ci" is the small size,
+# BENCH_ARGS="--only latency --compare docs/benchmarks/bench.json" one module against the last run.
+bench: setup system
+	PYTHONPATH=src:. $(BIN)/python -m bench.suite $(BENCH_ARGS)
+
+# The ingest bench alone (docs/benchmarks-notes.md).
+bench-ingest: setup
 	$(BIN)/python bench/ingest.py
 
 # The fault suite's long runs (docs/reliability.md); CI runs their short versions.

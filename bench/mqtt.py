@@ -40,6 +40,17 @@ from bench.harness import Admin, Bridge, percentile, pin, process_meter
 FARM = "bench-farm"
 SERVER_CPU = 0
 LOAD_CPU = 1
+PUBLISH_DRAIN_S = 30.0
+QUIET_S = 3.0
+"""After the stop, a receiver keeps receiving until nothing arrived for this long (capped by
+DRAIN_MAX_S): a message still in flight behind a backlog is late, not lost."""
+DRAIN_MAX_S = 90.0
+
+
+def _until_quiet(last: list[float]) -> None:
+    deadline = time.monotonic() + DRAIN_MAX_S
+    while time.monotonic() < deadline and time.monotonic() - last[0] < QUIET_S:
+        time.sleep(0.1)
 
 
 def _client(client_id: str, *, clean: bool = False) -> paho.Client:
@@ -63,6 +74,7 @@ def publisher(conn: Connection, port: int, devices: int, rate: float, seconds: f
     conn.recv()  # go
     total = int(rate * seconds)
     sent = array("d", bytes(8 * total))
+    infos: list[paho.MQTTMessageInfo] = []
     start = time.perf_counter()
     wall0 = time.time() - start
     for i in range(total):
@@ -75,7 +87,12 @@ def publisher(conn: Connection, port: int, devices: int, rate: float, seconds: f
             {"message_id": f"r{rate:g}-{i}", "ts": int((wall0 + now) * 1000), "readings": {"n": i}}
         )
         sent[i] = wall0 + now
-        client.publish(f"farmbridge/{FARM}/d{i % devices}/telemetry", payload, qos=1)
+        infos.append(client.publish(f"farmbridge/{FARM}/d{i % devices}/telemetry", payload, qos=1))
+    # Messages still queued in the client when it disconnects would never reach the
+    # broker and count as lost; wait (bounded) until the broker acknowledged each.
+    deadline = time.monotonic() + PUBLISH_DRAIN_S
+    for info in infos:
+        info.wait_for_publish(max(0.0, deadline - time.monotonic()))
     time.sleep(1.0)
     client.disconnect()
     client.loop_stop()
@@ -86,12 +103,14 @@ def mqtt_receiver(conn: Connection, port: int, total: int) -> None:
     """The floor: the broker delivering the same messages to a plain MQTT subscriber."""
     pin(LOAD_CPU)
     got = array("d", bytes(8 * total))
+    last = [time.monotonic()]
     lock = threading.Lock()
 
     def on_message(client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
         t = time.time()
         i = orjson.loads(msg.payload)["readings"]["n"]
         with lock:
+            last[0] = time.monotonic()
             if 0 <= i < total and not got[i]:
                 got[i] = t
 
@@ -102,6 +121,7 @@ def mqtt_receiver(conn: Connection, port: int, total: int) -> None:
     client.loop_start()
     conn.send("ready")
     conn.recv()  # stop
+    _until_quiet(last)
     client.disconnect()
     client.loop_stop()
     conn.send(got.tobytes())
@@ -114,6 +134,7 @@ def ws_receiver(conn: Connection, url: str, token: str, farm_id: int, total: int
 
 async def _ws_main(conn: Connection, url: str, token: str, farm_id: int, total: int) -> None:
     got = array("d", bytes(8 * total))
+    last = [time.monotonic()]
     stop = asyncio.Event()
     ws_url = url.replace("http://", "ws://") + "/ws"
     async with connect(ws_url, max_size=None, ping_interval=None) as ws:
@@ -136,29 +157,37 @@ async def _ws_main(conn: Connection, url: str, token: str, farm_id: int, total: 
                         i = int(row[2])
                         if 0 <= i < total and not got[i]:
                             got[i] = t
+                    last[0] = time.monotonic()
 
         reader = asyncio.create_task(read())
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # stop
+        await asyncio.to_thread(_until_quiet, last)
         stop.set()
         reader.cancel()
     conn.send(got.tobytes())
 
 
-def summarise(sent: array[float], got: array[float], seconds: float) -> dict[str, float]:
-    lat = sorted((g - s) * 1000 for s, g in zip(sent, got, strict=True) if g)
+def summarise(sent: array[float], got: array[float], seconds: float) -> dict[str, Any]:
+    pairs = [(s, (g - s) * 1000) for s, g in zip(sent, got, strict=True) if g]
+    lat = sorted(v for _, v in pairs)
     delivered = len(lat)
+    t0 = sent[0] if sent else 0.0
     return {
         "delivered_s": delivered / seconds,
         "lost": len(sent) - delivered,
         "p50": percentile(lat, 0.5),
+        "p90": percentile(lat, 0.9),
         "p99": percentile(lat, 0.99),
         "max": lat[-1] if lat else float("nan"),
+        "lat": lat,
+        "when": [(s - t0, v) for s, v in pairs],
     }
 
 
-def run_rate(
+def measure_rate(
     broker: Mosquitto, bridge: Bridge, admin: Admin, farm_id: int, args: Any, rate: float
-) -> None:
+) -> dict[str, Any]:
+    """One rate: the bridge's and the broker's deliveries of the same messages."""
     total = int(rate * args.seconds)
     ctx = mp.get_context("fork")
     pub_parent, pub_child = ctx.Pipe()
@@ -182,35 +211,40 @@ def run_rate(
         sent = array("d")
         sent.frombytes(pub_parent.recv())
         time.sleep(2.0)  # the last messages drain
-    results = {}
-    for name, pipe in (("bridge -> WebSocket", ws_parent), ("broker -> MQTT (floor)", mq_parent)):
+    results: dict[str, Any] = {"rate": rate, "devices": args.devices, "seconds": args.seconds}
+    for name, pipe in (("bridge", ws_parent), ("broker", mq_parent)):
         pipe.send("stop")
         got = array("d")
         got.frombytes(pipe.recv())
         results[name] = summarise(sent, got, args.seconds)
     for p in procs:
         p.join(10)
+    results["bridge_cpu_pct"] = bridge_cpu["cpu_pct"]
+    results["broker_cpu_pct"] = broker_cpu["cpu_pct"]
+    return results
+
+
+def show(r: dict[str, Any]) -> None:
     print(
-        f"\n== {rate:g} msgs/s, {args.devices} devices, {args.seconds:g} s "
-        f"(bridge CPU {bridge_cpu['cpu_pct']:.0f} %, broker CPU {broker_cpu['cpu_pct']:.0f} %) =="
+        f"\n== {r['rate']:g} msgs/s, {r['devices']} devices, {r['seconds']:g} s "
+        f"(bridge CPU {r['bridge_cpu_pct']:.0f} %, broker CPU {r['broker_cpu_pct']:.0f} %) =="
     )
     print(f"{'path':<24}{'deliv/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'lost':>7}")
-    for name, r in results.items():
+    for key, name in (("bridge", "bridge -> WebSocket"), ("broker", "broker -> MQTT (floor)")):
+        x = r[key]
         print(
-            f"{name:<24}{r['delivered_s']:>9.0f}{r['p50']:>8.1f}{r['p99']:>8.1f}"
-            f"{r['max']:>8.1f}{r['lost']:>7.0f}"
+            f"{name:<24}{x['delivered_s']:>9.0f}{x['p50']:>8.1f}{x['p99']:>8.1f}"
+            f"{x['max']:>8.1f}{x['lost']:>7.0f}"
         )
-    b, f = results["bridge -> WebSocket"], results["broker -> MQTT (floor)"]
+    b, f = r["bridge"], r["broker"]
     ratio = b["delivered_s"] / max(1, f["delivered_s"])
     print(f"bridge/floor p50: {b['p50'] / max(0.001, f['p50']):.1f}x, delivered: {ratio:.2f}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="500,1000,2000")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--devices", type=int, default=20)
-    args = parser.parse_args()
+def measure(rates: list[float], seconds: float, devices: int) -> list[dict[str, Any]]:
+    """A broker and a bridge on it, then each rate in turn (for bench/latency.py too)."""
+    args = argparse.Namespace(seconds=seconds, devices=devices)
+    out = []
     with tempfile.TemporaryDirectory(prefix="fb-mqtt-bench-") as tmp:
         broker = Mosquitto(Path(tmp) / "broker")
         broker.start()
@@ -223,16 +257,27 @@ def main() -> None:
             with Bridge(env=env, cpu=SERVER_CPU) as bridge:
                 admin = Admin(bridge.url)
                 farm_id = admin.post("/api/v1/farms", {"name": FARM})["id"]
-                for d in range(args.devices):
+                for d in range(devices):
                     admin.post(
                         f"/api/v1/farms/{farm_id}/devices",
                         {"name": f"d{d}", "kind": "sensor_node", "sensors": [{"name": "n"}]},
                     )
-                for rate in (float(r) for r in args.rates.split(",")):
-                    run_rate(broker, bridge, admin, farm_id, args, rate)
+                for rate in rates:
+                    out.append(measure_rate(broker, bridge, admin, farm_id, args, rate))
                 admin.close()
         finally:
             broker.stop()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rates", default="500,1000,2000")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--devices", type=int, default=20)
+    args = parser.parse_args()
+    for r in measure([float(x) for x in args.rates.split(",")], args.seconds, args.devices):
+        show(r)
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ async def test_table_rows_counts_each_farms_rows_per_table(store: SqlStore) -> N
 
 async def test_retention_batch_holds_the_writer_briefly(store: SqlStore) -> None:
     """A purge batch of 5,000 readings and a roll-up batch of 20,000 each take well under
-    a second of the writer (figures for docs/benchmarks.md are printed with -s)."""
+    a second of the writer (figures for docs/benchmarks-notes.md are printed with -s)."""
     farm = await store.create_farm("big", "Big")
     specs = [SensorSpec(f"s{i}", "C") for i in range(20)]
     dev = await store.create_device(farm.id, "n", DeviceKind.SENSOR_NODE, "N", "h-big", specs)
